@@ -11,6 +11,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from archive.search import ensure_search
+
 DEFAULT_DB = "data/archive.db"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -111,8 +113,10 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             for col, typ in columns.items():
                 if col not in have:
                     db[name].add_column(col, typ)
+        ensure_search(db)
         return
     for name, (columns, options) in SCHEMA.items():
         db[name].create(columns, foreign_keys=FOREIGN_KEYS.get(name, []), if_not_exists=True, **options)
     for table, cols, unique in INDEXES:
         db[table].create_index(cols, unique=unique, if_not_exists=True)
+    ensure_search(db)

@@ -1,0 +1,135 @@
+"""Extraction stage: one decoded HTML page in, a `Page` (chrome-free text + metadata) out.
+
+    from crawler.extract import extract_page
+    page = extract_page(html, url, site_name="南山区人民政府", prune=[".my-widget"])
+
+Stateless and thread/process-safe: rules are loaded once (immutable), nothing is cached between pages
+(trafilatura's deduplicate cache is never used, so recrawls see the same text).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from .dates import fallback_date, labelled_date, parse_date, parse_epoch_or_date
+from .meta import (find_attachments, find_publisher, find_record, find_title, meta_content, opening_sentence,
+                   report_year)
+from .rules import RulesError, extra_prune, load_rules
+from .text import (block_text, clean_lines, flatten_layout_tables, parse_html, serialized_lines,
+                   strip_edges, trafilatura_text)
+from .text import prune as prune_tree
+
+EXTRACTOR_VERSION = "1"
+
+__all__ = ["EXTRACTOR_VERSION", "Page", "RulesError", "extract_page"]
+
+# hint key -> record field
+HINT_RECORD_FIELDS = {"identifier": "索引号", "document_number": "文号"}
+
+
+@dataclass
+class Page:
+    """What the archive stores of one article page."""
+
+    title: str
+    published: str | None  # YYYY-MM-DD
+    publisher: str | None
+    report_year: int | None
+    text: str  # the body, one paragraph per line
+    attachments: list[tuple[str, str]] = field(default_factory=list)  # (absolute url, link text)
+    record: dict[str, str] = field(default_factory=dict)  # disclosure fields, e.g. {"索引号": ...}
+
+
+DETAIL_RE = re.compile(r"_CONFIG\.DETAIL\s*=\s*")
+
+
+def gkmlpt_detail(html: str) -> dict | None:
+    """The `_CONFIG.DETAIL = {...}` object of a gkmlpt article page (body in its "content"), if any."""
+    match = DETAIL_RE.search(html)
+    if not match:
+        return None
+    start = html.find("{", match.end())
+    if start < 0:
+        return None
+    try:
+        detail, _ = json.JSONDecoder().raw_decode(html, start)
+    except ValueError:
+        return None
+    return detail if isinstance(detail, dict) else None
+
+
+def detail_hints(detail: dict) -> dict[str, str]:
+    """Hints from a gkmlpt DETAIL object (same keys as the listing API's)."""
+    hints: dict[str, str] = {}
+    for key in ("title", "publisher", "identifier", "document_number"):
+        if isinstance(detail.get(key), (str, int)) and str(detail[key]).strip():
+            hints[key] = str(detail[key]).strip()
+    if not hints.get("publisher") and isinstance(detail.get("source"), str) and detail["source"].strip():
+        hints["publisher"] = detail["source"].strip()
+    for key in ("published", "publish_date", "first_publish_time", "publish_time", "date", "created_at"):
+        found = parse_epoch_or_date(detail.get(key)) if detail.get(key) not in (None, "") else None
+        if found:
+            hints["published"] = found
+            break
+    return hints
+
+
+def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Sequence[str] = (),
+                 hints: Mapping[str, str] | None = None) -> Page:
+    """Extract the chrome-free body and metadata of one article page.
+
+    `html` is decoded text; `site_name` is the publisher fallback; `prune` adds per-source CSS selectors or
+    XPaths to drop; `hints` (title, publisher, published, identifier, document_number) win over guesses.
+    Raises ValueError (one line) for empty or unparseable HTML and RulesError for a bad prune selector.
+    """
+    if not isinstance(html, str):
+        raise TypeError(f"extract_page needs decoded text, got {type(html).__name__}")
+    rules = load_rules()
+    extra = extra_prune(prune)
+    given = {k: str(v).strip() for k, v in (hints or {}).items() if v is not None and str(v).strip()}
+    detail = gkmlpt_detail(html)
+    if detail:
+        given = {**detail_hints(detail), **given}
+    tree = parse_html(html)
+    lines = block_text(tree)
+
+    record = find_record(lines, rules)
+    for key, name in HINT_RECORD_FIELDS.items():
+        if given.get(key):
+            record[name] = given[key]
+    title = given.get("title") or find_title(tree, rules, site_name)
+    published = (parse_epoch_or_date(given.get("published")) or parse_date(meta_content(tree, rules.date_metas))
+                 or labelled_date(lines, rules.date_labels))
+    publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)
+    if record and publisher and "发布机构" not in record and given.get("publisher"):
+        record["发布机构"] = publisher
+
+    content = detail.get("content") if detail else None
+    if isinstance(content, str) and content.strip():
+        body = parse_html(f"<html><body><div>{content}</div></body></html>")
+        _prune(body, rules, extra)
+        attachments = find_attachments(body, url, rules)
+        raw_text = serialized_lines(body)
+    else:
+        _prune(tree, rules, extra)
+        attachments = find_attachments(tree, url, rules)
+        flatten_layout_tables(tree)
+        raw_text = trafilatura_text(tree, url) or serialized_lines(tree.find("body") or tree)
+
+    drop = [text for _, text in attachments]
+    body_lines = strip_edges(clean_lines(raw_text, rules, drop=drop), rules, title=title,
+                             values=[publisher or "", *record.values()])
+    text = "\n".join(body_lines)
+    if not published:
+        published = fallback_date(parse_html(html))
+    return Page(title=title, published=published, publisher=publisher,
+                report_year=report_year(title, opening_sentence(text)), text=text,
+                attachments=attachments, record=record)
+
+
+def _prune(tree, rules, extra) -> None:
+    prune_tree(tree, rules.prune, rules)
+    if extra:
+        prune_tree(tree, extra, rules, guarded=False)

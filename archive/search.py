@@ -1,0 +1,149 @@
+"""Full-text search that works for Chinese, through plain FTS5 and Datasette's own ``?_search=``.
+
+The approach: FTS5 with its default ``unicode61`` tokenizer takes a run of Chinese as one token, and
+the trigram tokenizer never matches terms under three characters. So the text is *segmented* before
+it is indexed: every CJK character becomes its own token (spaces around it), and a run of punctuation
+or spaces next to a CJK character becomes the separator token U+E000 (a private-use character, which
+``unicode61`` keeps as a token), so a phrase never matches across a comma or a paragraph break.
+Latin words and figures are left alone (tokenised by unicode61 as usual, i.e. matched as whole words).
+
+A query is segmented the same way and searched as a phrase: 调解 → ``"调 解"``, which matches exactly
+where the two characters stand next to each other in the original — any length, no false negatives.
+:func:`escape_fts` does that; the Datasette plugin registers it as the SQL function ``escape_fts``
+(replacing Datasette's own), so ``?_search=`` works unchanged. For a query without CJK characters it
+returns exactly what Datasette's own ``escape_fts`` returns, so other databases are unaffected.
+
+Tables: ``revisions_fts`` (rowid = revisions.id; title, text) and ``documents_fts``
+(rowid = documents.id; the document's title and its latest revision's text). Both are ordinary FTS5
+tables holding the segmented text; :func:`rebuild_search` recreates their contents from scratch.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import sqlite_utils
+
+SEPARATOR = "\ue000"
+SEGMENTER_VERSION = "1"
+FTS_TABLES = {"revisions_fts": "revisions", "documents_fts": "documents"}
+
+_CJK = (r"\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+        r"\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
+_CJK_RE = re.compile(f"[{_CJK}]")
+# a run of non-token characters (anything but letters, digits, marks and private use)
+_GAP_RE = re.compile(r"(?:[^\w\ue000-\uf8ff]|_)+")
+_QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
+
+
+def segment(text: str | None) -> str:
+    """Text as indexed: NFKC-normalised, each CJK character a token, CJK-side punctuation a separator."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    if not _CJK_RE.search(text):
+        return text
+    out: list[str] = []
+    pos = 0
+    for gap in _GAP_RE.finditer(text):
+        out.append(_spaced(text[pos:gap.start()]))
+        before = text[gap.start() - 1] if gap.start() else ""
+        after = text[gap.end()] if gap.end() < len(text) else ""
+        near_cjk = bool(_CJK_RE.match(before) or _CJK_RE.match(after))
+        out.append(f" {SEPARATOR} " if near_cjk else " ")
+        pos = gap.end()
+    out.append(_spaced(text[pos:]))
+    return re.sub(r" {2,}", " ", "".join(out)).strip()
+
+
+def _spaced(run: str) -> str:
+    return _CJK_RE.sub(lambda m: f" {m.group(0)} ", run)
+
+
+def escape_fts(query: str | None) -> str:
+    """Turn a user's search into an FTS5 query: each term (or "quoted phrase") a segmented phrase.
+
+    Same contract as Datasette's ``escape_fts`` (terms are ANDed, quotes group a phrase); identical
+    output when the query is plain ASCII.
+    """
+    query = query or ""
+    if query.count('"') % 2:
+        query += '"'
+    bits = [b for b in _QUERY_SPLIT_RE.split(query) if b and b != '""']
+    phrases = []
+    for bit in bits:
+        inner = unicodedata.normalize("NFKC", bit[1:-1] if bit.startswith('"') else bit)
+        if _CJK_RE.search(inner):
+            inner = segment(inner).replace('"', '""')
+        phrases.append(f'"{inner}"')
+    return " ".join(phrases)
+
+
+def ensure_search(db: sqlite_utils.Database) -> None:
+    """Create the FTS tables if missing (and fill them from what is already archived)."""
+    existing = set(db.table_names())
+    created = False
+    for fts in FTS_TABLES:
+        if fts not in existing:
+            db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS [{fts}] USING fts5(title, text)")
+            created = True
+    if "search_meta" not in existing:
+        db["search_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    version = db.execute("SELECT value FROM search_meta WHERE key = 'segmenter'").fetchone()
+    if created or not version or version[0] != SEGMENTER_VERSION:
+        rebuild_search(db)
+
+
+def rebuild_search(db: sqlite_utils.Database) -> None:
+    """Re-index every revision and document (after a segmenter change; the source tables are untouched)."""
+    own_transaction = not db.conn.in_transaction
+    if own_transaction:
+        db.execute("BEGIN")
+    try:
+        for fts in FTS_TABLES:
+            db.execute(f"DELETE FROM [{fts}]")
+        for row in db.execute("SELECT id, title, text FROM revisions").fetchall():
+            _insert(db, "revisions_fts", row[0], row[1], row[2])
+        for (document_id,) in db.execute("SELECT id FROM documents").fetchall():
+            index_document(db, document_id)
+        db.execute("INSERT OR REPLACE INTO search_meta (key, value) VALUES ('segmenter', ?)",
+                   [SEGMENTER_VERSION])
+    except BaseException:
+        if own_transaction:
+            db.execute("ROLLBACK")
+        raise
+    if own_transaction:
+        db.execute("COMMIT")
+
+
+def _insert(db: sqlite_utils.Database, fts: str, rowid: int, title: str | None, text: str | None) -> None:
+    db.execute(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)",
+               [rowid, segment(title), segment(text)])
+
+
+def index_revision(db: sqlite_utils.Database, revision_id: int) -> None:
+    """Index one revision's title and text (call in the transaction that inserted it)."""
+    row = db.execute("SELECT title, text FROM revisions WHERE id = ?", [revision_id]).fetchone()
+    if row is None:
+        raise ValueError(f"revision {revision_id} not found")
+    db.execute("DELETE FROM revisions_fts WHERE rowid = ?", [revision_id])
+    _insert(db, "revisions_fts", revision_id, row[0], row[1])
+
+
+def index_document(db: sqlite_utils.Database, document_id: int) -> None:
+    """Index a document's title and latest revision's text (call after its latest state changes)."""
+    row = db.execute(
+        "SELECT d.title, r.text FROM documents d LEFT JOIN revisions r ON r.id = d.latest_revision_id "
+        "WHERE d.id = ?", [document_id]).fetchone()
+    db.execute("DELETE FROM documents_fts WHERE rowid = ?", [document_id])
+    if row is not None:
+        _insert(db, "documents_fts", document_id, row[0], row[1])
+
+
+def search(db: sqlite_utils.Database, query: str, *, table: str = "revisions", limit: int = 50) -> list[dict]:
+    """Rows of ``revisions`` or ``documents`` whose title or text contains every term of the query."""
+    if table not in FTS_TABLES.values():
+        raise ValueError(f"cannot search table {table!r}: use revisions or documents")
+    sql = (f"SELECT * FROM [{table}] WHERE id IN (SELECT rowid FROM [{table}_fts] "
+           f"WHERE [{table}_fts] MATCH ?) ORDER BY id DESC LIMIT ?")
+    return [dict(r) for r in db.query(sql, [escape_fts(query), limit])]

@@ -1,0 +1,244 @@
+"""The revision rules: the archive is the one writer of documents and revisions.
+
+Every page is written in one short IMMEDIATE transaction. Revisions are append-only; documents hold the
+latest state. A failure is logged as a fetch and never touches documents or revisions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import unicodedata
+from contextlib import contextmanager
+from typing import Any, Iterator, Protocol
+
+import sqlite_utils
+
+from archive import captures
+from archive.db import now
+
+# A page whose body shrank below this share of the last revision's is held back as `suspect`
+# until the next run confirms it.
+SUSPECT_RATIO = 0.5
+SUSPECT_MIN_CHARS = 300
+FAILURE_OUTCOMES = ("error", "blocked", "suspect", "not-found")
+
+
+class PageLike(Protocol):
+    title: str
+    published: str | None
+    publisher: str | None
+    report_year: int | None
+    text: str
+    attachments: list[tuple[str, str]]
+    record: dict[str, str]
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT on the archive's autocommit connection; ROLLBACK on any error."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def normalize(text: str | None) -> str:
+    """NFC, with every run of whitespace inside a line folded to one space and blank lines dropped."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text).replace("\u3000", " ").replace("\xa0", " ")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def content_hash(page: PageLike) -> str:
+    """What makes a revision distinct: normalised title, published, publisher and body text."""
+    key = json.dumps([normalize(page.title), page.published or "", normalize(page.publisher),
+                      normalize(page.text)], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# --- sources and runs -----------------------------------------------------------------------------
+
+def upsert_source(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    with transaction(db) as conn:
+        _upsert(conn, "sources", {**row, "updated_at": now()}, "id")
+
+
+def start_run(db: sqlite_utils.Database, source_id: str, pid: int | None = None) -> int:
+    """A new `running` row in runs; its id."""
+    with transaction(db) as conn:
+        cur = conn.execute(
+            "INSERT INTO runs (source_id, started_at, status, pid) VALUES (?, ?, 'running', ?)",
+            (source_id, now(), pid if pid is not None else os.getpid()),
+        )
+        return int(cur.lastrowid)
+
+
+def run_counts(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
+    rows = dict(db.execute("SELECT outcome, count(*) FROM fetches WHERE run_id = ? GROUP BY outcome",
+                           [run_id]).fetchall())
+    return {
+        "new_documents": rows.get("new", 0),
+        "new_revisions": rows.get("new", 0) + rows.get("changed", 0),
+        "unchanged": rows.get("unchanged", 0),
+        "gone": rows.get("gone", 0),
+        "errors": rows.get("error", 0) + rows.get("suspect", 0),
+        "blocked": rows.get("blocked", 0),
+    }
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None,
+               message: str | None = None, pages_fetched: int | None = None) -> dict[str, Any]:
+    """Close a run with its counts. Without a status: ok, or partial when some fetches failed, or
+    failed when nothing at all could be fetched."""
+    counts = run_counts(db, run_id)
+    good = counts["new_revisions"] + counts["unchanged"] + counts["gone"]
+    if status is None:
+        if counts["errors"] or counts["blocked"]:
+            status = "partial" if good or (pages_fetched or 0) > counts["errors"] + counts["blocked"] else "failed"
+        else:
+            status = "ok" if good or pages_fetched else "failed"
+    row = {**counts, "status": status, "finished_at": now(), "message": message}
+    if pages_fetched is not None:
+        row["pages_fetched"] = pages_fetched
+    with transaction(db) as conn:
+        sets = ", ".join(f"{k} = ?" for k in row)
+        conn.execute(f"UPDATE runs SET {sets} WHERE id = ? AND status = 'running'", [*row.values(), run_id])
+    return {**row, "id": run_id}
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+def live_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT url FROM documents WHERE source_id = ? AND status = 'live' ORDER BY id", [source_id])]
+
+
+def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str, district: str | None,
+                url: str, http_status: int, page: PageLike, body: bytes, encoding: str,
+                headers: dict[str, str], fetched_at: str | None = None) -> str:
+    """Write one good page: new document, changed (new revision), unchanged, or suspect. Its outcome."""
+    fetched_at = fetched_at or now()
+    digest = content_hash(page)
+    with transaction(db) as conn:
+        doc = _document(conn, url)
+        latest = _latest_revision(conn, doc["id"]) if doc else None
+        if doc and latest and latest["content_hash"] == digest:
+            outcome = "unchanged"
+            conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
+        elif doc and latest and _suspect(conn, url, latest, page, digest):
+            outcome = "suspect"
+        else:
+            outcome = "changed" if doc else "new"
+            if doc is None:
+                doc_id = _insert(conn, "documents", {
+                    "url": url, "source_id": source_id, "district": district, "status": "live",
+                    "first_seen": fetched_at})
+            else:
+                doc_id = doc["id"]
+            capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
+                                             http_status=http_status, headers=headers, encoding=encoding)
+            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest)
+        doc_id = doc["id"] if doc else _document(conn, url)["id"]
+        _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc_id, "http_status": http_status,
+                                  "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
+                                  "error": "body far shorter than the last revision; held until confirmed"
+                                  if outcome == "suspect" else None})
+    return outcome
+
+
+def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fetched_at: str,
+                 capture_hash: str | None, *, digest: str | None = None, reextracted: bool = False,
+                 extractor: str | None = None) -> int:
+    """Append a revision (and its attachments) and move the document's latest state to it."""
+    if extractor is None:
+        from crawler.extract import EXTRACTOR_VERSION as extractor
+    rev_id = _insert(conn, "revisions", {
+        "document_id": document_id, "fetched_at": fetched_at, "content_hash": digest or content_hash(page),
+        "title": normalize(page.title), "published": page.published, "publisher": normalize(page.publisher) or None,
+        "report_year": page.report_year, "text": normalize(page.text),
+        "record": json.dumps(page.record, ensure_ascii=False) if page.record else None,
+        "capture_hash": capture_hash, "reextracted": int(reextracted), "extractor": extractor,
+    })
+    for url, text in page.attachments or ():
+        _insert(conn, "attachments", {"document_id": document_id, "revision_id": rev_id, "url": url, "text": text})
+    conn.execute(
+        "UPDATE documents SET title = ?, published = ?, publisher = ?, report_year = ?, status = 'live',"
+        " last_seen = max(coalesce(last_seen, ''), ?), last_changed = ?, latest_revision_id = ? WHERE id = ?",
+        (normalize(page.title), page.published, normalize(page.publisher) or None, page.report_year,
+         fetched_at, fetched_at, rev_id, document_id),
+    )
+    _index(conn, rev_id, document_id)
+    return rev_id
+
+
+def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, outcome: str,
+                   http_status: int | None = None, error: str | None = None, fetched_at: str | None = None) -> str:
+    """Log a fetch that produced no page. A known document that is not found becomes `gone`;
+    every other failure leaves documents and revisions untouched. Returns the logged outcome."""
+    fetched_at = fetched_at or now()
+    with transaction(db) as conn:
+        doc = _document(conn, url)
+        if outcome == "not-found" and doc is not None:
+            outcome = "gone"
+            conn.execute("UPDATE documents SET status = 'gone', last_changed = CASE WHEN status = 'live' "
+                         "THEN ? ELSE last_changed END WHERE id = ?", (fetched_at, doc["id"]))
+        _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"] if doc else None,
+                                  "http_status": http_status, "outcome": outcome, "error": error,
+                                  "fetched_at": fetched_at})
+    return outcome
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _suspect(conn: sqlite3.Connection, url: str, latest: dict, page: PageLike, digest: str) -> bool:
+    """A body far shorter than the last revision's, not yet confirmed by an identical previous fetch."""
+    old_len, new_len = len(latest["text"] or ""), len(normalize(page.text))
+    if old_len < SUSPECT_MIN_CHARS or new_len >= old_len * SUSPECT_RATIO:
+        return False
+    prev = conn.execute("SELECT outcome, content_hash FROM fetches WHERE url = ? AND outcome NOT IN "
+                        "('error', 'blocked') ORDER BY id DESC LIMIT 1", (url,)).fetchone()
+    return not (prev and prev[0] == "suspect" and prev[1] == digest)
+
+
+def _index(conn: sqlite3.Connection, revision_id: int, document_id: int) -> None:
+    try:
+        from archive import search
+    except ImportError:
+        return
+    db = sqlite_utils.Database(conn)
+    search.index_revision(db, revision_id)
+    search.index_document(db, document_id)
+
+
+def _document(conn: sqlite3.Connection, url: str) -> dict | None:
+    cur = conn.execute("SELECT * FROM documents WHERE url = ?", (url,))
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+
+def _latest_revision(conn: sqlite3.Connection, document_id: int) -> dict | None:
+    cur = conn.execute("SELECT id, content_hash, text FROM revisions WHERE document_id = ? ORDER BY id DESC LIMIT 1",
+                       (document_id,))
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    return int(conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values())).lastrowid)
+
+
+def _upsert(conn: sqlite3.Connection, table: str, row: dict[str, Any], pk: str) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != pk)
+    conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT({pk}) DO UPDATE SET {updates}",
+                 list(row.values()))

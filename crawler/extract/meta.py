@@ -1,0 +1,179 @@
+"""Metadata of an article page: title, publisher, disclosure record, report year, attachments.
+
+All labels come from config/chrome.yaml; `page_lines` is the page read as plain lines (cells tab-separated),
+so labelled values can be found whatever the markup.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+from .dates import DATE_RE, parse_date
+from .rules import Rules
+from .text import normalise_line
+
+HEADING_XPATH = ("//h1 | //h2 | //h3 | //*[contains(translate(@class, 'TITLE', 'title'), 'title') or "
+                 "contains(translate(@id, 'TITLE', 'title'), 'title')]")
+
+
+def meta_content(tree, names: tuple[str, ...]) -> str | None:
+    """The first non-empty <meta name|property=...> content among `names`, in that order."""
+    metas: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = (meta.get("name") or meta.get("property") or meta.get("itemprop") or "").strip().lower()
+        content = normalise_line(meta.get("content") or "")
+        if key and content and key not in metas:
+            metas[key] = content
+    for name in names:
+        if metas.get(name.lower()):
+            return metas[name.lower()]
+    return None
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text or "")
+
+
+def title_parts(doc_title: str, rules: Rules) -> list[str]:
+    """<title> split at the site-name separators ("报告_龙华区政府在线" → ["报告", "龙华区政府在线"])."""
+    parts = [doc_title]
+    for sep in rules.title_separators:
+        parts = [p for part in parts for p in part.split(sep)]
+    return [normalise_line(p) for p in parts if normalise_line(p)]
+
+
+def find_title(tree, rules: Rules, site_name: str | None) -> str:
+    """The article heading: ArticleTitle meta, else the h1/h2/.title matching <title>, else <title> minus
+    the site suffix; never the site name."""
+    doc_title = normalise_line(tree.findtext(".//title") or "")
+    parts = title_parts(doc_title, rules) if doc_title else []
+    main_part = max(parts, key=len) if parts else ""
+    site_like = {_compact(site_name or "")} | {_compact(p) for p in parts if p != main_part}
+    site_like.discard("")
+
+    meta = meta_content(tree, rules.title_metas[:2])  # ArticleTitle-style metas are article titles
+    if meta and _compact(meta) not in site_like:
+        return meta
+
+    headings = []
+    for element in tree.xpath(HEADING_XPATH):
+        if element.tag in ("title", "meta", "html", "body"):
+            continue
+        text = normalise_line(" ".join("".join(element.itertext()).split()))
+        if 4 <= len(text) <= 200 and _compact(text) not in site_like:
+            headings.append(text)
+    compact_main = _compact(main_part)
+    if compact_main:
+        for text in headings:
+            if _compact(text) == compact_main:
+                return text
+        for text in headings:
+            c = _compact(text)
+            if len(c) >= 6 and (c.startswith(compact_main.rstrip(".…")) or c in compact_main):
+                return text
+    if main_part and _compact(main_part) != _compact(site_name or "") and len(parts) > 1:
+        return main_part
+    for text in headings:
+        return text
+    other = meta_content(tree, rules.title_metas[2:])
+    if other and _compact(other) not in site_like:
+        return other
+    return main_part
+
+
+def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
+    value = value.strip(" \t:：")
+    end = len(value)
+    for stop in (*rules.publisher_stop, *labels, "\t"):
+        index = value.find(stop)
+        if 0 < index < end or (index == 0 and stop in ("\t",)):
+            end = index
+    match = DATE_RE.search(value)
+    if match and 0 < match.start() < end:
+        end = match.start()
+    return value[:end].strip(" \t:：,，;；、|｜")
+
+
+def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | None:
+    """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
+    all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+    for label in labels:
+        pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}\s*[:：]\s*\t?([^\n]{{0,80}})")
+        if len(label) > 2:
+            pattern = re.compile(rf"{re.escape(label)}\s*[:：]?\s*\t?([^\n]{{0,80}})")
+        for match in pattern.finditer(lines):
+            value = _cut_value(match.group(1), rules, all_labels)
+            if value and not parse_date(value) and len(value) <= 40:
+                return value
+    return None
+
+
+def find_publisher(tree, lines: str, rules: Rules, site_name: str | None, record: dict[str, str]) -> str | None:
+    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:, else the site name.
+    "本网"-style values mean the site itself."""
+    value = meta_content(tree, rules.publisher_metas) or record.get("发布机构") or labelled_value(
+        lines, rules.publisher_labels, rules)
+    if value and (value in rules.self_publisher_words or _compact(value).startswith("本网")):
+        value = None
+    return value or site_name or None
+
+
+def find_record(lines: str, rules: Rules) -> dict[str, str]:
+    """The disclosure record (索引号 / 分类 / 发布机构 / 成文日期 / 文号 …) when the page has one."""
+    labels = sorted(rules.record_labels, key=len, reverse=True)
+    alternatives = "|".join(re.escape(label) for label in labels)
+    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives})\s*(?:[:：]\s*\t?|\t)([^\t\n]*)", re.M)
+    record: dict[str, str] = {}
+    for match in pattern.finditer(lines):
+        field = rules.record_labels[match.group(1)]
+        value = match.group(2)
+        cut = re.search(rf"\s(?:{alternatives})\s*[:：]", value)
+        if cut:
+            value = value[:cut.start()]
+        value = normalise_line(value).strip(" :：|")
+        if value and field not in record:
+            record[field] = value
+    if len(record) < rules.record_min_fields:
+        return {}
+    return record
+
+
+YEAR_RANGE = "(?:19|20)\\d{2}"
+
+
+def report_year(title: str, opening: str) -> int | None:
+    """The year a report covers: "2024年法治政府建设年度报告" → 2024, "(2023年度)" → 2023; else the first
+    year (not part of a date) in the text's opening sentence."""
+    for text in (title, opening):
+        if not text:
+            continue
+        match = re.search(rf"({YEAR_RANGE})\s*年度", text) or re.search(
+            rf"(?<!\d)({YEAR_RANGE})\s*年(?!\s*\d{{1,2}}\s*月)", text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def opening_sentence(text: str) -> str:
+    """The first sentence of the body (up to the first 。), used for report_year."""
+    first = text.strip().split("\n", 1)[0] if text.strip() else ""
+    return first.split("。", 1)[0]
+
+
+def find_attachments(tree, base_url: str, rules: Rules) -> list[tuple[str, str]]:
+    """Links to documents (.pdf .doc .docx .wps .xls .xlsx .ofd .zip …) as (absolute url, link text)."""
+    base_tag = tree.find(".//base")
+    base = urljoin(base_url, base_tag.get("href")) if base_tag is not None and base_tag.get("href") else base_url
+    found: dict[str, str] = {}
+    for link in tree.iter("a"):
+        href = (link.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            continue
+        text = normalise_line("".join(link.itertext()))
+        path = urlsplit(href).path.lower()
+        if not (path.endswith(rules.attachment_extensions) or text.lower().endswith(rules.attachment_extensions)):
+            continue
+        url = urljoin(base, href)
+        if url not in found:
+            found[url] = text or path.rsplit("/", 1)[-1]
+    return list(found.items())

@@ -1,0 +1,122 @@
+"""Chrome rules as data: load config/chrome.yaml once into an immutable `Rules` object.
+
+Everything the extractor knows about page furniture (prune selectors, residual chrome phrases, labels of
+publisher/date/record fields) lives in that one YAML file; the code only applies it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+from cssselect import GenericTranslator, SelectorError
+from lxml.etree import XPath, XPathSyntaxError
+
+RULES_PATH = Path(__file__).resolve().parents[2] / "config" / "chrome.yaml"
+
+
+class RulesError(ValueError):
+    """The chrome rules (or a source's `prune` list) are malformed."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    prune: tuple[str, ...]  # XPath expressions (compile with `xpath`)
+    prune_guard_share: float
+    prune_guard_stops: int
+    chrome_line_max: int
+    chrome_phrases: tuple[str, ...]
+    chrome_line_patterns: tuple[re.Pattern, ...]
+    meta_line_max: int
+    publisher_labels: tuple[str, ...]
+    self_publisher_words: frozenset[str]
+    publisher_stop: tuple[str, ...]
+    date_labels: tuple[str, ...]
+    date_metas: tuple[str, ...]
+    title_metas: tuple[str, ...]
+    publisher_metas: tuple[str, ...]
+    record_labels: dict[str, str]
+    record_min_fields: int
+    attachment_extensions: tuple[str, ...]
+    title_separators: tuple[str, ...]
+
+
+_local = threading.local()
+
+
+def xpath(expression: str) -> XPath:
+    """A compiled XPath, cached per thread (lxml XPath objects must not be shared between threads)."""
+    cache = _local.__dict__.setdefault("xpaths", {})
+    compiled = cache.get(expression)
+    if compiled is None:
+        compiled = cache[expression] = XPath(expression)
+    return compiled
+
+
+def to_xpath(selector: str) -> str:
+    """A CSS selector or an XPath (starting with '/', './' or '(') as a checked XPath expression."""
+    text = selector.strip()
+    try:
+        expression = text if text.startswith(("/", "./", "(")) else GenericTranslator().css_to_xpath(
+            text, prefix="descendant-or-self::")
+        XPath(expression)
+    except (SelectorError, XPathSyntaxError) as exc:
+        raise RulesError(f"bad prune selector {selector!r}: {exc}") from None
+    return expression
+
+
+@lru_cache(maxsize=256)
+def compile_selectors(selectors: tuple[str, ...]) -> tuple[str, ...]:
+    """A source's prune selectors as XPath expressions (cached; raises RulesError on a bad one)."""
+    return tuple(to_xpath(s) for s in selectors if s and s.strip())
+
+
+def _strings(data: dict, key: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RulesError(f"{RULES_PATH.name}: {key} must be a list of strings")
+    return tuple(value)
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: str | None = None) -> Rules:
+    """Load and compile the rules file ($ZWGK_CHROME_RULES or config/chrome.yaml); cached per path."""
+    file = Path(path or os.environ.get("ZWGK_CHROME_RULES") or RULES_PATH)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"cannot read chrome rules {file}: {exc}") from None
+    try:
+        patterns = tuple(re.compile(p) for p in _strings(data, "chrome_line_patterns"))
+    except re.error as exc:
+        raise RulesError(f"{file.name}: bad chrome_line_patterns entry: {exc}") from None
+    return Rules(
+        prune=compile_selectors(_strings(data, "prune")),
+        prune_guard_share=float(data.get("prune_guard_share", 0.5)),
+        prune_guard_stops=int(data.get("prune_guard_stops", 3)),
+        chrome_line_max=int(data.get("chrome_line_max", 60)),
+        chrome_phrases=_strings(data, "chrome_phrases"),
+        chrome_line_patterns=patterns,
+        meta_line_max=int(data.get("meta_line_max", 90)),
+        publisher_labels=_strings(data, "publisher_labels"),
+        self_publisher_words=frozenset(_strings(data, "self_publisher_words")),
+        publisher_stop=_strings(data, "publisher_stop"),
+        date_labels=_strings(data, "date_labels"),
+        date_metas=_strings(data, "date_metas"),
+        title_metas=_strings(data, "title_metas"),
+        publisher_metas=_strings(data, "publisher_metas"),
+        record_labels=dict(data.get("record_labels") or {}),
+        record_min_fields=int(data.get("record_min_fields", 3)),
+        attachment_extensions=tuple(e.lower() for e in _strings(data, "attachment_extensions")),
+        title_separators=_strings(data, "title_separators"),
+    )
+
+
+def extra_prune(selectors: Sequence[str]) -> tuple[str, ...]:
+    """A source's `prune` list compiled (raises RulesError naming the bad selector)."""
+    return compile_selectors(tuple(selectors))

@@ -1,0 +1,251 @@
+"""The body text: prune chrome containers, un-table layout tables, run trafilatura, drop residual chrome.
+
+Layered so that each layer stays general: (1) an lxml pass drops containers matched by the data-driven
+prune rules (never one holding most of the text or reading as prose); (2) layout tables (a whole page inside
+a `<table>`, common on TRS sites) become plain blocks so paragraphs stay one per line; (3) trafilatura
+extracts the main text; (4) short lines carrying a chrome phrase or pattern are dropped.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+import trafilatura
+from lxml import html as lxml_html
+from lxml.etree import ParserError
+
+from .rules import Rules, xpath
+
+BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "section",
+                        "article", "blockquote", "pre", "dl", "dd", "dt"})
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+SPACES_RE = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\u202f\r\f\v]+")
+
+
+def parse_html(html: str) -> lxml_html.HtmlElement:
+    """Parse decoded HTML; an encoding declaration in an XML prolog is dropped (lxml refuses it on str)."""
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", html or "")
+    if not text.strip():
+        raise ValueError("empty HTML")
+    try:
+        return lxml_html.document_fromstring(text)
+    except (ParserError, ValueError) as exc:
+        raise ValueError(f"unparseable HTML: {exc}") from None
+
+
+def normalise_line(line: str) -> str:
+    """NFKC-free whitespace normalisation: full-width and other spaces collapse to one ASCII space."""
+    line = line.translate(ZERO_WIDTH)
+    return SPACES_RE.sub(" ", line).strip()
+
+
+def _text_len(element) -> int:
+    return len(re.sub(r"\s+", "", "".join(element.itertext())))
+
+
+def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = True) -> int:
+    """Drop elements matched by `expressions` (tails kept); returns how many were dropped.
+
+    With `guarded`, an element holding more than `prune_guard_share` of the page text, or reading as prose
+    (`prune_guard_stops` full stops), is kept: a broad class rule must not eat the article.
+    """
+    body = tree.find("body")
+    total = _text_len(body if body is not None else tree) or 1
+    matched = []
+    for expression in expressions:
+        matched.extend(xpath(expression)(tree))
+    dropped = 0
+    seen: set[int] = set()
+    for element in matched:
+        if id(element) in seen or not isinstance(element.tag, str) or element.tag in ("html", "body"):
+            continue
+        seen.add(id(element))
+        if element.getparent() is None or not _attached(element, tree):
+            continue
+        if guarded:
+            text = "".join(element.itertext())
+            if (len(re.sub(r"\s+", "", text)) > rules.prune_guard_share * total
+                    or text.count("。") >= rules.prune_guard_stops):
+                continue
+        element.drop_tree()
+        dropped += 1
+    return dropped
+
+
+def _attached(element, root) -> bool:
+    parent = element.getparent()
+    while parent is not None:
+        if parent is root:
+            return True
+        element, parent = parent, parent.getparent()
+    return element is root
+
+
+def _cells(table) -> list:
+    return [c for row in table.iter("tr") if _owner(row) is table for c in row if c.tag in ("td", "th")]
+
+
+def _owner(element):
+    parent = element.getparent()
+    while parent is not None and parent.tag != "table":
+        parent = parent.getparent()
+    return parent
+
+
+def is_layout_table(table) -> bool:
+    """A table used for page layout rather than data: nested tables, or a cell holding several blocks
+    of text or a long run of prose."""
+    if table.find(".//table") is not None:
+        return True
+    cells = _cells(table)
+    if len(cells) <= 1:
+        return True
+    for cell in cells:
+        blocks = sum(1 for b in cell.iter("p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li")
+                     if "".join(b.itertext()).strip())
+        if blocks >= 3:
+            return True
+        if len("".join(cell.itertext())) > 400 and "".join(cell.itertext()).count("。") >= 3:
+            return True
+    return False
+
+
+def flatten_layout_tables(tree) -> int:
+    """Turn layout tables into divs (outermost first) so trafilatura keeps paragraphs apart."""
+    flattened = 0
+    for table in list(tree.iter("table")):
+        if table.tag != "table" or not is_layout_table(table):
+            continue
+        for element in [table, *table.iter("tbody", "thead", "tfoot", "tr", "td", "th")]:
+            if element is table or _owner(element) is table:
+                element.tag = "div"
+                element.attrib.pop("colspan", None)
+                element.attrib.pop("rowspan", None)
+        flattened += 1
+    return flattened
+
+
+def trafilatura_text(tree, url: str | None) -> str:
+    """trafilatura's main text of an already pruned tree: tables kept, no comments, no dedup cache."""
+    text = trafilatura.extract(
+        tree, url=url, output_format="txt", include_tables=True, include_comments=False,
+        include_images=False, include_links=False, include_formatting=False, favor_recall=True,
+        deduplicate=False, with_metadata=False,
+    )
+    return text or ""
+
+
+def table_row_line(line: str) -> str:
+    """trafilatura writes table rows as '| a | b |': keep the cells, separated by ' | '."""
+    stripped = line.strip()
+    if stripped.startswith("|") and stripped.endswith("|"):
+        cells = [normalise_line(c) for c in stripped.strip("|").split("|")]
+        if all(set(c) <= set("-: ") for c in cells):
+            return ""
+        return " | ".join(c for c in cells if c)
+    return line
+
+
+def is_chrome_line(line: str, rules: Rules) -> bool:
+    """A short line carrying a chrome phrase, or a line matching a chrome pattern."""
+    if any(p.match(line) for p in rules.chrome_line_patterns):
+        return True
+    compact = line.replace(" ", "")
+    return len(compact) <= rules.chrome_line_max and any(p in compact for p in rules.chrome_phrases)
+
+
+def clean_lines(text: str, rules: Rules, *, drop: Iterable[str] = ()) -> list[str]:
+    """Normalise whitespace, one paragraph per line; drop empty, chrome and `drop` lines (exact match,
+    whitespace-insensitive), and repeated adjacent lines."""
+    unwanted = {re.sub(r"\s+", "", d) for d in drop if d and d.strip()}
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = normalise_line(table_row_line(unicodedata.normalize("NFC", raw)))
+        if not line or is_chrome_line(line, rules) or line.replace(" ", "") in unwanted:
+            continue
+        if lines and lines[-1] == line:
+            continue
+        lines.append(line)
+    return lines
+
+
+SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "meta", "link"})
+CELL_TAGS = frozenset({"td", "th"})
+
+
+def block_text(element, cell_sep: str = "\t") -> str:
+    """Plain text of `element` with a newline around every block and <br>, cells joined by `cell_sep`.
+
+    Used to read labelled metadata from the whole page and as the body serializer for bare content
+    fragments (gkmlpt) or when trafilatura finds nothing.
+    """
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in SKIP_TAGS or (not tag and node.tag is not None):
+            if node.tail:
+                parts.append(node.tail)
+            return
+        block = tag in BLOCK_TAGS or tag == "tr"
+        if block:
+            parts.append("\n")
+        elif tag in CELL_TAGS:
+            parts.append(cell_sep)
+        elif tag == "br":
+            parts.append("\n")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+        if block:
+            parts.append("\n")
+        if node.tail:
+            parts.append(node.tail)
+
+    walk(element)
+    return "".join(parts)
+
+
+def serialized_lines(element) -> str:
+    """`block_text` with table cells joined by ' | ' (one row per line), for use as body text."""
+    lines = []
+    for line in block_text(element, cell_sep="\x1f").splitlines():
+        cells = [normalise_line(c) for c in line.split("\x1f")]
+        lines.append(" | ".join(c for c in cells if c))
+    return "\n".join(lines)
+
+
+def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:
+    """A short line that only carries page metadata: starts with a date/publisher/record label, or holds
+    two labels, e.g. "时间:2024-12-31来源:南山区人民政府"."""
+    if len(line) > rules.meta_line_max:
+        return False
+    labels = (*rules.date_labels, *rules.publisher_labels, *rules.record_labels)
+    head = line.lstrip("【[(（ ")
+    starts = any(re.match(rf"{re.escape(label)}\s*(?:[:：|]|\s)", head) for label in labels)
+    count = sum(1 for label in labels if re.search(rf"{re.escape(label)}\s*[:：]", line))
+    return starts or count >= 2
+
+
+def strip_edges(lines: list[str], rules: Rules, *, title: str, values: list[str]) -> list[str]:
+    """Drop what leads into and trails out of the body: lines up to the title heading, metadata lines
+    (label: value) before the first or after the last long paragraph, a repeated title."""
+    compact_title = re.sub(r"\s+", "", title or "")
+    long_lines = [i for i, line in enumerate(lines) if len(line) >= rules.chrome_line_max]
+    first_long = long_lines[0] if long_lines else len(lines)
+    last_long = long_lines[-1] if long_lines else -1
+    start = 0
+    if compact_title:
+        for i in range(min(first_long, len(lines))):
+            if lines[i].replace(" ", "") == compact_title:
+                start = i + 1
+                break
+    kept = []
+    for i, line in enumerate(lines[start:], start):
+        edge = i < first_long or i > last_long
+        if edge and (_is_meta_line(line, rules, values) or line.replace(" ", "") == compact_title):
+            continue
+        kept.append(line)
+    return kept

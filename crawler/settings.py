@@ -1,0 +1,45 @@
+"""Every Scrapy setting of the project, politeness first. A source may override any of them through
+its `settings` key in config/sources.yaml (applied by the spider at start-up)."""
+
+BOT_NAME = "zwgk-archive"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- Politeness: who we are, how fast, and what we may fetch -------------------------------------
+USER_AGENT = (
+    "zwgk-archive/0.1 (archive of government information-disclosure pages for research; "
+    "+https://github.com/zwgk-archive/zwgk-archive)"
+)
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# --- Transient failures ---------------------------------------------------------------------------
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+
+# --- Engine ---------------------------------------------------------------------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = True
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.ExtractPipeline": 300,
+    "crawler.pipelines.ArchivePipeline": 800,
+}
+
+# --- zwgk-archive's own settings ------------------------------------------------------------------
+# Most listing pages one run follows for one source (a guard against endless pagination).
+ZWGK_MAX_LISTING_PAGES = 200

@@ -1,0 +1,145 @@
+"""The one generic spider: a configured source's listing pages → its report pages.
+
+    scrapy crawl disclosure -a source=pingshan [-a config=config/sources.yaml] [-a db=data/archive.db]
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
+
+import scrapy
+from parsel import Selector
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from archive.db import connect, now
+from archive.store import live_urls
+from crawler import guard, listings
+from crawler.items import FailureItem, PageItem
+from crawler.sources import DEFAULT_CONFIG, load_config
+
+
+class DisclosureSpider(scrapy.Spider):
+    name = "disclosure"
+
+    def __init__(self, source: str | None = None, config: str = DEFAULT_CONFIG, db: str | None = None,
+                 run_id: str | int | None = None, **kwargs: Any) -> None:
+        if not source:
+            raise ValueError("the disclosure spider needs a source: -a source=ID")
+        super().__init__(**kwargs)
+        self.config_path = config
+        self.source = load_config(config).get(source)
+        self.db_path = db
+        self.run_id = int(run_id) if run_id else None
+        self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.source.start_urls})
+        self.listing_pages = 0
+
+    @classmethod
+    def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> "DisclosureSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Scrapy applies settings after creating the spider, so a source's own settings win here.
+        crawler.settings.setdict(spider.source.settings, priority="spider")
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for url in self.source.start_urls:
+            if self.source.listing == "gkmlpt":
+                yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed)
+            else:
+                yield self.listing_request(url)
+        # Every known live document is asked again, so a report that slid off the listings is still watched.
+        db = connect(self.db_path)
+        try:
+            known = live_urls(db, self.source.id)
+        finally:
+            db.close()
+        for url in known:
+            yield self.article_request(url)
+
+    # --- requests ---------------------------------------------------------------------------------
+    def listing_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
+
+    def article_request(self, url: str, hints: dict[str, str] | None = None) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_article, errback=self.failed,
+            meta={"handle_httpstatus_all": True, "hints": hints or {}, "article": True},
+        )
+
+    # --- HTML listings ------------------------------------------------------------------------------
+    def parse_listing(self, response: Response):
+        self.listing_pages += 1
+        verdict = guard.judge(response)
+        if verdict.kind != "ok":
+            yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
+                              response.status, f"listing page: {verdict.reason}")
+            return
+        selector = Selector(text=verdict.text)
+        links = listings.page_links(selector, response.url)
+        for link in listings.article_links(links, self.source.article_urls, self.source.title_filter):
+            yield self.article_request(link.url)
+        limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
+        for url in listings.listing_links(selector, response.url, links, self.source.listing_urls):
+            if self.listing_pages < limit:
+                yield self.listing_request(url)
+
+    # --- gkmlpt listings ----------------------------------------------------------------------------
+    def parse_gkmlpt_index(self, response: Response):
+        verdict = guard.judge(response)
+        if verdict.kind != "ok":
+            yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
+                              response.status, f"gkmlpt index: {verdict.reason}")
+            return
+        sid = self.source.sid or listings.gkmlpt_sid(verdict.text)
+        catalog = listings.gkmlpt_find_catalog(verdict.text, self.source.catalog or "")
+        if not sid or not catalog:
+            missing = "SID" if not sid else f"catalogue {self.source.catalog!r}"
+            yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt index: no {missing} found")
+            return
+        yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, 1),
+                             callback=self.parse_gkmlpt_api, errback=self.failed,
+                             cb_kwargs={"catalog": catalog, "sid": sid, "page": 1})
+
+    def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
+        self.listing_pages += 1
+        try:
+            data = listings.parse_json(response.text)
+        except (ValueError, AttributeError) as e:
+            yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt API: not JSON ({e})")
+            return
+        for url, hints in listings.gkmlpt_articles(data, response.url):
+            if not self.source.article_urls or listings.matches(url, self.source.article_urls):
+                yield self.article_request(url, hints)
+        if page == 1:
+            limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
+            for n in range(2, min(listings.gkmlpt_page_count(data), limit) + 1):
+                yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, n),
+                                     callback=self.parse_gkmlpt_api, errback=self.failed,
+                                     cb_kwargs={"catalog": catalog, "sid": sid, "page": n})
+
+    # --- articles ---------------------------------------------------------------------------------
+    def parse_article(self, response: Response):
+        requested = response.request.meta.get("redirect_urls", [response.url])[0] if response.request else response.url
+        verdict = guard.judge(response, requested)
+        if verdict.kind == "ok":
+            yield PageItem(
+                url=requested, http_status=response.status, html=verdict.text, body=response.body,
+                encoding=verdict.encoding, fetched_at=now(),
+                headers={k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()},
+                hints=response.meta.get("hints") or {},
+            )
+        else:
+            yield FailureItem(requested, verdict.kind, now(), response.status, verdict.reason)
+
+    def failed(self, failure: Failure):
+        request = failure.request
+        response = getattr(failure.value, "response", None)
+        status = response.status if response is not None else None
+        yield FailureItem(request.url, "error", now(), status, _describe(failure))
+
+
+def _describe(failure: Failure) -> str:
+    value = failure.value
+    text = f"{type(value).__name__}: {value}".strip()
+    return json.dumps(text, ensure_ascii=False)[1:-1][:500]
