@@ -69,11 +69,14 @@ class Diff:
 def diff_texts(old: str, new: str) -> list[Op]:
     """Diff two texts: paragraph alignment, then character diffs of changed paragraphs."""
     old_paras, new_paras = _paragraphs(old), _paragraphs(new)
-    matcher = difflib.SequenceMatcher(None, old_paras, new_paras, autojunk=False)
+    # align on content: the last paragraph may lack the newline the same paragraph has elsewhere
+    matcher = difflib.SequenceMatcher(None, [p.rstrip("\n") for p in old_paras],
+                                      [p.rstrip("\n") for p in new_paras], autojunk=False)
     ops: list[Op] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            ops.append(Op("equal", "".join(old_paras[i1:i2]), "".join(new_paras[j1:j2])))
+            for a, b in zip(old_paras[i1:i2], new_paras[j1:j2], strict=True):
+                ops.extend(diff_chars(a, b))
             continue
         for a, b in _pair_paragraphs(old_paras[i1:i2], new_paras[j1:j2]):
             if a is None:
@@ -305,14 +308,14 @@ def _segments(ops: list[Op]) -> list[tuple[str, str]]:
 
 
 def _lines(ops: list[Op]) -> list[list[tuple[str, str]]]:
-    """The segments split into display lines; a changed newline shows as ↵ inside its change."""
+    """The segments split into display lines; a change of line breaks alone shows as ↵."""
     lines: list[list[tuple[str, str]]] = [[]]
     for kind, text in _segments(ops):
         pieces = text.split("\n")
         for k, piece in enumerate(pieces):
             last = k == len(pieces) - 1
-            if not last and kind != "equal":
-                piece += "↵"
+            if not last and kind != "equal" and not text.strip("\n"):
+                piece += "↵"  # a change that is only a line break (paragraphs joined or split)
             if piece:
                 lines[-1].append((kind, piece))
             if not last:

@@ -17,7 +17,7 @@ from .dates import fallback_date, labelled_date, parse_date, parse_epoch_or_date
 from .meta import (find_attachments, find_publisher, find_record, find_title, meta_content, opening_sentence,
                    report_year)
 from .rules import RulesError, extra_prune, load_rules
-from .text import (block_text, clean_lines, flatten_layout_tables, parse_html, serialized_lines,
+from .text import (block_text, clean_lines, content_root, flatten_layout_tables, parse_html, serialized_lines,
                    strip_edges, trafilatura_text)
 from .text import prune as prune_tree
 
@@ -116,7 +116,8 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
         _prune(tree, rules, extra)
         attachments = find_attachments(tree, url, rules)
         flatten_layout_tables(tree)
-        raw_text = trafilatura_text(tree, url) or serialized_lines(tree.find("body") or tree)
+        root = content_root(tree, rules)
+        raw_text = serialized_lines(root) if root is not None else trafilatura_text(tree, url)
 
     drop = [text for _, text in attachments]
     body_lines = strip_edges(clean_lines(raw_text, rules, drop=drop), rules, title=title,

@@ -44,6 +44,7 @@ class Rules:
     record_min_fields: int
     attachment_extensions: tuple[str, ...]
     title_separators: tuple[str, ...]
+    attachment_label: re.Pattern
 
 
 _local = threading.local()
@@ -114,6 +115,7 @@ def load_rules(path: str | None = None) -> Rules:
         record_min_fields=int(data.get("record_min_fields", 3)),
         attachment_extensions=tuple(e.lower() for e in _strings(data, "attachment_extensions")),
         title_separators=_strings(data, "title_separators"),
+        attachment_label=re.compile(data.get("attachment_label") or r"^附件[:：]"),
     )
 
 

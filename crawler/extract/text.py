@@ -117,11 +117,11 @@ def flatten_layout_tables(tree) -> int:
     for table in list(tree.iter("table")):
         if table.tag != "table" or not is_layout_table(table):
             continue
-        for element in [table, *table.iter("tbody", "thead", "tfoot", "tr", "td", "th")]:
-            if element is table or _owner(element) is table:
-                element.tag = "div"
-                element.attrib.pop("colspan", None)
-                element.attrib.pop("rowspan", None)
+        owned = [e for e in table.iter("tbody", "thead", "tfoot", "tr", "td", "th") if _owner(e) is table]
+        for element in [table, *owned]:
+            element.tag = "div"
+            element.attrib.pop("colspan", None)
+            element.attrib.pop("rowspan", None)
         flattened += 1
     return flattened
 
@@ -147,12 +147,24 @@ def table_row_line(line: str) -> str:
     return line
 
 
-def is_chrome_line(line: str, rules: Rules) -> bool:
+def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool:
     """A short line carrying a chrome phrase, or a line matching a chrome pattern."""
     if any(p.match(line) for p in rules.chrome_line_patterns):
         return True
     compact = line.replace(" ", "")
-    return len(compact) <= rules.chrome_line_max and any(p in compact for p in rules.chrome_phrases)
+    return (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases)
+
+
+def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:
+    """A line that only names attachments: "附件：报告.pdf", "附件1. 报告.pdf", or a lone "附件:"."""
+    compact = line.replace(" ", "")
+    label = rules.attachment_label.match(compact)
+    rest = compact[label.end():] if label else compact
+    if not rest:
+        return bool(label)
+    for name in sorted(unwanted, key=len, reverse=True):
+        rest = rest.replace(name, "")
+    return not rest.strip("、，,;；|")
 
 
 def clean_lines(text: str, rules: Rules, *, drop: Iterable[str] = ()) -> list[str]:
@@ -162,7 +174,9 @@ def clean_lines(text: str, rules: Rules, *, drop: Iterable[str] = ()) -> list[st
     lines: list[str] = []
     for raw in text.splitlines():
         line = normalise_line(table_row_line(unicodedata.normalize("NFC", raw)))
-        if not line or is_chrome_line(line, rules) or line.replace(" ", "") in unwanted:
+        if not line or is_chrome_line(line, rules):
+            continue
+        if unwanted and _attachment_line(line, unwanted, rules):
             continue
         if lines and lines[-1] == line:
             continue
@@ -172,39 +186,42 @@ def clean_lines(text: str, rules: Rules, *, drop: Iterable[str] = ()) -> list[st
 
 SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "meta", "link"})
 CELL_TAGS = frozenset({"td", "th"})
+SENTENCE_MARKS = "。，；！？：,;"
 
 
 def block_text(element, cell_sep: str = "\t") -> str:
-    """Plain text of `element` with a newline around every block and <br>, cells joined by `cell_sep`.
+    """Plain text of `element` with a newline around every block and <br>, one table row per line with
+    cells joined by `cell_sep` (blocks inside a cell stay on the row's line).
 
-    Used to read labelled metadata from the whole page and as the body serializer for bare content
-    fragments (gkmlpt) or when trafilatura finds nothing.
+    Used to read labelled metadata from the whole page and as the body serializer.
     """
     parts: list[str] = []
 
-    def walk(node) -> None:
+    def walk(node, in_cell: bool) -> None:
         tag = node.tag if isinstance(node.tag, str) else ""
-        if tag in SKIP_TAGS or (not tag and node.tag is not None):
+        if not tag or tag in SKIP_TAGS:
             if node.tail:
                 parts.append(node.tail)
             return
-        block = tag in BLOCK_TAGS or tag == "tr"
-        if block:
+        if tag == "tr":
             parts.append("\n")
-        elif tag in CELL_TAGS:
+            in_cell = False
+        breaks = tag in BLOCK_TAGS or tag == "br"
+        if tag in CELL_TAGS:
             parts.append(cell_sep)
-        elif tag == "br":
-            parts.append("\n")
+            in_cell = True
+        elif breaks:
+            parts.append(" " if in_cell else "\n")
         if node.text:
             parts.append(node.text)
         for child in node:
-            walk(child)
-        if block:
-            parts.append("\n")
+            walk(child, in_cell)
+        if breaks or tag == "tr":
+            parts.append(" " if in_cell and tag != "tr" else "\n")
         if node.tail:
             parts.append(node.tail)
 
-    walk(element)
+    walk(element, False)
     return "".join(parts)
 
 
@@ -215,6 +232,49 @@ def serialized_lines(element) -> str:
         cells = [normalise_line(c) for c in line.split("\x1f")]
         lines.append(" | ".join(c for c in cells if c))
     return "\n".join(lines)
+
+
+def _prose(text: str | None, rules: Rules) -> int:
+    """How much of `text` reads as running body text: its length if it has sentence punctuation or is
+    long, and carries no chrome phrase or metadata label."""
+    if not text:
+        return 0
+    stripped = normalise_line(text)
+    if len(stripped) < 30 and not (len(stripped) >= 8 and any(m in stripped for m in SENTENCE_MARKS)):
+        return 0
+    if len(stripped) < 150 and (is_chrome_line(stripped, rules, any_length=True)
+                                or _is_meta_line(stripped, rules, [])):
+        return 0
+    return len(stripped)
+
+
+def prose_totals(root, rules: Rules) -> dict:
+    """Per element, the prose characters it holds (own text, children's tails, descendants)."""
+    totals: dict = {}
+    for element in reversed(list(root.iter())):
+        if not isinstance(element.tag, str) or element.tag in SKIP_TAGS:
+            continue
+        own = _prose(element.text, rules) + sum(_prose(child.tail, rules) for child in element)
+        own += sum(totals.get(child, 0) for child in element)
+        totals[element] = own
+    return totals
+
+
+def content_root(tree, rules: Rules, share: float = 0.85):
+    """The deepest element holding at least `share` of the page's prose: the article body container.
+    None when the page has almost no prose."""
+    body = tree.find("body")
+    root = body if body is not None else tree
+    totals = prose_totals(root, rules)
+    total = totals.get(root, 0)
+    if total < 40:
+        return None
+    node = root
+    while True:
+        best = max((c for c in node if c in totals), key=lambda c: totals[c], default=None)
+        if best is None or totals[best] < share * total:
+            return node
+        node = best
 
 
 def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:

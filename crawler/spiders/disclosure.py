@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import scrapy
 from parsel import Selector
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from archive.db import connect, now
@@ -109,8 +112,11 @@ class DisclosureSpider(scrapy.Spider):
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt API: not JSON ({e})")
             return
         for url, hints in listings.gkmlpt_articles(data, response.url):
-            if not self.source.article_urls or listings.matches(url, self.source.article_urls):
-                yield self.article_request(url, hints)
+            if self.source.article_urls and not listings.matches(url, self.source.article_urls):
+                continue
+            if self.source.title_filter and not re.search(self.source.title_filter, hints.get("title", "")):
+                continue
+            yield self.article_request(url, hints)
         if page == 1:
             limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
             for n in range(2, min(listings.gkmlpt_page_count(data), limit) + 1):
@@ -134,6 +140,9 @@ class DisclosureSpider(scrapy.Spider):
 
     def failed(self, failure: Failure):
         request = failure.request
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            self.logger.info("not fetched: %s (%s)", request.url, failure.value)
+            return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
         yield FailureItem(request.url, "error", now(), status, _describe(failure))

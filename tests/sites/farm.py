@@ -1,11 +1,12 @@
 """ReplicaFarm: start the replica sites, switch their state, and say what a crawler should find."""
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -28,30 +29,28 @@ class ExpectedArticle:
     is_report: bool = True
 
 
-def _site_classes() -> dict[str, type[ReplicaSite]]:
-    from .cms import CmsSite
-    from .gkmlpt import GkmlptSite
-    from .news import NewsSite
-    from .trs import TrsSite
+SITE_CLASSES = {"trs": "TrsSite", "cms": "CmsSite", "news": "NewsSite", "gkmlpt": "GkmlptSite"}
 
-    return {"trs": TrsSite, "cms": CmsSite, "news": NewsSite, "gkmlpt": GkmlptSite}
+
+def _site_class(key: str) -> type[ReplicaSite]:
+    module = importlib.import_module(f"{__package__}.{key}")
+    return getattr(module, SITE_CLASSES[key])
 
 
 class ReplicaFarm:
     """A set of replica government sites on 127.0.0.1, all in one switchable state (1 or 2)."""
 
     def __init__(self, sites: tuple[str, ...] = ("trs", "cms", "news", "gkmlpt")) -> None:
-        classes = _site_classes()
-        unknown = [s for s in sites if s not in classes]
+        unknown = [s for s in sites if s not in SITE_CLASSES]
         if unknown:
-            raise ValueError(f"unknown replica site(s) {unknown}; choose from {sorted(classes)}")
+            raise ValueError(f"unknown replica site(s) {unknown}; choose from {sorted(SITE_CLASSES)}")
         self.state = 1
         self.requests: list[tuple[str, str, int]] = []  # (site, path with query, status)
         self._lock = threading.Lock()
-        self.sites: dict[str, ReplicaSite] = {key: classes[key](self) for key in sites}
+        self.sites: dict[str, ReplicaSite] = {key: _site_class(key)(self) for key in sites}
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> ReplicaFarm:
+    def start(self) -> Self:
         for site in self.sites.values():
             site.start()
         return self
@@ -60,7 +59,7 @@ class ReplicaFarm:
         for site in self.sites.values():
             site.stop()
 
-    def __enter__(self) -> ReplicaFarm:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

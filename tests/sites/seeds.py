@@ -23,7 +23,7 @@ SEED_SPECS: dict[str, tuple[str, str, str, tuple[tuple[str, str], ...]]] = {
 }
 
 YEAR_RE = re.compile(r"(?<!\d)(20[0-3]\d)(?!\d)")
-NUMBER_RE = re.compile(r"(?<![\d.])(\d{2,})(?![\d.])")
+NUMBER_RE = re.compile(r"(?<![\d.])(\d{2,})(?![\d.%])")
 
 
 @cache

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,10 @@ NOT_FOUND = """<!DOCTYPE html>
 <html><head><meta charset="{charset}"><title>404 页面不存在</title></head>
 <body><div class="error-page"><h1>404</h1><p>抱歉,您访问的页面不存在或已被删除!</p>
 <p><a href="/">返回首页</a></p></div></body></html>"""
+
+PRIVATE = """<!DOCTYPE html>
+<html><head><meta charset="{charset}"><title>内部资料</title></head>
+<body><h1>内部资料</h1><p>本栏目仅供内部使用(robots.txt 禁止抓取)。</p></body></html>"""
 
 
 @dataclass
@@ -77,7 +81,7 @@ class ReplicaSite:
     start_path = "/"
     article_urls: tuple[str, ...] = ()
     listing_urls: tuple[str, ...] = ()
-    extra_source: dict[str, str] = {}
+    extra_source: ClassVar[dict[str, str]] = {}
 
     def __init__(self, farm: ReplicaFarm) -> None:
         self.farm = farm
@@ -100,18 +104,18 @@ class ReplicaSite:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 site._serve(self, head=False)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 site._serve(self, head=True)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"replica-{self.key}",
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"replica-{self.key}",
                                         daemon=True)
         self._thread.start()
 
@@ -132,6 +136,8 @@ class ReplicaSite:
             return self.routes[request.path](request)
         if request.path == "/robots.txt":
             return Response(200, ROBOTS, "text/plain")
+        if request.path.startswith("/private/"):  # disallowed by robots.txt: a polite crawler never asks
+            return Response(200, PRIVATE.format(charset=self.charset))
         state = self.farm.state
         attachment = self._attachment(request.path, state)
         if attachment is not None:
@@ -195,7 +201,7 @@ class ReplicaSite:
                           dict(parse_qsl(parts.query)), dict(http.headers.items()))
         try:
             response = self.handle(request)
-        except Exception as exc:  # a bug in a template must show as a 500, not a hung client
+        except Exception as exc:  # noqa: BLE001 -- a bug in a template must show as a 500, not a hung client
             response = Response(500, f"replica error: {exc!r}", "text/plain")
         body = response.body.encode(self.charset, errors="xmlcharrefreplace") \
             if isinstance(response.body, str) else response.body

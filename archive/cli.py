@@ -1,0 +1,124 @@
+"""The archive's command line: thin click commands over library functions.
+
+Every command takes the global ``--db`` (default: $ARCHIVE_DB, else data/archive.db).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from archive import diff as diffs
+from archive import history as hist
+from archive.db import connect, db_path
+
+METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
+
+
+@click.group()
+@click.option("--db", "db", default=None, metavar="PATH",
+              help="The archive's SQLite file (default: $ARCHIVE_DB, else data/archive.db).")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """zwgk-archive: read and maintain the archive of disclosure pages."""
+    ctx.obj = {"db": db_path(db)}
+
+
+def open_archive(ctx: click.Context):
+    """The archive named by --db, which must exist; a one-line error otherwise."""
+    try:
+        return connect(ctx.obj["db"], create=False)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _document(db, ref: str) -> dict:
+    try:
+        return hist.find_document(db, ref)
+    except hist.NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@click.argument("document")
+@click.pass_context
+def history(ctx: click.Context, document: str) -> None:
+    """The revisions of a DOCUMENT (its id or URL), oldest first.
+
+    Example: python -m archive history 42
+    """
+    db = open_archive(ctx)
+    doc = _document(db, document)
+    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}")
+    click.echo(f"{'revision':>8}  {'fetched_at':<32}  {'size':>7}  {'added':>7}  {'removed':>7}")
+    for row in hist.history(db, doc["id"]):
+        click.echo(f"{row['id']:>8}  {row['fetched_at']:<32}  {row['size']:>7}  "
+                   f"{'+' + str(row['added']):>7}  {'-' + str(row['removed']):>7}")
+
+
+@cli.command()
+@click.argument("document")
+@click.option("--from", "from_id", type=int, default=None, metavar="REV",
+              help="Old revision id (default: the one before --to).")
+@click.option("--to", "to_id", type=int, default=None, metavar="REV",
+              help="New revision id (default: the latest).")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text",
+              show_default=True, help="text for a terminal, html for a standalone page, json for programs.")
+@click.pass_context
+def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | None, fmt: str) -> None:
+    """What changed in a DOCUMENT (id or URL) between two revisions, character by character.
+
+    Example: python -m archive diff 42 --from 7 --to 9 --format html > diff.html
+    """
+    db = open_archive(ctx)
+    doc = _document(db, document)
+    try:
+        result = hist.document_diff(db, doc, from_id, to_id)
+    except hist.NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(diffs.render_json(result), nl=False)
+    elif fmt == "html":
+        click.echo(diffs.render_html(result), nl=False)
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(diffs.render_text(result, color=color), nl=False, color=color)
+
+
+@cli.command()
+@click.option("--since", default=None, metavar="DATE",
+              help="Only revisions fetched on or after DATE (YYYY-MM-DD or ISO datetime; default: 30 days ago).")
+@click.pass_context
+def changes(ctx: click.Context, since: str | None) -> None:
+    """Documents with new revisions since a date, newest first.
+
+    Example: python -m archive changes --since 2025-01-01
+    """
+    try:
+        since_value = hist.parse_since(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--since: "), param_hint="--since") from None
+    db = open_archive(ctx)
+    rows = hist.changes_since(db, since_value)
+    for row in rows:
+        click.echo(f"{row['last_changed']}  {row['kind']:<7}  doc {row['id']:<6} "
+                   f"{row['new_revisions']} rev  {row['district'] or row['source_id']}  "
+                   f"{row['title'] or ''}  {row['url']}")
+    click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} with new revisions since {since_value}")
+
+
+@cli.command()
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, port: int, host: str) -> None:
+    """Browse the archive in Datasette (project metadata, diff pages, Chinese search), read-only.
+
+    Example: python -m archive --db data/archive.db serve --port 8001
+    """
+    open_archive(ctx).conn.close()  # must exist; makes sure the schema and search index are there
+    args = [sys.executable, "-m", "datasette", "serve", str(ctx.obj["db"]), "--port", str(port),
+            "--host", host, "--metadata", str(METADATA_FILE)]
+    os.execv(sys.executable, args)

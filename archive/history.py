@@ -1,0 +1,117 @@
+"""Read-side queries over the archive: a document's revisions, a diff between two of them, recent changes.
+
+Shared by the command line and the Datasette plugin; everything here only reads.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+
+from archive.diff import Diff, chars_changed, diff_revisions, diff_texts
+
+REVISION_COLUMNS = "id, document_id, fetched_at, content_hash, title, published, publisher, report_year, text"
+
+
+class NotFound(LookupError):
+    """A document or revision the user named does not exist (the message says which)."""
+
+
+def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
+    rows = list(db.query(sql, params))
+    return rows[0] if rows else None
+
+
+def find_document(db: sqlite_utils.Database, ref: str | int) -> dict:
+    """The document named by its id or its URL; NotFound with a one-line message otherwise."""
+    ref = str(ref).strip()
+    if ref.isdigit():
+        doc = _one(db, "SELECT * FROM documents WHERE id = ?", [int(ref)])
+        if doc is None:
+            raise NotFound(f"no document with id {ref}")
+        return doc
+    doc = _one(db, "SELECT * FROM documents WHERE url = ?", [ref])
+    if doc is None:
+        raise NotFound(f"no document with id or url {ref!r}")
+    return doc
+
+
+def revisions(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+    """All revisions of a document, oldest first, with their full text."""
+    return list(db.query(f"SELECT {REVISION_COLUMNS} FROM revisions WHERE document_id = ? ORDER BY id",
+                         [document_id]))
+
+
+def history(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+    """Each revision's id, fetched_at, size (characters) and characters added/removed vs the one before."""
+    out = []
+    previous = ""
+    for rev in revisions(db, document_id):
+        added, removed = chars_changed(diff_texts(previous, rev["text"]))
+        out.append({"id": rev["id"], "fetched_at": rev["fetched_at"], "size": len(rev["text"]),
+                    "added": added, "removed": removed, "title": rev["title"]})
+        previous = rev["text"]
+    return out
+
+
+def get_revision(db: sqlite_utils.Database, document_id: int, revision_id: int | str) -> dict:
+    """One revision of this document; NotFound if it does not exist or belongs to another document."""
+    rev = _one(db, f"SELECT {REVISION_COLUMNS} FROM revisions WHERE id = ?", [int(revision_id)])
+    if rev is None:
+        raise NotFound(f"no revision with id {revision_id}")
+    if rev["document_id"] != document_id:
+        raise NotFound(f"revision {revision_id} belongs to document {rev['document_id']}, not {document_id}")
+    return rev
+
+
+def document_diff(db: sqlite_utils.Database, document: dict, from_id: int | str | None = None,
+                  to_id: int | str | None = None) -> Diff:
+    """Diff two revisions of a document; by default the latest against the one before it.
+
+    With only ``to`` given, it is diffed against the revision before it; a first revision is
+    diffed against nothing (everything inserted).
+    """
+    revs = revisions(db, document["id"])
+    if not revs:
+        raise NotFound(f"document {document['id']} has no revisions")
+    to_rev = get_revision(db, document["id"], to_id) if to_id not in (None, "") else revs[-1]
+    if from_id not in (None, ""):
+        from_rev = get_revision(db, document["id"], from_id)
+    else:
+        earlier = [r for r in revs if r["id"] < to_rev["id"]]
+        from_rev = earlier[-1] if earlier else None
+    return diff_revisions(document, from_rev, to_rev)
+
+
+def parse_since(value: str | None, *, default_days: int = 30) -> str:
+    """An ISO date/datetime string to compare fetched_at against; default: ``default_days`` ago."""
+    if not value:
+        return (datetime.now(UTC) - timedelta(days=default_days)).replace(tzinfo=None).isoformat()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--since: not a date: {value!r} (use YYYY-MM-DD or an ISO datetime)") from None
+    if parsed.tzinfo is None and "T" not in value and " " not in value:
+        return parsed.date().isoformat()
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=None).isoformat()
+
+
+def changes_since(db: sqlite_utils.Database, since: str) -> list[dict]:
+    """Documents with revisions fetched at or after ``since``, newest change first.
+
+    ``kind`` is ``new`` when the document's first revision is in the window, else ``changed``.
+    """
+    sql = """
+        SELECT d.id, d.url, d.title, d.source_id, d.district, d.status,
+               count(r.id) AS new_revisions, max(r.fetched_at) AS last_changed,
+               max(r.id) AS latest_revision_id,
+               CASE WHEN min(r.id) = (SELECT min(id) FROM revisions WHERE document_id = d.id)
+                    THEN 'new' ELSE 'changed' END AS kind
+        FROM revisions r JOIN documents d ON d.id = r.document_id
+        WHERE r.fetched_at >= ?
+        GROUP BY d.id
+        ORDER BY last_changed DESC, d.id DESC
+    """
+    return list(db.query(sql, [since]))

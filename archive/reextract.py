@@ -1,0 +1,87 @@
+"""Re-run the current extractor over stored raw captures; append a revision where the result differs.
+
+Old revisions are never rewritten: a better extractor shows up as new revisions marked `reextracted = 1`
+(with the extractor version), each pointing at the same capture it was re-extracted from.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import sqlite_utils
+
+from archive import captures, store
+
+logger = logging.getLogger(__name__)
+
+# Record fields that only a listing API knows (not re-derivable from every page): passed back as hints.
+HINT_FIELDS = {"索引号": "identifier", "文号": "document_number"}
+
+
+def decode_capture(capture: captures.Capture) -> str:
+    """The capture's bytes as text, with its stored encoding (else UTF-8), never failing on bad bytes."""
+    encoding = capture.encoding or "utf-8"
+    try:
+        return capture.body.decode(encoding, errors="replace")
+    except LookupError:
+        return capture.body.decode("utf-8", errors="replace")
+
+
+def _source_settings(db: sqlite_utils.Database, source_id: str, cache: dict) -> tuple[str | None, tuple[str, ...]]:
+    if source_id not in cache:
+        row = db.execute("SELECT name, config FROM sources WHERE id = ?", [source_id]).fetchone()
+        name, prune = (row[0], ()) if row else (None, ())
+        if row and row[1]:
+            try:
+                prune = tuple(json.loads(row[1]).get("prune") or ())
+            except (ValueError, AttributeError):
+                prune = ()
+        cache[source_id] = (name, prune)
+    return cache[source_id]
+
+
+def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[str, int]:
+    """Re-extract each document's latest revision from its capture; counts of what happened.
+
+    Keys: documents, changed (new revision added), unchanged, missing (no capture stored), failed.
+    """
+    from crawler.extract import EXTRACTOR_VERSION, extract_page
+
+    counts = {"documents": 0, "changed": 0, "unchanged": 0, "missing": 0, "failed": 0}
+    where, params = ("WHERE d.source_id = ?", [source_id]) if source_id else ("", [])
+    rows = db.execute(
+        "SELECT d.id, d.url, d.source_id, d.status, d.last_changed, r.id, r.content_hash, r.capture_hash, r.fetched_at, r.record"
+        f" FROM documents d JOIN revisions r ON r.id = d.latest_revision_id {where} ORDER BY d.id",
+        params).fetchall()
+    sources: dict = {}
+    for doc_id, url, src, status, last_changed, _rev_id, old_hash, capture_hash, fetched_at, record_json in rows:
+        counts["documents"] += 1
+        capture = captures.load_capture(db, capture_hash) if capture_hash else None
+        if capture is None:
+            counts["missing"] += 1
+            continue
+        site_name, prune = _source_settings(db, src, sources)
+        record = json.loads(record_json) if record_json else {}
+        hints = {key: record[name] for name, key in HINT_FIELDS.items() if record.get(name)}
+        try:
+            page = extract_page(decode_capture(capture), capture.url or url, site_name=site_name, prune=prune,
+                                hints=hints)
+        except Exception as exc:  # one bad capture must not stop the others
+            logger.warning("re-extraction failed for %s: %s", url, exc)
+            counts["failed"] += 1
+            continue
+        if not page.text.strip():
+            counts["failed"] += 1
+            continue
+        digest = store.content_hash(page)
+        if digest == old_hash:
+            counts["unchanged"] += 1
+            continue
+        with store.transaction(db) as conn:
+            store.add_revision(conn, doc_id, page, capture.fetched_at or fetched_at, capture_hash, digest=digest,
+                               reextracted=True, extractor=EXTRACTOR_VERSION)
+            # a re-extraction is not news about the page: keep its status (e.g. gone) and change time
+            conn.execute("UPDATE documents SET status = ?, last_changed = ? WHERE id = ?",
+                         (status, last_changed, doc_id))
+        counts["changed"] += 1
+    return counts

@@ -1,0 +1,28 @@
+"""Shared fixtures: the replica sites over real HTTP, a sources.yaml for them, a fresh archive path."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sites import ReplicaFarm
+
+
+@pytest.fixture
+def replica() -> Iterator[ReplicaFarm]:
+    """All replica sites started on 127.0.0.1 (state 1); stopped after the test."""
+    with ReplicaFarm() as farm:
+        yield farm
+
+
+@pytest.fixture
+def replica_config(replica: ReplicaFarm, tmp_path: Path) -> Path:
+    """A config/sources.yaml pointing at the running replica sites."""
+    return replica.sources_yaml(tmp_path / "config" / "sources.yaml")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where a test's archive database lives (not created)."""
+    return tmp_path / "archive.db"

@@ -1,0 +1,131 @@
+"""Guangdong "gkmlpt" replica (深圳市光明区人民政府): script shell + JSON API + DETAIL-in-script articles."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from string import Template
+from typing import Any, ClassVar
+
+from .corpus import GK_CATALOG, Article
+from .server import SHANGHAI, Chrome, ReplicaSite, Request, Response, blocks_html, esc
+
+SID = "755041"
+PER_PAGE = 10
+TREE = [
+    {"id": 11930, "name": "机构职能", "parent": 0, "children": []},
+    {"id": 11934, "name": "规划计划", "parent": 0, "children": [
+        {"id": 11936, "name": "发展规划", "parent": 11934, "children": []},
+        {"id": 11937, "name": "计划总结", "parent": 11934, "children": [
+            {"id": GK_CATALOG, "name": "法治政府建设年度报告", "parent": 11937, "children": []}]},
+    ]},
+    {"id": 11940, "name": "通知公告", "parent": 0, "children": []},
+]
+
+SHELL = Template("""<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>$title</title>
+<link rel="stylesheet" href="/gkmlpt/static/css/app.css?t=$nonce">
+<script>
+window._CONFIG = {SID: '$sid', SITE_NAME: '深圳市光明区人民政府', TREE: $tree, API_BASE: '/gkmlpt/api'};
+$detail</script>
+</head>
+<body>
+<div class="gk-header"><div class="gk-w"><img src="/gkmlpt/static/img/logo.png" alt="深圳市光明区人民政府">
+  <span class="gk-site">深圳市光明区人民政府</span><span class="gk-today">$today</span></div></div>
+<div class="gk-nav"><div class="gk-w"><a href="/">首页</a><a href="/gkmlpt/index">政府信息公开</a><a href="/gkmlpt/policy">政策文件</a><a href="/gkmlpt/mindex">信息公开目录</a></div></div>
+<div class="gk-w gk-crumb">当前位置:<a href="/">首页</a> &gt; <a href="/gkmlpt/index">政府信息公开</a>$crumb_tail</div>
+<div id="app" class="gk-w"><div class="gk-loading">正在加载,请稍候……</div></div>
+<noscript>您的浏览器不支持或已禁用JavaScript,请启用后访问。</noscript>
+<div class="gk-footer"><div class="gk-w">
+  <p>主办单位:深圳市光明区人民政府办公室 &nbsp; 网站标识码:4403110001 &nbsp; 粤ICP备2020091580号</p>
+  <p>访问量:<span>$count</span> &nbsp; 技术支持:广东省政务服务和数据管理局</p>
+</div></div>
+<script src="/gkmlpt/static/js/manifest.js"></script>
+<script src="/gkmlpt/static/js/app.js?t=$nonce"></script>
+</body>
+</html>
+""")
+
+
+def _ts(published: str) -> int:
+    return int(datetime.strptime(published, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI).timestamp())
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+class GkmlptSite(ReplicaSite):
+    """深圳市光明区人民政府 on the gkmlpt platform; catalogue 11938 holds the reports."""
+
+    key = "gkmlpt"
+    name = "深圳市光明区人民政府"
+    district = "光明区"
+    start_path = "/gkmlpt/index"
+    article_urls = ("/gkmlpt/content/",)
+    extra_source: ClassVar[dict[str, str]] = {"listing": "gkmlpt", "catalog": "法治政府建设年度报告"}
+
+    def page(self, request: Request, state: int) -> Response | None:
+        path = request.path
+        if path in ("/", "/gkmlpt/index", "/gkmlpt/"):
+            return Response(200, self.shell(self.chrome(), "政府信息公开_深圳市光明区人民政府", "", ""))
+        match = re.fullmatch(r"/gkmlpt/api/all/(\d+)", path)
+        if match:
+            return self.api(int(match.group(1)), request.query, state)
+        article = self.find(path, state)
+        if article is not None:
+            return Response(200, self.article_html(article, state))
+        return None
+
+    def shell(self, chrome: Chrome, title: str, crumb_tail: str, detail: str) -> str:
+        return SHELL.substitute(title=esc(title), nonce=chrome.nonce, sid=SID, tree=script_json(TREE),
+                                detail=detail, today=chrome.today, crumb_tail=crumb_tail, count=chrome.count)
+
+    def api(self, catalog: int, query: dict[str, str], state: int) -> Response:
+        if query.get("sid", SID) != SID:
+            return Response(404, json.dumps({"code": 404, "msg": "站点不存在"}, ensure_ascii=False),
+                            "application/json")
+        try:
+            page = max(1, int(query.get("page", "1")))
+        except ValueError:
+            return Response(400, '{"code": 400, "msg": "bad page"}', "application/json")
+        articles = self.live(state) if catalog == GK_CATALOG else []
+        chunk = articles[(page - 1) * PER_PAGE:page * PER_PAGE]
+        payload = {
+            "classify": {"id": catalog, "name": "法治政府建设年度报告" if catalog == GK_CATALOG else "",
+                         "post_count": len(articles), "page_count": math.ceil(len(articles) / PER_PAGE)},
+            "articles": [self.record(a) for a in chunk],
+            "page": page, "per_page": PER_PAGE, "total": len(articles),
+        }
+        return Response(200, json.dumps(payload, ensure_ascii=False), "application/json")
+
+    def record(self, article: Article) -> dict[str, Any]:
+        ts = _ts(article.published)
+        return {
+            "id": int(article.path.rsplit("_", 1)[1].split(".")[0]),
+            "title": article.title,
+            "url": self.url(article.path),
+            "publisher": article.publisher,
+            "identifier": article.extra.get("identifier", ""),
+            "document_number": article.extra.get("document_number", ""),
+            "date": ts,
+            "created_at": article.published,
+            "first_publish_time": ts,
+            "display_publish_time": ts,
+            "classify_main_name": "法治政府建设年度报告",
+            "attachment": [{"name": name, "url": self.url(path), "ext": path.rsplit(".", 1)[1]}
+                           for name, path in article.attachments],
+        }
+
+    def article_html(self, article: Article, state: int) -> str:
+        chrome = self.chrome()
+        # attachments travel in the "attachment" field, as on the real platform, not inside "content"
+        detail = dict(self.record(article), content=blocks_html(article.blocks), source=article.publisher)
+        return self.shell(chrome, f"{article.title}_深圳市光明区人民政府", " &gt; 法治政府建设年度报告",
+                          f"window._CONFIG.DETAIL = {script_json(detail)};\n")

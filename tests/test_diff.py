@@ -1,0 +1,159 @@
+"""The character diff on Chinese paragraphs: alignment, phrases, whole figures, and the three renderings."""
+from __future__ import annotations
+
+import json
+
+from archive.diff import Diff, diff_chars, diff_metadata, diff_texts, render_html, render_json, render_text
+
+P1 = "2023年，全区共办理行政复议案件800件，比上年增长5%，其中调解和解结案126件，占结案总数的15.8%。"
+P2 = "深入开展普法宣传教育，组织普法讲座和法律咨询活动，覆盖群众约3万人次，群众法治意识明显提升。"
+P3 = "同时，法律顾问还定期为我们局开展有针对性的法律知识培训，进一步增强全员的法治观念、提高依法行政意识。"
+P4 = "下一步，我区将继续深化法治政府建设，推动各项工作再上新台阶。"
+
+
+def lines(*paragraphs: str) -> str:
+    return "\n".join(paragraphs)
+
+
+def changed(ops):
+    return [(op.op, op.old, op.new) for op in ops if op.op != "equal"]
+
+
+def rebuilt(ops):
+    return "".join(op.old for op in ops), "".join(op.new for op in ops)
+
+
+def check_rebuilds(old, new):
+    ops = diff_texts(old, new)
+    assert rebuilt(ops) == (old, new)
+    return ops
+
+
+def test_changed_figure_is_one_whole_number():
+    old = lines(P1, P2)
+    new = old.replace("800件", "860件")
+    assert changed(check_rebuilds(old, new)) == [("replace", "800", "860")]
+
+
+def test_decimal_and_longer_number_kept_whole():
+    assert changed(diff_chars("占15.8%。", "占16.2%。")) == [("replace", "15.8%", "16.2%")]
+    assert changed(diff_chars("共800件", "共8000件")) == [("replace", "800", "8000")]
+    assert changed(diff_chars("依据GB50016规范", "依据GB50017规范")) == [("replace", "GB", "GB")][:0] + \
+        [("replace", "50016", "50017")]
+
+
+def test_latin_word_kept_whole():
+    assert changed(diff_chars("发布于official网站", "发布于officiel网站")) == [("replace", "official", "officiel")]
+
+
+def test_removed_sentence_is_one_deletion():
+    old = P1 + P3[:12] + "，" + P2
+    new = P1 + P2
+    ops = check_rebuilds(old, new)
+    assert changed(ops) == [("delete", P3[:12] + "，", "")]
+
+
+def test_removed_sentence_inside_paragraph():
+    sentence = "同时，法律顾问还定期开展法律知识培训。"
+    old = "全区共办理案件800件。" + sentence + "群众法治意识明显提升。"
+    new = "全区共办理案件800件。群众法治意识明显提升。"
+    assert changed(check_rebuilds(old, new)) == [("delete", sentence, "")]
+
+
+def test_inserted_paragraph_leaves_the_rest_equal():
+    old = lines(P1, P2, P4)
+    new = lines(P1, P2, P3, P4)
+    ops = check_rebuilds(old, new)
+    assert changed(ops) == [("insert", "", P3 + "\n")]
+
+
+def test_moved_paragraph_is_one_delete_and_one_insert_marked_moved():
+    old = lines(P1, P2, P3, P4)
+    new = lines(P2, P3, P1, P4)
+    ops = check_rebuilds(old, new)
+    kinds = changed(ops)
+    assert len(kinds) == 2
+    assert {k[0] for k in kinds} == {"delete", "insert"}
+    assert all((op.old or op.new).strip() == P1 for op in ops if op.op != "equal")
+    assert all(op.moved for op in ops if op.op != "equal")
+
+
+def test_punctuation_only_change():
+    old = lines(P1, P2)
+    new = old.replace("提升。", "提升！").replace("126件，", "126件；")
+    assert changed(check_rebuilds(old, new)) == [("replace", "，", "；"), ("replace", "。", "！")]
+
+
+def test_edit_in_long_paragraph_reads_as_phrase_not_confetti():
+    old = P1 + P2 + P3
+    new = P1 + P2.replace("组织普法讲座和法律咨询活动", "举办法治文艺演出和送法下乡活动") + P3
+    ops = check_rebuilds(old, new)
+    assert len(changed(ops)) == 1
+    op = next(o for o in ops if o.op != "equal")
+    assert "普法讲座" in op.old and "送法下乡" in op.new
+
+
+def test_unrelated_rewrite_is_delete_and_insert_not_character_soup():
+    old = lines(P1, P2)
+    new = lines(P1, "本年度无其他事项需要说明。")
+    ops = check_rebuilds(old, new)
+    assert changed(ops) == [("replace", P2, "本年度无其他事项需要说明。")]
+
+
+def test_identical_and_empty_texts():
+    assert changed(check_rebuilds(P1, P1)) == []
+    assert changed(check_rebuilds("", P1)) == [("insert", "", P1)]
+    assert changed(check_rebuilds(P1, "")) == [("delete", P1, "")]
+
+
+def sample_diff():
+    old = lines(P1, P2, P3, P4)
+    new = lines(P1.replace("800", "860"), P2, P4, '新增<script>alert(1)</script>段落。')
+    meta = diff_metadata({"title": "年度报告", "published": "2024-01-01", "publisher": "司法局"},
+                         {"title": "年度报告（修订）", "published": "2024-01-01", "publisher": "司法局"})
+    return Diff({"id": 7, "url": "http://x/7.html", "title": "年度报告<b>"}, {"id": 1, "fetched_at": "a"},
+                {"id": 2, "fetched_at": "b"}, diff_texts(old, new), meta), old, new
+
+
+def test_json_rebuilds_both_texts_and_names_revisions():
+    diff, old, new = sample_diff()
+    data = json.loads(render_json(diff))
+    assert data["from"] == 1 and data["to"] == 2 and data["document"]["id"] == 7
+    assert {c["op"] for c in data["changes"]} <= {"equal", "insert", "delete", "replace"}
+    assert "".join(c["old"] for c in data["changes"]) == old
+    assert "".join(c["new"] for c in data["changes"]) == new
+    assert list(data["metadata"]) == ["title"]
+    assert data["metadata"]["title"]["new"] == "年度报告（修订）"
+
+
+def test_html_escapes_scraped_text_and_marks_changes():
+    diff, _, _ = sample_diff()
+    page = render_html(diff)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<del>800</del><ins>860</ins>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "年度报告&lt;b&gt;" in page
+    assert "<ins>（修订）</ins>" in page
+
+
+def test_text_markers_without_terminal_and_colours_with():
+    diff, _, _ = sample_diff()
+    plain = render_text(diff, color=False)
+    assert "[-800-]{+860+}" in plain
+    assert "\x1b[" not in plain
+    assert "title: 年度报告{+（修订）+}" in plain
+    assert f"\n[-{P3}-]\n" in plain
+    assert f"\n{P4}\n{{+新增<script>alert(1)</script>段落。+}}" in plain
+
+
+def test_text_elides_unchanged_paragraphs_far_from_changes():
+    paragraphs = [f"第{n}段：{P2}" for n in range(1, 11)]
+    old = "\n".join(paragraphs)
+    new = old.replace("第8段：深入开展", "第8段：持续开展")
+    diff = Diff({"id": 1}, {"id": 1}, {"id": 2}, diff_texts(old, new))
+    plain = render_text(diff)
+    assert "第8段：[-深入-]{+持续+}开展" in plain
+    assert paragraphs[6] in plain and paragraphs[8] in plain  # one line of context each side
+    assert "第1段" not in plain and "第10段" not in plain
+    assert "... 6 unchanged lines\n第7段" in plain and plain.endswith("... 1 unchanged line\n")
+    assert "\x1b[31;9m深入\x1b[0m\x1b[32;4m持续\x1b[0m" in render_text(diff, color=True)

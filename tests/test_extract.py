@@ -1,0 +1,216 @@
+"""crawler.extract on hand-made templates that differ from the replica sites (other class names, layout
+tables, chrome with meaningless class names, <br> paragraphs, gkmlpt JSON), to prove the rules are general."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+
+from crawler.extract import EXTRACTOR_VERSION, Page, RulesError, extract_page
+from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.meta import report_year
+from crawler.extract.rules import load_rules
+
+PARAS = (
+    "2024年,南山区人民政府全面贯彻党的二十大和二十届三中全会精神,深入贯彻习近平法治思想,推动法治政府建设取得积极成效。",
+    "一、深入学习贯彻党的二十大精神和习近平法治思想,加大法治政府建设统筹推进力度",
+    "(一)深入学习贯彻习近平法治思想和党的二十大精神。牢牢把握学习主线,举办区级领导班子读书班,开展区委常委会“第一议题”学习97次。",
+    "(二)切实履行推进法治政府建设第一责任人职责。组织开展党政主要负责人述法工作,共提交述法报告196份。",
+    "二、存在不足",
+    "部分行政执法单位仍存在重实体轻程序、文书制作不够规范等问题,个别行政执法单位行使自由裁量权不够规范。",
+)
+TABLE = (("指标", "2023年", "2024年"), ("行政规范性文件备案审查率", "100%", "100%"), ("普法宣传活动(场)", "35", "48"))
+TITLE = "深圳市南山区人民政府2024年法治政府建设年度报告"
+CHROME = ("扫一扫在手机打开当前页", "分享到", "当前位置", "您现在的位置", "上一篇", "下一篇", "字号", "视力保护色",
+          "版权所有", "网站标识码", "ICP备", "打印本页", "关闭窗口", "浏览次数", "责任编辑", "我要纠错", "扫码下载",
+          "二维码", "相关链接", "触碰右侧展开", "首页")
+
+
+def p_html(paras, indent="&emsp;&emsp;") -> str:
+    return "\n".join(f"<p>{indent}{p}</p>" for p in paras)
+
+
+def table_html(rows) -> str:
+    body = "".join("<tr>" + "".join(f"<td><p>{c}</p></td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="MsoNormalTable" border="1"><tbody>{body}</tbody></table>'
+
+
+def expected_body(paras=PARAS, table=None, table_after=3) -> str:
+    lines = list(paras)
+    if table:
+        lines[table_after:table_after] = [" | ".join(r) for r in table]
+    return "\n".join(lines)
+
+
+def div_template() -> str:
+    """Modern div CMS, its own class names, labels in spans, share/QR blocks, attachments."""
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{TITLE}-深圳市南山区政府在线</title></head>
+<body><div id="topper"><a href="/">首页</a> | <a href="/en">English</a> | 无障碍 | 长者模式</div>
+<div class="bread-box">您现在的位置：<a href="/">首页</a> &gt; <a>政务公开</a> &gt; 年度报告</div>
+<div class="wrapper"><div class="art-hd"><h2>{TITLE}</h2>
+<p class="art-info"><span>发布时间：2024年12月31日 17:30</span> <span>来源：南山区人民政府</span>
+<span>浏览次数：<b>1234</b></span> <span>【字号：<a>大</a> <a>中</a> <a>小</a>】</span></p></div>
+<div class="article-body">{p_html(PARAS[:3])}{table_html(TABLE)}{p_html(PARAS[3:])}
+<p>附件：<a href="/files/2024/report.pdf">2024年度报告全文.pdf</a></p>
+<p><a href="files/tz.docx">工作台账.docx</a></p></div>
+<div class="bdsharebuttonbox">分享到：<a class="bds_weixin">微信</a><a class="bds_tsina">微博</a><a>QQ空间</a></div>
+<div class="wx-code"><img src="/qr.png"><p>扫一扫在手机打开当前页</p></div>
+<div class="art-page"><p><a>上一篇：关于印发工作要点的通知</a></p><p><a>下一篇：2023年度报告</a></p></div>
+<div class="btns"><a>打印本页</a> <a>关闭窗口</a></div></div>
+<div id="bottom"><p>版权所有：深圳市南山区人民政府 网站标识码：4403050001 粤ICP备05012345号</p></div></body></html>"""
+
+
+def trs_table_template() -> str:
+    """Old TRS layout: the whole page inside layout tables; disclosure record table; <br> breaks."""
+    record = """<table class="xxgk_table"><tr><td>索引号：</td><td>11440305007542823P/2024-01288</td>
+<td>分类：</td><td>法治政府建设</td></tr><tr><td>发布机构：</td><td>深圳市南山区司法局</td><td>成文日期：</td>
+<td>2024-12-30</td></tr><tr><td>名称：</td><td colspan="3">{t}</td></tr><tr><td>文号：</td><td>深南司〔2024〕12号</td>
+<td>发布日期：</td><td>2024-12-31</td></tr><tr><td>主题词：</td><td>法治</td><td>有效性：</td><td>有效</td></tr></table>"""
+    return f"""<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
+<title>{TITLE}</title></head><body>
+<table width="1000" align="center"><tr><td><img src="/banner.jpg"> 深圳市南山区人民政府</td></tr></table>
+<table width="1000" align="center"><tr><td class="dh">当前位置：<a>首页</a>&gt;<a>信息公开</a>&gt;<a>年度报告</a></td></tr>
+<tr><td>{record.format(t=TITLE)}</td></tr>
+<tr><td align="center" class="bt">{TITLE}</td></tr>
+<tr><td align="center">时间：2024-12-31 来源：深圳市南山区司法局 &nbsp;&nbsp;[字体：<a>大</a> <a>中</a> <a>小</a>]</td></tr>
+<tr><td class="zw"><div class="TRS_Editor">{"<br>".join("　　" + p for p in PARAS[:3])}
+<br>{table_html(TABLE)}{"<br>".join("　　" + p for p in PARAS[3:])}</div></td></tr>
+<tr><td>【<a>我要纠错</a>】 【<a>打印本页</a>】 【<a>关闭窗口</a>】</td></tr></table>
+<table width="1000" align="center"><tr><td>主办：深圳市南山区人民政府办公室 版权所有 网站标识码：4403050001</td></tr>
+<tr><td>粤ICP备05012345号-1 粤公网安备44030502000001号</td></tr></table></body></html>"""
+
+
+def obscure_template() -> str:
+    """Chrome in containers whose class names mean nothing: only the phrase layer can catch it."""
+    return f"""<html><head><title>{TITLE}_南山区政府</title><meta name="ArticleTitle" content="{TITLE}">
+<meta name="PubDate" content="2024-12-31 17:30"><meta name="ContentSource" content="南山区人民政府"></head><body>
+<div class="k1"><span>首页</span> &gt; <span>政务公开</span></div><div class="q7"><h1>{TITLE}</h1>
+<div class="q8">{p_html(PARAS, indent="")}</div>
+<div class="z3">手机扫一扫打开当前页面</div><div class="z4">扫码下载南山发布APP(安卓版)</div>
+<div class="z5">微信里点“发现”,扫一下</div><div class="z6">二维码便可将本文分享至朋友圈。</div>
+<div class="z7">视力保护色：<a>绿</a> 触碰右侧展开</div><div class="z8">责任编辑：王芳</div></div>
+<div class="z9"><p>相关链接</p><ul><li><a>南山区2023年法治政府建设年度报告</a></li></ul></div></body></html>"""
+
+
+def gkmlpt_template() -> str:
+    """gkmlpt article shell: the body is JSON-escaped HTML in _CONFIG.DETAIL.content."""
+    detail = {"id": 11211830, "title": TITLE, "publisher": "南山区人民政府", "identifier": "11440305/2024-00125",
+              "document_number": "", "publish_time": "2024-12-31 17:30:00",
+              "content": p_html(PARAS[:3]) + table_html(TABLE) + p_html(PARAS[3:])}
+    return f"""<html><head><title>{TITLE}</title></head><body><div id="app"></div>
+<script>var _CONFIG = {{}}; _CONFIG.DETAIL = {json.dumps(detail)};
+_CONFIG.SITE = {{"name": "南山区政府"}};</script>
+<div class="footer">版权所有 深圳市南山区人民政府</div></body></html>"""
+
+
+def assert_clean(page: Page, body: str) -> None:
+    assert page.text == body
+    for phrase in CHROME:
+        assert phrase not in page.text, phrase
+
+
+def test_div_template_body_metadata_attachments():
+    page = extract_page(div_template(), "http://example.gov.cn/xxgk/a/post_1.html", site_name="南山区政府在线")
+    assert_clean(page, expected_body(table=TABLE))
+    assert (page.title, page.published, page.publisher, page.report_year) == (
+        TITLE, "2024-12-31", "南山区人民政府", 2024)
+    assert page.attachments == [("http://example.gov.cn/files/2024/report.pdf", "2024年度报告全文.pdf"),
+                                ("http://example.gov.cn/xxgk/a/files/tz.docx", "工作台账.docx")]
+    assert page.record == {}
+
+
+def test_trs_layout_tables_keep_paragraphs_and_record():
+    page = extract_page(trs_table_template(), "http://example.gov.cn/a.html", site_name="南山区")
+    assert_clean(page, expected_body(table=TABLE))
+    assert (page.title, page.published, page.publisher, page.report_year) == (
+        TITLE, "2024-12-31", "深圳市南山区司法局", 2024)
+    assert page.record["索引号"] == "11440305007542823P/2024-01288"
+    assert page.record["文号"] == "深南司〔2024〕12号"
+    assert page.record["成文日期"] == "2024-12-30" and page.record["有效性"] == "有效"
+
+
+def test_phrase_layer_catches_chrome_in_unknown_containers():
+    page = extract_page(obscure_template(), "http://example.gov.cn/a.html")
+    assert_clean(page, expected_body())
+    assert (page.title, page.published, page.publisher) == (TITLE, "2024-12-31", "南山区人民政府")
+
+
+def test_gkmlpt_detail_json_body_and_hints():
+    page = extract_page(gkmlpt_template(), "http://example.gov.cn/gkmlpt/content/1/post_1.html",
+                        site_name="南山区政府", hints={"document_number": "深南府〔2024〕1号"})
+    assert_clean(page, expected_body(table=TABLE))
+    assert (page.title, page.published, page.publisher) == (TITLE, "2024-12-31", "南山区人民政府")
+    assert page.record == {"索引号": "11440305/2024-00125", "文号": "深南府〔2024〕1号", "发布机构": "南山区人民政府"}
+
+
+def test_hints_win_and_site_name_is_fallback_publisher():
+    html = f"<html><head><title>报告_某区政府</title></head><body><h1>{TITLE}</h1>{p_html(PARAS)}</body></html>"
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="某区政府")
+    assert page.publisher == "某区政府" and page.title == TITLE
+    hinted = extract_page(html, "http://x.gov.cn/1.html", site_name="某区政府",
+                          hints={"title": "另一个标题", "published": "2024-03-05", "publisher": "某局"})
+    assert (hinted.title, hinted.published, hinted.publisher) == ("另一个标题", "2024-03-05", "某局")
+
+
+def test_source_prune_selectors_drop_extra_blocks():
+    html = f"<html><body><h1>{TITLE}</h1>{p_html(PARAS)}<div class='special-box'><p>本站特别推荐内容一条,欢迎阅读。</p></div></body></html>"
+    assert "特别推荐" in extract_page(html, "http://x/1").text
+    assert "特别推荐" not in extract_page(html, "http://x/1", prune=[".special-box"]).text
+    assert "特别推荐" not in extract_page(html, "http://x/1", prune=["//div[@class='special-box']"]).text
+    with pytest.raises(RulesError, match="bad prune selector"):
+        extract_page(html, "http://x/1", prune=["div[["])
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty HTML"):
+        extract_page("   ", "http://x/1")
+    with pytest.raises(TypeError, match="decoded text"):
+        extract_page(b"<html></html>", "http://x/1")  # type: ignore[arg-type]
+
+
+def test_no_state_between_calls_and_threads():
+    """Same page many times, also from threads: same result (trafilatura's dedup cache would blank it)."""
+    html = div_template()
+    first = extract_page(html, "http://x/1")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(extract_page(html, "http://x/1"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    again = [extract_page(html, "http://x/1") for _ in range(4)]
+    assert all(r == first for r in results + again) and len(results) == 4
+    assert EXTRACTOR_VERSION
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2024-02-20 15:19:40", "2024-02-20"), ("2024年02月22日", "2024-02-22"), ("2024年 2月 2日", "2024-02-02"),
+    ("2024/2/22", "2024-02-22"), ("2024.02.22", "2024-02-22"), ("20240222", "2024-02-22"), ("2024-13-01", None),
+])
+def test_parse_date_forms(text, expected):
+    assert parse_date(text) == expected
+
+
+def test_labelled_dates_prefer_publication_labels():
+    labels = load_rules().date_labels
+    assert labelled_date("成文日期：2024-01-05\n发布日期：2024-01-08", labels) == "2024-01-08"
+    assert labelled_date("来源:本网时间:2024-02-20 15:19:40", labels) == "2024-02-20"
+    assert labelled_date("信息提供日期:2025-02-25 15:22", labels) == "2025-02-25"
+    assert labelled_date("会议于2024年3月召开", labels) is None
+
+
+@pytest.mark.parametrize("title,opening,year", [
+    ("2024年法治政府建设年度报告", "", 2024), ("法治政府建设年度报告(2023年度)", "", 2023),
+    ("坪山区法治建设成效显著", "深圳新闻网2025年1月26日讯 2024年,坪山区紧紧围绕", 2024),
+    ("关于开展安全生产检查的通知", "各街道办事处:", None),
+])
+def test_report_year(title, opening, year):
+    assert report_year(title, opening) == year
+
+
+def test_chrome_rules_are_data():
+    rules = load_rules()
+    assert "扫一扫" in rules.chrome_phrases and rules.prune and rules.record_labels["索引号"] == "索引号"
+    assert all(re.compile(p.pattern) for p in rules.chrome_line_patterns)
