@@ -334,7 +334,7 @@ def _inline(ops: list[Op], color: bool) -> str:
     return "\n".join("".join(_mark(k, t, color) for k, t in line) for line in _lines(ops))
 
 
-def _rev_label(rev: dict | None) -> str:
+def revision_label(rev: dict | None) -> str:
     if rev is None:
         return "(nothing)"
     return f"revision {rev['id']} fetched {rev.get('fetched_at') or '?'}"
@@ -344,7 +344,7 @@ def render_text(diff: Diff, *, color: bool = False, context: int = 1) -> str:
     """Terminal rendering: changed lines with ``context`` lines around; ANSI colours or [-…-]{+…+}."""
     doc = diff.document
     out = [f"document {doc.get('id')}: {doc.get('title') or ''}", f"url: {doc.get('url') or ''}",
-           f"--- {_rev_label(diff.from_revision)}", f"+++ {_rev_label(diff.to_revision)}"]
+           f"--- {revision_label(diff.from_revision)}", f"+++ {revision_label(diff.to_revision)}"]
     for name, ops in diff.metadata.items():
         out.append(f"{name}: {_inline(ops, color)}")
     added, removed = diff.stats()
@@ -417,7 +417,7 @@ def render_html(diff: Diff) -> str:
 <body>
 <h1>{title}</h1>
 <p><a href="{url}">{url}</a></p>
-<p class="revisions">{html.escape(_rev_label(diff.from_revision))} → {html.escape(_rev_label(diff.to_revision))}
+<p class="revisions">{html.escape(revision_label(diff.from_revision))} → {html.escape(revision_label(diff.to_revision))}
 · +{added} −{removed} characters</p>
 <table class="meta">{render_metadata_rows(diff)}</table>
 <div class="diff">{render_html_fragment(diff.changes)}</div>

@@ -45,7 +45,7 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     ]
     for name in ("zwgk", "apscheduler"):
         log = logging.getLogger(name)
-        log.setLevel(level)
+        log.setLevel(level if name == "zwgk" else max(level, logging.WARNING))  # APScheduler's INFO is chatter
         log.propagate = False
         for handler in list(log.handlers):
             log.removeHandler(handler)

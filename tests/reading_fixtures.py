@@ -3,6 +3,7 @@ archive.store exactly as the crawler writes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from archive import store
@@ -28,6 +29,11 @@ REPORT_V2 = (
     "新增加强行政执法监督的段落。\n"
     "基层法治力量仍然薄弱。"
 )
+REPORT_URL = "http://example.gov.cn/report/2023.html"
+REPORT_TITLE = "坪山区2023年法治政府建设年度报告"
+OTHER_URL = "http://example.gov.cn/notice/1.html"
+HOSTILE_URL = "http://example.gov.cn/notice/2.html"
+WITHDRAWN_URL = "http://example.gov.cn/report/2022.html"
 HOSTILE_TITLE = '<script>alert("x")</script>坪山区<b>公告</b>'
 HOSTILE_TEXT = '第一段<img src=x onerror=alert(1)>内容。\n第二段</div><script>alert(2)</script>。'
 
@@ -43,28 +49,45 @@ class Page:
     record: dict = field(default_factory=dict)
 
 
-def write(db, url: str, page: Page, fetched_at: str) -> str:
+def write(db, url: str, page: Page, fetched_at: str, run_id: int | None = None) -> str:
     """Record one page through the real store; its outcome (new/changed/unchanged)."""
-    return store.record_page(db, None, source_id="ps", district="坪山区", url=url, http_status=200, page=page,
+    return store.record_page(db, run_id, source_id="ps", district="坪山区", url=url, http_status=200, page=page,
                              body=f"<html>{page.title}{page.text}</html>".encode(), encoding="utf-8",
                              headers={"content-type": "text/html"}, fetched_at=fetched_at)
 
 
+def days_ago(days: float) -> str:
+    """A fetched_at timestamp `days` before now, in the archive's format."""
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+
+
 def make_archive(path: Path) -> dict[str, int]:
-    """An archive with a report edited once, a second report, and one with hostile HTML; their ids."""
+    """An archive written through the real store; the ids of its documents and runs.
+
+    - report: fetched 40 days ago, edited 2 days ago (figure changed, sentence removed, paragraph and
+      title suffix added);
+    - other: one revision, 3 days ago;
+    - hostile: title and text full of HTML/script, two revisions 60 and 50 days ago;
+    - withdrawn: one revision 20 days ago, then not found (gone) 1 day ago;
+    - runs: one ok, one failed with a message.
+    """
     db = connect(path)
     store.upsert_source(db, SOURCE)
-    report = "http://example.gov.cn/report/2023.html"
-    write(db, report, Page("坪山区2023年法治政府建设年度报告", REPORT_V1), "2024-03-02T01:00:00.000000+00:00")
-    write(db, report, Page("坪山区2023年法治政府建设年度报告（修订）", REPORT_V2),
-          "2024-03-09T01:00:00.000000+00:00")
-    other = "http://example.gov.cn/notice/1.html"
-    write(db, other, Page("关于开展行政复议宣传月活动的通知", "各街道：\n请做好行政复议宣传工作。"),
-          "2024-03-03T01:00:00.000000+00:00")
-    hostile = "http://example.gov.cn/notice/2.html"
-    write(db, hostile, Page(HOSTILE_TITLE, HOSTILE_TEXT), "2024-03-04T01:00:00.000000+00:00")
-    write(db, hostile, Page(HOSTILE_TITLE, HOSTILE_TEXT + "\n第三段<b>加粗</b>。"), "2024-03-05T01:00:00.000000+00:00")
+    ok_run = store.start_run(db, "ps")
+    write(db, REPORT_URL, Page(REPORT_TITLE, REPORT_V1), days_ago(40), ok_run)
+    write(db, REPORT_URL, Page(REPORT_TITLE + "（修订）", REPORT_V2), days_ago(2), ok_run)
+    write(db, OTHER_URL, Page("关于开展行政复议宣传月活动的通知", "各街道：\n请做好行政复议宣传工作。"),
+          days_ago(3), ok_run)
+    write(db, HOSTILE_URL, Page(HOSTILE_TITLE, HOSTILE_TEXT), days_ago(60), ok_run)
+    write(db, HOSTILE_URL, Page(HOSTILE_TITLE, HOSTILE_TEXT + "\n第三段<b>加粗</b>。"), days_ago(50), ok_run)
+    write(db, WITHDRAWN_URL, Page("坪山区2022年法治政府建设年度报告", "已撤回的报告正文。"), days_ago(20), ok_run)
+    store.record_failure(db, ok_run, url=WITHDRAWN_URL, outcome="not-found", http_status=404, fetched_at=days_ago(1))
+    store.finish_run(db, ok_run, pages_fetched=7)
+    failed_run = store.start_run(db, "ps")
+    store.finish_run(db, failed_run, status="failed", message="listing unreachable: connection refused")
     ids = {name: db.execute("SELECT id FROM documents WHERE url = ?", [url]).fetchone()[0]
-           for name, url in (("report", report), ("other", other), ("hostile", hostile))}
+           for name, url in (("report", REPORT_URL), ("other", OTHER_URL), ("hostile", HOSTILE_URL),
+                             ("withdrawn", WITHDRAWN_URL))}
+    ids["ok_run"], ids["failed_run"] = ok_run, failed_run
     db.conn.close()
     return ids

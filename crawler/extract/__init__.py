@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from .dates import fallback_date, labelled_date, parse_date, parse_epoch_or_date
+from .dates import dateline, fallback_date, labelled_date, parse_date, parse_epoch_or_date
 from .meta import (find_attachments, find_publisher, find_record, find_title, meta_content, opening_sentence,
                    report_year)
 from .rules import RulesError, extra_prune, load_rules
@@ -101,7 +101,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
             record[name] = given[key]
     title = given.get("title") or find_title(tree, rules, site_name)
     published = (parse_epoch_or_date(given.get("published")) or parse_date(meta_content(tree, rules.date_metas))
-                 or labelled_date(lines, rules.date_labels))
+                 or labelled_date(lines, rules.date_labels) or dateline(lines, title))
     publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)
     if record and publisher and "发布机构" not in record and given.get("publisher"):
         record["发布机构"] = publisher

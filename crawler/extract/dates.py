@@ -79,3 +79,21 @@ def fallback_date(tree) -> str | None:
     except Exception:  # htmldate raises on odd trees; a missing date is not an error
         return None
     return found or None
+
+
+def dateline(lines: str, title: str, window: int = 6) -> str | None:
+    """An unlabelled date under the headline: the first date in the few lines after the title heading
+    (news pages print "2025-01-26 09:13" there, while a top bar may show today's date)."""
+    compact_title = re.sub(r"\s+", "", title or "")
+    if len(compact_title) < 4:
+        return None
+    rows = [" ".join(row.split()) for row in lines.splitlines()]
+    rows = [row for row in rows if row]
+    for i, row in enumerate(rows):
+        if row.replace(" ", "") == compact_title:
+            for follower in rows[i + 1:i + 1 + window]:
+                found = parse_date(follower) if len(follower) <= 100 else None
+                if found:
+                    return found
+            return None
+    return None

@@ -82,7 +82,7 @@ def find_title(tree, rules: Rules, site_name: str | None) -> str:
 
 
 def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
-    value = value.strip(" \t:：")
+    value = value.replace("\xa0", " ").replace("\u3000", " ").strip(" \t:：")
     end = len(value)
     for stop in (*rules.publisher_stop, *labels, "\t"):
         index = value.find(stop)
@@ -109,12 +109,9 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
 
 
 def find_publisher(tree, lines: str, rules: Rules, site_name: str | None, record: dict[str, str]) -> str | None:
-    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:, else the site name.
-    "本网"-style values mean the site itself."""
+    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:, else the site name."""
     value = meta_content(tree, rules.publisher_metas) or record.get("发布机构") or labelled_value(
         lines, rules.publisher_labels, rules)
-    if value and (value in rules.self_publisher_words or _compact(value).startswith("本网")):
-        value = None
     return value or site_name or None
 
 

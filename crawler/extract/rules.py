@@ -34,7 +34,6 @@ class Rules:
     chrome_line_patterns: tuple[re.Pattern, ...]
     meta_line_max: int
     publisher_labels: tuple[str, ...]
-    self_publisher_words: frozenset[str]
     publisher_stop: tuple[str, ...]
     date_labels: tuple[str, ...]
     date_metas: tuple[str, ...]
@@ -105,7 +104,6 @@ def load_rules(path: str | None = None) -> Rules:
         chrome_line_patterns=patterns,
         meta_line_max=int(data.get("meta_line_max", 90)),
         publisher_labels=_strings(data, "publisher_labels"),
-        self_publisher_words=frozenset(_strings(data, "self_publisher_words")),
         publisher_stop=_strings(data, "publisher_stop"),
         date_labels=_strings(data, "date_labels"),
         date_metas=_strings(data, "date_metas"),
