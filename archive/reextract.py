@@ -66,7 +66,7 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
         try:
             page = extract_page(decode_capture(capture), capture.url or url, site_name=site_name, prune=prune,
                                 hints=hints)
-        except Exception as exc:  # one bad capture must not stop the others
+        except Exception as exc:  # noqa: BLE001 (one bad capture must not stop the others)
             logger.warning("re-extraction failed for %s: %s", url, exc)
             counts["failed"] += 1
             continue

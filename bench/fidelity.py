@@ -14,9 +14,9 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import click
 from diff_match_patch import diff_match_patch
@@ -178,8 +178,9 @@ def score(name: str, run: Callable[[Case], dict], cases: list[Case], repeat: int
 
 def table(results: dict[str, Result], cases: int) -> str:
     base = statistics.mean(results["trafilatura"].ms)
-    lines = ["| extractor | mean F1 | min F1 | pages F1 ≥ 0.99 | chrome phrases left | pages with chrome |"
-             " metadata exact | ms/page | × trafilatura |",
+    header = ("| extractor | mean F1 | min F1 | pages F1 ≥ 0.99 | chrome phrases left | pages with chrome |"
+              " metadata exact | ms/page | × trafilatura |")
+    lines = [header,
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lines.append(

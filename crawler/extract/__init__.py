@@ -10,15 +10,30 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from .dates import dateline, fallback_date, labelled_date, parse_date, parse_epoch_or_date
-from .meta import (find_attachments, find_publisher, find_record, find_title, meta_content, opening_sentence,
-                   report_year)
+from .meta import (
+    find_attachments,
+    find_publisher,
+    find_record,
+    find_title,
+    meta_content,
+    opening_sentence,
+    report_year,
+)
 from .rules import RulesError, extra_prune, load_rules
-from .text import (block_text, clean_lines, content_root, flatten_layout_tables, parse_html, serialized_lines,
-                   strip_edges, trafilatura_text)
+from .text import (
+    block_text,
+    clean_lines,
+    content_root,
+    flatten_layout_tables,
+    parse_html,
+    serialized_lines,
+    strip_edges,
+    trafilatura_text,
+)
 from .text import prune as prune_tree
 
 EXTRACTOR_VERSION = "1"

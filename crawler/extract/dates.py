@@ -76,7 +76,7 @@ def fallback_date(tree) -> str | None:
         from htmldate import find_date
 
         found = find_date(tree, original_date=True, extensive_search=False, outputformat="%Y-%m-%d")
-    except Exception:  # htmldate raises on odd trees; a missing date is not an error
+    except Exception:  # noqa: BLE001 (htmldate raises on odd trees; a missing date is not an error)
         return None
     return found or None
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 from cssselect import GenericTranslator, SelectorError

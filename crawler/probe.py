@@ -1,0 +1,152 @@
+"""`python scheduler.py --probe ID`: what a crawl of one source would follow, and one extracted sample.
+
+Plain urllib (no Scrapy, no archive): fetch the start pages, list the listing pages and article links the
+source's patterns select, extract the first article. Writes nothing; for checking a new or changed source.
+"""
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import TextIO
+
+from parsel import Selector
+
+from crawler import listings
+from crawler.guard import decode_body
+from crawler.settings import USER_AGENT
+from crawler.sources import Source
+
+FETCH_TIMEOUT = 30
+MAX_LISTING_PAGES = 5  # listing pages the probe itself reads (a crawl reads up to ZWGK_MAX_LISTING_PAGES)
+SHOW_LINKS = 20
+
+
+@dataclass
+class Fetched:
+    url: str
+    status: int | None
+    text: str | None
+    error: str | None = None
+
+
+def fetch(url: str) -> Fetched:
+    """GET a page and decode it like the crawler's guard does; errors become `error`, never raise."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
+            body, status, ctype = response.read(), response.status, response.headers.get_content_charset()
+    except urllib.error.HTTPError as e:
+        return Fetched(url, e.code, None, f"HTTP {e.code}")
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return Fetched(url, None, None, f"{type(e).__name__}: {getattr(e, 'reason', e)}")
+    decoded = decode_body(body, ctype)
+    if decoded is None:
+        return Fetched(url, status, None, "body could not be decoded")
+    return Fetched(url, status, decoded[0])
+
+
+def probe(source: Source, out: TextIO) -> int:
+    """Print what a crawl of `source` would follow and one extracted article; 0 when a sample was extracted."""
+    print(f"source {source.id}: {source.name} ({source.district}), listing: {source.listing}", file=out)
+    if source.listing == "gkmlpt":
+        articles = _gkmlpt_articles(source, out)
+    else:
+        articles = _html_articles(source, out)
+    print(f"article links: {len(articles)}", file=out)
+    for url, text in articles[:SHOW_LINKS]:
+        print(f"  {url}  {text}", file=out)
+    if len(articles) > SHOW_LINKS:
+        print(f"  … and {len(articles) - SHOW_LINKS} more", file=out)
+    if not articles:
+        print("no article links found: check start_urls, article_urls and title_filter", file=out)
+        return 1
+    return _sample(source, articles[0], out)
+
+
+def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
+    queue, seen, articles = list(source.start_urls), set(), {}
+    pending: list[str] = []
+    while queue:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        if len(seen) >= MAX_LISTING_PAGES:
+            pending.append(url)
+            continue
+        seen.add(url)
+        page = fetch(url)
+        if page.text is None:
+            print(f"listing page {url}: {page.error}", file=out)
+            continue
+        selector = Selector(text=page.text)
+        links = listings.page_links(selector, url)
+        found = listings.article_links(links, source.article_urls, source.title_filter)
+        more = listings.listing_links(selector, url, links, source.listing_urls)
+        print(f"listing page {url}: HTTP {page.status}, {len(found)} article link(s), "
+              f"{len(more)} further listing page(s)", file=out)
+        for link in found:
+            articles.setdefault(link.url, link.text)
+        queue.extend(u for u in more if u not in seen)
+    pending = list(dict.fromkeys(u for u in pending if u not in seen))
+    if pending:
+        print(f"further listing pages a crawl would follow (not read by the probe): {len(pending)}", file=out)
+        for url in pending[:SHOW_LINKS]:
+            print(f"  {url}", file=out)
+    return list(articles.items())
+
+
+def _gkmlpt_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
+    articles: dict[str, str] = {}
+    for start in source.start_urls:
+        index = fetch(start)
+        if index.text is None:
+            print(f"gkmlpt index {start}: {index.error}", file=out)
+            continue
+        sid = source.sid or listings.gkmlpt_sid(index.text)
+        catalog = listings.gkmlpt_find_catalog(index.text, source.catalog or "")
+        print(f"gkmlpt index {start}: HTTP {index.status}, SID {sid or 'not found'}, "
+              f"catalogue {source.catalog!r} -> {catalog or 'not found'}", file=out)
+        if not sid or not catalog:
+            known = ", ".join(f"{k}={v}" for k, v in list(listings.gkmlpt_catalogs(index.text).items())[:30])
+            print(f"  catalogues on this site: {known or 'none found'}", file=out)
+            continue
+        api = listings.gkmlpt_api_url(start, catalog, sid, 1)
+        answer = fetch(api)
+        try:
+            data = listings.parse_json(answer.text or "")
+        except ValueError as e:
+            print(f"listing API {api}: {answer.error or f'not JSON ({e})'}", file=out)
+            continue
+        pages = listings.gkmlpt_page_count(data)
+        print(f"listing API {api}: HTTP {answer.status}, {pages} page(s) of articles", file=out)
+        for url, hints in listings.gkmlpt_articles(data, api):
+            if not source.article_urls or listings.matches(url, source.article_urls):
+                articles.setdefault(url, hints.get("title", ""))
+    return list(articles.items())
+
+
+def _sample(source: Source, article: tuple[str, str], out: TextIO) -> int:
+    from crawler.extract import extract_page
+
+    url = article[0]
+    page = fetch(url)
+    if page.text is None:
+        print(f"sample {url}: {page.error}", file=out)
+        return 1
+    try:
+        extracted = extract_page(page.text, url, site_name=source.name, prune=source.prune)
+    except ValueError as e:
+        print(f"sample {url}: extraction failed: {e}", file=out)
+        return 1
+    text = extracted.text
+    print(f"sample article {url}", file=out)
+    print(f"  title:       {extracted.title}", file=out)
+    print(f"  published:   {extracted.published}", file=out)
+    print(f"  publisher:   {extracted.publisher}", file=out)
+    print(f"  report year: {extracted.report_year}", file=out)
+    print(f"  attachments: {len(extracted.attachments)}", file=out)
+    print(f"  text:        {len(text)} characters; it begins:", file=out)
+    for line in text.splitlines()[:6]:
+        print(f"    {line[:120]}", file=out)
+    return 0 if text.strip() else 1

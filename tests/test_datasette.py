@@ -1,0 +1,245 @@
+"""The archive in the real Datasette app (test client): metadata, canned queries, Chinese search
+through ?_search=, the diff page, links, the Atom feed, and escaping of scraped HTML."""
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from datasette.app import Datasette
+
+from archive.search import segment
+from tests.reading_fixtures import HOSTILE_TEXT, HOSTILE_TITLE, REPORT_V1, make_archive
+
+METADATA = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    path = tmp_path_factory.mktemp("ds") / "archive.db"
+    return path, make_archive(path)
+
+
+def fetch(path: Path, urls: list[str], *, metadata: bool = True) -> list:
+    """GET each URL from a fresh Datasette on the archive (as `archive serve` starts it, or plain)."""
+    async def run():
+        ds = Datasette([str(path)], metadata=yaml.safe_load(METADATA.read_text()) if metadata else None)
+        await ds.invoke_startup()
+        return [await ds.client.get(url) for url in urls]
+    return asyncio.run(run())
+
+
+def get(path: Path, url: str, **kw):
+    [response] = fetch(path, [url], **kw)
+    assert response.status_code == 200, (url, response.status_code, response.text[:500])
+    return response
+
+
+# ---------------------------------------------------------------- metadata
+
+def test_metadata_titles_descriptions_facets_and_sorts(archive):
+    path, _ = archive
+    page = get(path, "/archive/documents").text
+    assert "文档 · Documents" in page and "One row per page URL" in page
+    data = get(path, "/archive/documents.json").json()
+    assert set(data["facet_results"]) >= {"source_id", "district", "report_year", "status"}
+    assert data["sort_desc"] == "last_changed"
+    assert get(path, "/archive/revisions.json").json()["sort_desc"] == "id"
+    assert "报告年度 Year the report covers" in page  # a column description
+    assert "政务公开档案" in get(path, "/").text
+
+
+def test_plugin_applies_project_metadata_to_plain_datasette(tmp_path):
+    # `datasette somefile.db` without --metadata: the plugin still gives titles, queries and search
+    path = tmp_path / "elsewhere.db"
+    make_archive(path)
+    assert "文档 · Documents" in get(path, "/elsewhere/documents", metadata=False).text
+    rows = get(path, "/elsewhere/revisions.json?_search=调解&_shape=array", metadata=False).json()
+    assert rows and all("调解" in r["text"] for r in rows)
+    assert get(path, "/elsewhere/failed_runs.json?_shape=array", metadata=False).json()
+
+
+# ---------------------------------------------------------------- canned queries
+
+def query(path, name, params=""):
+    return get(path, f"/archive/{name}.json?_shape=array{params}").json()
+
+
+def test_canned_latest_reports_per_district(archive):
+    path, ids = archive
+    rows = query(path, "latest_reports_by_district")
+    got = {r["document_id"] for r in rows}
+    assert got == {ids["report"], ids["other"], ids["hostile"]}  # the withdrawn one is gone
+    assert all(r["district"] == "坪山区" for r in rows)
+
+
+def test_canned_changed_last_30_days(archive):
+    path, ids = archive
+    # report edited 2 days ago; other only first-seen; hostile changed 50 days ago
+    assert [r["document_id"] for r in query(path, "changed_last_30_days")] == [ids["report"]]
+
+
+def test_canned_documents_gone_and_failed_runs(archive):
+    path, ids = archive
+    assert [r["document_id"] for r in query(path, "documents_gone")] == [ids["withdrawn"]]
+    failed = query(path, "failed_runs")
+    assert [r["run_id"] for r in failed] == [ids["failed_run"]]
+    assert failed[0]["message"] == "listing unreachable: connection refused"
+
+
+def test_canned_document_history(archive):
+    path, ids = archive
+    rows = query(path, "document_history", f"&document_id={ids['report']}")
+    assert len(rows) == 2 and rows[0]["revision_id"] < rows[1]["revision_id"]
+    assert rows[1]["diff"] == f"/-/diff/{ids['report']}?to={rows[1]['revision_id']}"
+    page = get(path, f"/archive/document_history?document_id={ids['report']}").text
+    assert f'href="/-/diff/{ids["report"]}?to={rows[1]["revision_id"]}"' in page
+
+
+def test_atom_feed_one_entry_per_revision_linking_to_its_diff(archive):
+    path, _ = archive
+    feed = get(path, "/archive/changes_feed.atom").text
+    n_revisions = sqlite3.connect(path).execute("select count(*) from revisions").fetchone()[0]
+    assert feed.count("<entry>") == n_revisions
+    links = re.findall(r'<link href="(/-/diff/\d+\?to=\d+)"/>', feed)
+    assert len(links) == n_revisions
+    assert "<script>" not in feed and "&lt;script&gt;" in feed
+
+
+# ---------------------------------------------------------------- search
+
+def substrings(text: str, size: int) -> set[str]:
+    return {text[i:i + size] for i in range(len(text) - size + 1)
+            if re.fullmatch(r"[\u4e00-\u9fff]+", text[i:i + size])}
+
+
+def test_search_finds_every_two_and_three_character_term_exactly(archive):
+    """No false negatives (and, thanks to the separator token, no false positives) for every CJK
+    substring of length 2 and 3 of the report, through Datasette's own ?_search=."""
+    path, _ = archive
+    revisions = [(r[0], r[1] or "", r[2]) for r in
+                 sqlite3.connect(path).execute("select id, title, text from revisions")]
+    terms = sorted(substrings(REPORT_V1, 2) | substrings(REPORT_V1, 3) | {"调解", "普法", "行政复议", "复议宣传月"})
+    urls = [f"/archive/revisions.json?_search={t}&_shape=array&_size=max" for t in terms]
+    for term, response in zip(terms, fetch(path, urls), strict=True):
+        found = {row["id"] for row in response.json()}
+        expected = {rid for rid, title, text in revisions if term in title or term in text}
+        assert found == expected, term
+
+
+def test_search_does_not_match_across_punctuation(archive):
+    path, _ = archive
+    # "增长5%。\n深入" — 。then a line break: 长深 never stand next to each other
+    assert get(path, "/archive/revisions.json?_search=。深入&_shape=array").json()
+    assert get(path, "/archive/revisions.json?_search=5%深入&_shape=array").json() == []
+    assert get(path, "/archive/revisions.json?_search=长深&_shape=array").json() == []
+
+
+def test_search_documents_table_and_several_terms(archive):
+    path, ids = archive
+    found = {r["id"] for r in get(path, "/archive/documents.json?_search=行政复议&_shape=array").json()}
+    assert found == {ids["report"], ids["other"]}
+    found = {r["id"] for r in get(path, "/archive/documents.json?_search=行政复议 普法&_shape=array").json()}
+    assert found == {ids["report"]}
+    assert get(path, "/archive/documents.json?_search=法律顾问&_shape=array").json() == []  # removed in v2
+    assert get(path, '/archive/documents.json?_search="新增加强行政执法"&_shape=array').json()
+
+
+def test_search_latin_and_figures(archive):
+    path, ids = archive
+    found = {r["document_id"] for r in get(path, "/archive/revisions.json?_search=2000余宗&_shape=array").json()}
+    assert found == {ids["report"]}
+    assert get(path, "/archive/revisions.json?_search=script&_shape=array").json()
+
+
+def test_segmentation_is_what_is_indexed(archive):
+    path, ids = archive
+    conn = sqlite3.connect(path)
+    title, text = conn.execute("select title, text from documents_fts where rowid = ?", [ids["report"]]).fetchone()
+    assert title.startswith("坪 山 区 2023 年") and segment("调解纠纷，") == "调 解 纠 纷 \ue000"
+
+
+# ---------------------------------------------------------------- diff page and links
+
+def test_diff_page_marks_changes_with_revision_picker(archive):
+    path, ids = archive
+    page = get(path, f"/-/diff/{ids['report']}").text
+    assert "<del>800</del><ins>860</ins>" in page
+    assert "<del>同时，法律顾问还定期为我们局开展有针对性的法律知识培训。\n</del>" in page
+    assert "<ins>（修订）</ins>" in page  # the title change
+    assert page.count('name="from"') == 1 and page.count('name="to"') == 1
+    revs = [r[0] for r in sqlite3.connect(path).execute(
+        "select id from revisions where document_id = ? order by id", [ids["report"]])]
+    assert f'<option value="{revs[0]}" selected>' in page and f'<option value="{revs[1]}" selected>' in page
+
+
+def test_diff_page_picks_revisions_and_rejects_bad_ones(archive):
+    path, ids = archive
+    first = sqlite3.connect(path).execute("select min(id) from revisions where document_id = ?",
+                                          [ids["report"]]).fetchone()[0]
+    page = get(path, f"/-/diff/{ids['report']}?to={first}").text  # first revision: all inserted
+    assert "<ins>一、2023年法治政府建设情况" in page and "<del>" not in page
+    other_rev = sqlite3.connect(path).execute("select min(id) from revisions where document_id = ?",
+                                              [ids["other"]]).fetchone()[0]
+    bad = fetch(path, [f"/-/diff/{ids['report']}?from={other_rev}", "/-/diff/999", "/-/diff/abc",
+                       f"/-/diff/{ids['report']}?to=x"])
+    assert [r.status_code for r in bad] == [404, 404, 404, 404]
+    assert "belongs to document" in bad[0].text
+    data = get(path, f"/-/diff/{ids['report']}?format=json").json()
+    assert "".join(c["new"] for c in data["changes"]) == sqlite3.connect(path).execute(
+        "select text from revisions where id = ?", [data["to"]]).fetchone()[0]
+
+
+def test_rows_link_to_the_diff_page(archive):
+    path, ids = archive
+    conn = sqlite3.connect(path)
+    latest = conn.execute("select latest_revision_id from documents where id = ?", [ids["report"]]).fetchone()[0]
+    docs = get(path, "/archive/documents").text
+    assert f'href="/-/diff/{ids["report"]}?to={latest}"' in docs
+    revs = get(path, "/archive/revisions").text
+    for rid, doc in conn.execute("select id, document_id from revisions"):
+        assert f'href="/-/diff/{doc}?to={rid}"' in revs
+    row = get(path, f"/archive/revisions/{latest}").text
+    assert f'href="/-/diff/{ids["report"]}?to={latest}"' in row
+
+
+def test_scraped_html_is_shown_as_text_everywhere(archive):
+    path, ids = archive
+    pages = [f"/-/diff/{ids['hostile']}", f"/-/diff/{ids['hostile']}?from=", "/archive/documents",
+             "/archive/revisions", f"/archive/documents/{ids['hostile']}", "/archive/revisions?_search=公告",
+             f"/archive/document_history?document_id={ids['hostile']}", "/archive/latest_reports_by_district"]
+    for url in pages:
+        text = get(path, url).text
+        assert "<script>alert" not in text and "<b>公告</b>" not in text, url
+        assert "<img src=x" not in text, url
+        assert html.escape("<script>", quote=False) in text, url
+    diff_page = get(path, f"/-/diff/{ids['hostile']}").text
+    assert "<ins>\n第三段&lt;b&gt;加粗&lt;/b&gt;。</ins>" in diff_page
+    assert html.escape(HOSTILE_TITLE, quote=False) in diff_page or html.escape(HOSTILE_TITLE) in diff_page
+    assert html.escape(HOSTILE_TEXT.split("\n")[0]) in diff_page
+
+
+def test_datasette_is_read_only_and_live(archive, tmp_path):
+    """Served mutable (not immutable): a revision written after start-up is seen and searchable."""
+    from tests.reading_fixtures import Page, write
+    from archive.db import connect
+
+    path = tmp_path / "archive.db"
+    make_archive(path)
+
+    async def run():
+        ds = Datasette([str(path)])
+        await ds.invoke_startup()
+        before = (await ds.client.get("/archive/revisions.json?_search=新鲜事项&_shape=array")).json()
+        db = connect(path)
+        write(db, "http://example.gov.cn/new.html", Page("新通知", "关于新鲜事项的说明。"), None)
+        after = (await ds.client.get("/archive/revisions.json?_search=新鲜事项&_shape=array")).json()
+        db.conn.close()
+        return before, after, ds.databases["archive"].is_mutable
+
+    before, after, mutable = asyncio.run(run())
+    assert before == [] and len(after) == 1 and mutable
