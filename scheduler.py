@@ -137,4 +137,8 @@ def _once(args, database: Path, log_dir: Path, sources) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `python scheduler.py --list | head`
+        sys.stdout = None
+        sys.exit(0)

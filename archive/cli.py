@@ -61,7 +61,7 @@ def history(ctx: click.Context, document: str) -> None:
 @cli.command()
 @click.argument("document")
 @click.option("--from", "from_id", type=int, default=None, metavar="REV",
-              help="Old revision id (default: the one before --to).")
+              help="Old revision id (default: the one before --to; 0: diff against nothing).")
 @click.option("--to", "to_id", type=int, default=None, metavar="REV",
               help="New revision id (default: the latest).")
 @click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text",
@@ -107,6 +107,45 @@ def changes(ctx: click.Context, since: str | None) -> None:
                    f"{row['new_revisions']} rev  {row['district'] or row['source_id']}  "
                    f"{row['title'] or ''}  {row['url']}")
     click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} with new revisions since {since_value}")
+
+
+@cli.command()
+@click.option("--source", "source_id", default=None, metavar="ID", help="Only this source's documents.")
+@click.pass_context
+def reextract(ctx: click.Context, source_id: str | None) -> None:
+    """Re-run the current extractor over stored raw captures; add a revision (marked re-extracted) where
+    the cleaned text differs. Old revisions are never rewritten.
+
+    Example: python -m archive reextract --source pingshan-fzzf
+    """
+    from archive.reextract import reextract as run_reextract
+
+    db = open_archive(ctx)
+    if source_id and db.execute("SELECT 1 FROM sources WHERE id = ?", [source_id]).fetchone() is None:
+        raise click.BadParameter(f"no source {source_id!r} in the archive", param_hint="--source")
+    counts = run_reextract(db, source_id)
+    click.echo(" ".join(f"{key}={value}" for key, value in counts.items()))
+
+
+@cli.command()
+@click.option("--db", "db_override", default=None, metavar="PATH", help="Same as the global --db.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, db_override: str | None, as_json: bool) -> None:
+    """Each source's last run, last success, failures in a row and documents live/gone; exits 1 when any
+    source has not succeeded within twice its schedule period (for cron or monitoring to alert on).
+
+    Example: python -m archive status --db data/archive.db
+    """
+    from archive import status as health
+
+    if db_override:
+        ctx.obj["db"] = db_path(db_override)
+    db = open_archive(ctx)
+    statuses = health.source_statuses(db)
+    click.echo(health.as_json(statuses) if as_json else health.format_table(statuses))
+    if any(s.overdue for s in statuses):
+        ctx.exit(1)
 
 
 @cli.command()

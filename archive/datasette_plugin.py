@@ -131,15 +131,19 @@ DIFF_TEMPLATE = """{% extends "base.html" %}
 .zwgk-diff-text del, .zwgk-meta del { background: #fdd; color: #900; text-decoration: line-through; }
 .zwgk-diff-text ins, .zwgk-meta ins { background: #dfd; color: #060; text-decoration: none; }
 .zwgk-meta th { text-align: left; padding-right: 1em; }
+.zwgk-picker label { width: auto; margin-right: 1em; }
+.zwgk-picker select { width: auto; max-width: 24em; }
 </style>{% endblock %}
 {% block content %}
 <h1>{{ document.title or document.url }}</h1>
-<p><a href="{{ document.url }}" rel="nofollow noreferrer">{{ document.url }}</a> ·
+<p>{% if document.url[:7] == "http://" or document.url[:8] == "https://" -%}
+   <a href="{{ document.url }}" rel="nofollow noreferrer">{{ document.url }}</a>
+   {%- else %}{{ document.url }}{% endif %} ·
    <a href="{{ document_row_url }}">document {{ document.id }}</a> · {{ document.status }}</p>
 <form class="zwgk-picker" action="{{ action }}" method="get">
   {% if db_param %}<input type="hidden" name="db" value="{{ db_param }}">{% endif %}
   <label>From <select name="from">
-    <option value=""{% if not from_id %} selected{% endif %}>(nothing)</option>
+    <option value="0"{% if not from_id %} selected{% endif %}>(nothing)</option>
     {% for rev in revisions %}<option value="{{ rev.id }}"{% if rev.id == from_id %} selected{% endif %}>
       {{ rev.id }} · {{ rev.fetched_at }}</option>{% endfor %}
   </select></label>

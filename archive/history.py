@@ -68,14 +68,16 @@ def document_diff(db: sqlite_utils.Database, document: dict, from_id: int | str 
                   to_id: int | str | None = None) -> Diff:
     """Diff two revisions of a document; by default the latest against the one before it.
 
-    With only ``to`` given, it is diffed against the revision before it; a first revision is
-    diffed against nothing (everything inserted).
+    With only ``to`` given, it is diffed against the revision before it; a first revision, or
+    ``from_id`` 0, is diffed against nothing (everything inserted).
     """
     revs = revisions(db, document["id"])
     if not revs:
         raise NotFound(f"document {document['id']} has no revisions")
     to_rev = get_revision(db, document["id"], to_id) if to_id not in (None, "") else revs[-1]
-    if from_id not in (None, ""):
+    if str(from_id) == "0":
+        from_rev = None
+    elif from_id not in (None, ""):
         from_rev = get_revision(db, document["id"], from_id)
     else:
         earlier = [r for r in revs if r["id"] < to_rev["id"]]

@@ -27,7 +27,8 @@ def decode_capture(capture: captures.Capture) -> str:
         return capture.body.decode("utf-8", errors="replace")
 
 
-def _source_settings(db: sqlite_utils.Database, source_id: str, cache: dict) -> tuple[str | None, tuple[str, ...]]:
+def _source_settings(db: sqlite_utils.Database, source_id: str,
+                     cache: dict) -> tuple[str | None, tuple[str, ...]]:
     if source_id not in cache:
         row = db.execute("SELECT name, config FROM sources WHERE id = ?", [source_id]).fetchone()
         name, prune = (row[0], ()) if row else (None, ())
@@ -50,11 +51,12 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
     counts = {"documents": 0, "changed": 0, "unchanged": 0, "missing": 0, "failed": 0}
     where, params = ("WHERE d.source_id = ?", [source_id]) if source_id else ("", [])
     rows = db.execute(
-        "SELECT d.id, d.url, d.source_id, d.status, d.last_changed, r.id, r.content_hash, r.capture_hash, r.fetched_at, r.record"
+        "SELECT d.id, d.url, d.source_id, d.status, d.last_changed, r.content_hash, r.capture_hash,"
+        " r.fetched_at, r.record"
         f" FROM documents d JOIN revisions r ON r.id = d.latest_revision_id {where} ORDER BY d.id",
         params).fetchall()
     sources: dict = {}
-    for doc_id, url, src, status, last_changed, _rev_id, old_hash, capture_hash, fetched_at, record_json in rows:
+    for doc_id, url, src, status, last_changed, old_hash, capture_hash, fetched_at, record_json in rows:
         counts["documents"] += 1
         capture = captures.load_capture(db, capture_hash) if capture_hash else None
         if capture is None:
@@ -78,8 +80,8 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
             counts["unchanged"] += 1
             continue
         with store.transaction(db) as conn:
-            store.add_revision(conn, doc_id, page, capture.fetched_at or fetched_at, capture_hash, digest=digest,
-                               reextracted=True, extractor=EXTRACTOR_VERSION)
+            store.add_revision(conn, doc_id, page, capture.fetched_at or fetched_at, capture_hash,
+                               digest=digest, reextracted=True, extractor=EXTRACTOR_VERSION)
             # a re-extraction is not news about the page: keep its status (e.g. gone) and change time
             conn.execute("UPDATE documents SET status = ?, last_changed = ? WHERE id = ?",
                          (status, last_changed, doc_id))

@@ -29,10 +29,9 @@ from crawler.extract import EXTRACTOR_VERSION, extract_page  # noqa: E402
 from crawler.extract.rules import load_rules  # noqa: E402
 
 # The issue's own list of chrome, on top of config/chrome.yaml's phrases.
-ISSUE_CHROME = ("分享到", "微信", "微博", "QQ空间", "扫一扫在手机打开当前页", "手机扫一扫打开当前页面", "扫码下载",
-                "微信里点", "二维码", "用手机扫描二维码", "字号", "字体", "视力保护色", "保护视力色", "当前位置",
-                "您现在的位置", "您所在的位置", "打印本页", "关闭窗口", "上一篇", "下一篇", "我要纠错", "浏览次数",
-                "访问量", "责任编辑", "版权所有", "网站标识码", "ICP备", "触碰右侧展开")
+ISSUE_CHROME = tuple("""分享到 微信 微博 QQ空间 扫一扫在手机打开当前页 手机扫一扫打开当前页面 扫码下载 微信里点
+二维码 用手机扫描二维码 字号 字体 视力保护色 保护视力色 当前位置 您现在的位置 您所在的位置 打印本页 关闭窗口
+上一篇 下一篇 我要纠错 浏览次数 访问量 责任编辑 版权所有 网站标识码 ICP备 触碰右侧展开""".split())
 FIELDS = ("title", "published", "publisher", "report_year")
 
 
@@ -108,7 +107,8 @@ def farm_cases() -> list[Case]:
                 cases.append(Case(f"{exp.site}:{url.rsplit('/', 1)[-1]}@{state}", url, html, entry["name"],
                                   tuple(entry.get("prune") or ()),
                                   {"title": exp.title, "published": exp.published, "publisher": exp.publisher,
-                                   "report_year": exp.report_year, "body": exp.body}))
+                                   "report_year": exp.report_year, "body": exp.body,
+                                   "attachments": sorted((u, t) for t, u in exp.attachments)}))
         return cases
     finally:
         farm.stop()
@@ -118,7 +118,7 @@ def farm_cases() -> list[Case]:
 def ours(case: Case) -> dict:
     page = extract_page(case.html, case.url, site_name=case.site_name, prune=case.prune)
     return {"body": page.text, "title": page.title, "published": page.published, "publisher": page.publisher,
-            "report_year": page.report_year}
+            "report_year": page.report_year, "attachments": sorted(page.attachments)}
 
 
 def _trafilatura(**options) -> Callable[[Case], dict]:
@@ -184,7 +184,8 @@ def table(results: dict[str, Result], cases: int) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lines.append(
-            f"| {name} | {statistics.mean(r.f1):.4f} | {min(r.f1):.4f} | {sum(f >= 0.99 for f in r.f1)}/{cases} |"
+            f"| {name} | {statistics.mean(r.f1):.4f} | {min(r.f1):.4f} |"
+            f" {sum(f >= 0.99 for f in r.f1)}/{cases} |"
             f" {sum(r.chrome)} | {sum(1 for c in r.chrome if c)}/{cases} |"
             f" {sum(r.meta_exact)}/{r.meta_total} | {statistics.mean(r.ms):.1f} |"
             f" {statistics.mean(r.ms) / base:.2f} |")

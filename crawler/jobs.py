@@ -118,8 +118,8 @@ class CrawlRunner:
 
         cmd = [sys.executable, "-m", "crawler.run", "--source", source.id, "--config", str(self.config_path),
                "--db", str(self.db_path), "--run-id", str(run_id), "--log-level", "INFO"]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+        env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings",
+               "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if log_path.exists():
             log_path.replace(log_path.with_suffix(".log.1"))
@@ -127,7 +127,7 @@ class CrawlRunner:
             # Own session: a Ctrl-C in the terminal reaches the scheduler only, which stops the child
             # itself. The lock's descriptor is inherited so the lock outlives a scheduler that dies.
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True, pass_fds=(lock.fileno(),))
+                                    env=env, cwd=ROOT, start_new_session=True, pass_fds=(lock.fileno(),))
 
     def _wait(self, child, started: float, limit: float) -> str | None:
         """Wait for the child; stop it at the time limit or when the runner stops. Why it was stopped."""

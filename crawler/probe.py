@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+import urllib.robotparser
 from dataclasses import dataclass
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from parsel import Selector
 
@@ -46,6 +48,18 @@ def fetch(url: str) -> Fetched:
     return Fetched(url, status, decoded[0])
 
 
+def robots_allow(url: str, cache: dict[str, urllib.robotparser.RobotFileParser]) -> bool:
+    """Whether the site's robots.txt lets the crawler fetch `url` (as Scrapy's ROBOTSTXT_OBEY would)."""
+    parts = urlsplit(url)
+    root = f"{parts.scheme}://{parts.netloc}"
+    if root not in cache:
+        parser = urllib.robotparser.RobotFileParser()
+        robots = fetch(root + "/robots.txt")
+        parser.parse((robots.text or "").splitlines() if robots.status == 200 else [])
+        cache[root] = parser
+    return cache[root].can_fetch(USER_AGENT, url)
+
+
 def probe(source: Source, out: TextIO) -> int:
     """Print what a crawl of `source` would follow and one extracted article; 0 when a sample was extracted."""
     print(f"source {source.id}: {source.name} ({source.district}), listing: {source.listing}", file=out)
@@ -67,9 +81,14 @@ def probe(source: Source, out: TextIO) -> int:
 def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
     queue, seen, articles = list(source.start_urls), set(), {}
     pending: list[str] = []
+    robots: dict[str, urllib.robotparser.RobotFileParser] = {}
     while queue:
         url = queue.pop(0)
         if url in seen:
+            continue
+        if not robots_allow(url, robots):
+            print(f"listing page {url}: disallowed by robots.txt, a crawl skips it", file=out)
+            seen.add(url)
             continue
         if len(seen) >= MAX_LISTING_PAGES:
             pending.append(url)

@@ -34,15 +34,16 @@ DEFAULT_RELOAD_INTERVAL = 10  # seconds between checks of the config file's modi
 logger = logging.getLogger("zwgk.scheduler")
 
 
-def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
+def setup_logging(log_dir: Path, level: int = logging.INFO, stderr: bool = True) -> Path:
     """Scheduler and APScheduler logs to stderr and to a rotating <log_dir>/scheduler.log; its path."""
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "scheduler.log"
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [
-        logging.StreamHandler(),
         logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8"),
     ]
+    if stderr:
+        handlers.append(logging.StreamHandler())
     for name in ("zwgk", "apscheduler"):
         log = logging.getLogger(name)
         log.setLevel(level if name == "zwgk" else max(level, logging.WARNING))  # APScheduler's INFO is chatter

@@ -157,3 +157,46 @@ def test_text_elides_unchanged_paragraphs_far_from_changes():
     assert "第1段" not in plain and "第10段" not in plain
     assert "... 6 unchanged lines\n第7段" in plain and plain.endswith("... 1 unchanged line\n")
     assert "\x1b[31;9m深入\x1b[0m\x1b[32;4m持续\x1b[0m" in render_text(diff, color=True)
+
+
+# ---------------------------------------------------------------- end to end on a replica site
+
+def test_edited_replica_report_diffs_to_exactly_its_edits(tmp_path):
+    """Crawl a replica site, edit a report (one figure, one sentence removed), crawl again: the
+    diff in all three formats shows exactly those edits."""
+    import re
+
+    from click.testing import CliRunner
+
+    from archive.cli import cli
+    from tests.crawling import crawl
+    from tests.sites import ReplicaFarm
+
+    db = tmp_path / "archive.db"
+    with ReplicaFarm(("trs",)) as farm:
+        config = farm.sources_yaml(tmp_path / "sources.yaml")
+        assert crawl(config, db, "replica-trs").returncode == 0
+        farm.set_state(2)
+        done = crawl(config, db, "replica-trs")
+        assert done.returncode == 0, done.stderr[-2000:]
+        change = farm.changes["trs"]
+        url = farm.sites["trs"].url(change.edited)
+
+    def run(*args):
+        result = CliRunner().invoke(cli, ["--db", str(db), "diff", url, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    data = json.loads(run("--format", "json"))
+    old_digits, new_digits = re.search(r"\d+", change.old_figure)[0], re.search(r"\d+", change.new_figure)[0]
+    edits = [c for c in data["changes"] if c["op"] != "equal"]
+    assert len(edits) == 2
+    assert edits[0] == {"op": "replace", "old": old_digits, "new": new_digits}
+    assert edits[1]["op"] == "delete" and edits[1]["new"] == ""
+    assert re.sub(r"\s", "", edits[1]["old"]) == re.sub(r"\s", "", change.removed_sentence)
+    assert data["metadata"] == {}
+    text = run()
+    assert f"[-{old_digits}-]{{+{new_digits}+}}" in text and f"[-{edits[1]['old']}-]" in text
+    page = run("--format", "html")
+    assert f"<del>{old_digits}</del><ins>{new_digits}</ins>" in page
+    assert page.count("<del>") == 2 and page.count("<ins>") == 1

@@ -55,54 +55,117 @@ def div_template() -> str:
 <div class="article-body">{p_html(PARAS[:3])}{table_html(TABLE)}{p_html(PARAS[3:])}
 <p>附件：<a href="/files/2024/report.pdf">2024年度报告全文.pdf</a></p>
 <p><a href="files/tz.docx">工作台账.docx</a></p></div>
-<div class="bdsharebuttonbox">分享到：<a class="bds_weixin">微信</a><a class="bds_tsina">微博</a><a>QQ空间</a></div>
+<div class="bdsharebuttonbox">分享到：<a class="bds_weixin">微信</a><a class="bds_tsina">微博</a>
+<a>QQ空间</a></div>
 <div class="wx-code"><img src="/qr.png"><p>扫一扫在手机打开当前页</p></div>
 <div class="art-page"><p><a>上一篇：关于印发工作要点的通知</a></p><p><a>下一篇：2023年度报告</a></p></div>
 <div class="btns"><a>打印本页</a> <a>关闭窗口</a></div></div>
-<div id="bottom"><p>版权所有：深圳市南山区人民政府 网站标识码：4403050001 粤ICP备05012345号</p></div></body></html>"""
+<div id="bottom"><p>版权所有：深圳市南山区人民政府 网站标识码：4403050001 粤ICP备05012345号</p>
+</div></body></html>"""
 
 
 def trs_table_template() -> str:
     """Old TRS layout: the whole page inside layout tables; disclosure record table; <br> breaks."""
     record = """<table class="xxgk_table"><tr><td>索引号：</td><td>11440305007542823P/2024-01288</td>
-<td>分类：</td><td>法治政府建设</td></tr><tr><td>发布机构：</td><td>深圳市南山区司法局</td><td>成文日期：</td>
-<td>2024-12-30</td></tr><tr><td>名称：</td><td colspan="3">{t}</td></tr><tr><td>文号：</td><td>深南司〔2024〕12号</td>
-<td>发布日期：</td><td>2024-12-31</td></tr><tr><td>主题词：</td><td>法治</td><td>有效性：</td><td>有效</td></tr></table>"""
+<td>分类：</td><td>法治政府建设</td></tr><tr><td>发布机构：</td><td>深圳市南山区司法局</td>
+<td>成文日期：</td>
+<td>2024-12-30</td></tr><tr><td>名称：</td><td colspan="3">{t}</td></tr><tr><td>文号：</td>
+<td>深南司〔2024〕12号</td>
+<td>发布日期：</td><td>2024-12-31</td></tr><tr><td>主题词：</td><td>法治</td><td>有效性：</td>
+<td>有效</td></tr></table>"""
     return f"""<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
 <title>{TITLE}</title></head><body>
 <table width="1000" align="center"><tr><td><img src="/banner.jpg"> 深圳市南山区人民政府</td></tr></table>
-<table width="1000" align="center"><tr><td class="dh">当前位置：<a>首页</a>&gt;<a>信息公开</a>&gt;<a>年度报告</a></td></tr>
+<table width="1000" align="center"><tr>
+<td class="dh">当前位置：<a>首页</a>&gt;<a>信息公开</a>&gt;<a>年度报告</a></td></tr>
 <tr><td>{record.format(t=TITLE)}</td></tr>
 <tr><td align="center" class="bt">{TITLE}</td></tr>
-<tr><td align="center">时间：2024-12-31 来源：深圳市南山区司法局 &nbsp;&nbsp;[字体：<a>大</a> <a>中</a> <a>小</a>]</td></tr>
+<tr>
+<td align="center">时间：2024-12-31 来源：深圳市南山区司法局 &nbsp;&nbsp;[字体：<a>大</a> <a>中</a> <a>小</a>]</td>
+</tr>
 <tr><td class="zw"><div class="TRS_Editor">{"<br>".join("　　" + p for p in PARAS[:3])}
 <br>{table_html(TABLE)}{"<br>".join("　　" + p for p in PARAS[3:])}</div></td></tr>
 <tr><td>【<a>我要纠错</a>】 【<a>打印本页</a>】 【<a>关闭窗口</a>】</td></tr></table>
-<table width="1000" align="center"><tr><td>主办：深圳市南山区人民政府办公室 版权所有 网站标识码：4403050001</td></tr>
+<table width="1000" align="center"><tr>
+<td>主办：深圳市南山区人民政府办公室 版权所有 网站标识码：4403050001</td></tr>
 <tr><td>粤ICP备05012345号-1 粤公网安备44030502000001号</td></tr></table></body></html>"""
 
 
 def obscure_template() -> str:
     """Chrome in containers whose class names mean nothing: only the phrase layer can catch it."""
     return f"""<html><head><title>{TITLE}_南山区政府</title><meta name="ArticleTitle" content="{TITLE}">
-<meta name="PubDate" content="2024-12-31 17:30"><meta name="ContentSource" content="南山区人民政府"></head><body>
+<meta name="PubDate" content="2024-12-31 17:30"><meta name="ContentSource" content="南山区人民政府">
+</head><body>
 <div class="k1"><span>首页</span> &gt; <span>政务公开</span></div><div class="q7"><h1>{TITLE}</h1>
 <div class="q8">{p_html(PARAS, indent="")}</div>
 <div class="z3">手机扫一扫打开当前页面</div><div class="z4">扫码下载南山发布APP(安卓版)</div>
 <div class="z5">微信里点“发现”,扫一下</div><div class="z6">二维码便可将本文分享至朋友圈。</div>
 <div class="z7">视力保护色：<a>绿</a> 触碰右侧展开</div><div class="z8">责任编辑：王芳</div></div>
-<div class="z9"><p>相关链接</p><ul><li><a>南山区2023年法治政府建设年度报告</a></li></ul></div></body></html>"""
+<div class="z9"><p>相关链接</p><ul><li><a>南山区2023年法治政府建设年度报告</a></li></ul></div>
+</body></html>"""
 
 
 def gkmlpt_template() -> str:
     """gkmlpt article shell: the body is JSON-escaped HTML in _CONFIG.DETAIL.content."""
     detail = {"id": 11211830, "title": TITLE, "publisher": "南山区人民政府", "identifier": "11440305/2024-00125",
               "document_number": "", "publish_time": "2024-12-31 17:30:00",
+              "attachment": [{"name": "报告全文.pdf", "url": "/attachment/1/report.pdf", "ext": "pdf"}],
               "content": p_html(PARAS[:3]) + table_html(TABLE) + p_html(PARAS[3:])}
     return f"""<html><head><title>{TITLE}</title></head><body><div id="app"></div>
 <script>var _CONFIG = {{}}; _CONFIG.DETAIL = {json.dumps(detail)};
 _CONFIG.SITE = {{"name": "南山区政府"}};</script>
 <div class="footer">版权所有 深圳市南山区人民政府</div></body></html>"""
+
+
+GXQ = ("2023年,市高新区坚持以习近平新时代中国特色社会主义思想为指导,深入学习贯彻习近平法治思想,"
+       "全面学习贯彻党的二十大精神。",
+       "一、2023年主要工作", "(一)强化法治思想建设,增强法治思维",
+       "1.深入学习宣传贯彻党的二十大精神和习近平法治思想。区党工委、管委会主要负责同志高度重视法治政府建设。",
+       "二、存在的问题和不足", "一是信访维稳工作压力大。我区作为经济功能区,相关的专职机构缺失。")
+GXQ_TITLE = "高新区2023年法治政府建设年度报告"
+
+
+def font_layout_template() -> str:
+    """<font>/<br> body in a layout table next to a 'related articles' column whose items read as prose;
+    record labels without colons; the title only in a div."""
+    body = "<br>".join("&nbsp;&nbsp;&nbsp;&nbsp;" + p for p in GXQ)
+    return f"""<html><head><title>{GXQ_TITLE} - 河源市高新区管委会</title></head><body>
+<table><tr><td><h1>河源市高新区管委会</h1></td></tr><tr><td>
+<table><tr><td>索引号</td><td>007-2024-0001</td><td>发布机构</td><td>河源市高新区管委会</td></tr>
+<tr><td>发文日期</td><td>2024-02-19</td><td>文号</td><td>无</td></tr></table>
+<div class="biaoti">{GXQ_TITLE}</div><div>发布时间：2024年2月20日 阅读次数：88 【打印】【关闭】</div>
+<div id="zoom"><font size="3">{body}</font></div>
+<div>（责任编辑：李四）</div></td><td width="200"><div class="r"><h3>相关文章</h3>
+<p><a>高新区2022年法治政府建设年度报告</a>。本文介绍了2022年高新区的法治政府建设情况,内容详实。</p></div></td></tr>
+</table><div>Copyright © 2024 河源市高新区 All rights reserved 粤ICP备1234号</div></body></html>"""
+
+
+def heading_divs_template() -> str:
+    """Paragraphs as <div>, headings as <h3>/<h4>, a <th> table with <br> in a cell, an unlabelled date."""
+    return f"""<html><head><title>{GXQ_TITLE}_高新区</title></head><body>
+<div class="logo"><h1>高新区门户</h1></div><div class="wz">所在位置：首页 > 公开</div>
+<div class="con"><h2 class="t">{GXQ_TITLE}</h2>
+<div class="sub">2024-02-20 15:19 来源：本网 分享：<i class="wx"></i><i class="wb"></i> 字号：T|T</div>
+<div class="txt"><div>{GXQ[0]}</div><h3>{GXQ[1]}</h3><h4>{GXQ[2]}</h4><div>{GXQ[3]}</div><h3>{GXQ[4]}</h3>
+<div>{GXQ[5]}</div><table><tr><th>项目</th><th>数量<br>(件)</th></tr><tr><td>受理</td><td>489</td></tr></table></div>
+<div class="bottom-tools">【打印本页】【关闭窗口】</div></div>
+<div class="ft">主办单位：河源市高新区管委会　网站标识码：4416000001</div></body></html>"""
+
+
+def test_layout_with_related_column_and_colonless_record():
+    page = extract_page(font_layout_template(), "http://x.gov.cn/a.html", site_name="河源市高新区")
+    assert_clean(page, "\n".join(GXQ))
+    assert (page.title, page.published, page.publisher, page.report_year) == (
+        GXQ_TITLE, "2024-02-20", "河源市高新区管委会", 2023)
+    assert page.record == {"索引号": "007-2024-0001", "发布机构": "河源市高新区管委会", "成文日期": "2024-02-19",
+                           "文号": "无"}
+
+
+def test_div_paragraphs_headings_and_dateline():
+    page = extract_page(heading_divs_template(), "http://x.gov.cn/a.html", site_name="河源市高新区")
+    assert_clean(page, "\n".join(GXQ) + "\n项目 | 数量 (件)\n受理 | 489")
+    assert (page.title, page.published, page.publisher, page.report_year) == (
+        GXQ_TITLE, "2024-02-20", "本网", 2023)
 
 
 def assert_clean(page: Page, body: str) -> None:
@@ -143,6 +206,7 @@ def test_gkmlpt_detail_json_body_and_hints():
     assert_clean(page, expected_body(table=TABLE))
     assert (page.title, page.published, page.publisher) == (TITLE, "2024-12-31", "南山区人民政府")
     assert page.record == {"索引号": "11440305/2024-00125", "文号": "深南府〔2024〕1号", "发布机构": "南山区人民政府"}
+    assert page.attachments == [("http://example.gov.cn/attachment/1/report.pdf", "报告全文.pdf")]
 
 
 def test_hints_win_and_site_name_is_fallback_publisher():
@@ -154,8 +218,18 @@ def test_hints_win_and_site_name_is_fallback_publisher():
     assert (hinted.title, hinted.published, hinted.publisher) == ("另一个标题", "2024-03-05", "某局")
 
 
+def test_title_when_page_title_is_the_site_and_logo_is_a_heading():
+    html = ("<html><head><title>坪山区人民政府门户网站</title></head><body>"
+            "<div class='top'><h1>坪山区人民政府门户网站</h1></div>"
+            f"<div class='col-title'>计划总结</div><div class='main'><div class='article-title'>{TITLE}</div>"
+            f"<div class='c'>{p_html(PARAS)}</div></div></body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="深圳市坪山区人民政府")
+    assert page.title == TITLE and page.text == expected_body()
+
+
 def test_source_prune_selectors_drop_extra_blocks():
-    html = f"<html><body><h1>{TITLE}</h1>{p_html(PARAS)}<div class='special-box'><p>本站特别推荐内容一条,欢迎阅读。</p></div></body></html>"
+    html = (f"<html><body><h1>{TITLE}</h1>{p_html(PARAS)}"
+            "<div class='special-box'><p>本站特别推荐内容一条,欢迎阅读。</p></div></body></html>")
     assert "特别推荐" in extract_page(html, "http://x/1").text
     assert "特别推荐" not in extract_page(html, "http://x/1", prune=[".special-box"]).text
     assert "特别推荐" not in extract_page(html, "http://x/1", prune=["//div[@class='special-box']"]).text

@@ -12,13 +12,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 from .dates import dateline, fallback_date, labelled_date, parse_date, parse_epoch_or_date
 from .meta import (
     find_attachments,
     find_publisher,
     find_record,
-    find_title,
+    guess_title,
     meta_content,
     opening_sentence,
     report_year,
@@ -30,6 +31,7 @@ from .text import (
     content_root,
     flatten_layout_tables,
     parse_html,
+    prune_headed_blocks,
     serialized_lines,
     strip_edges,
     trafilatura_text,
@@ -91,6 +93,17 @@ def detail_hints(detail: dict) -> dict[str, str]:
     return hints
 
 
+def detail_attachments(detail: dict, url: str) -> list[tuple[str, str]]:
+    """Attachments a gkmlpt DETAIL lists apart from its content: [{"name", "url"}, …] → (url, name)."""
+    found = []
+    for item in detail.get("attachment") or detail.get("attachments") or []:
+        if isinstance(item, dict) and isinstance(item.get("url") or item.get("link"), str):
+            link = urljoin(url, (item.get("url") or item.get("link")).strip())
+            name = str(item.get("name") or item.get("title") or link.rsplit("/", 1)[-1]).strip()
+            found.append((link, name))
+    return found
+
+
 def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Sequence[str] = (),
                  hints: Mapping[str, str] | None = None) -> Page:
     """Extract the chrome-free body and metadata of one article page.
@@ -114,18 +127,15 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     for key, name in HINT_RECORD_FIELDS.items():
         if given.get(key):
             record[name] = given[key]
-    title = given.get("title") or find_title(tree, rules, site_name)
-    published = (parse_epoch_or_date(given.get("published")) or parse_date(meta_content(tree, rules.date_metas))
-                 or labelled_date(lines, rules.date_labels) or dateline(lines, title))
-    publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)
-    if record and publisher and "发布机构" not in record and given.get("publisher"):
-        record["发布机构"] = publisher
+    guess = guess_title(tree, rules, site_name)
+    order = {element: index for index, element in enumerate(tree.iter())}
 
     content = detail.get("content") if detail else None
+    root = None
     if isinstance(content, str) and content.strip():
         body = parse_html(f"<html><body><div>{content}</div></body></html>")
         _prune(body, rules, extra)
-        attachments = find_attachments(body, url, rules)
+        attachments = detail_attachments(detail, url) + find_attachments(body, url, rules)
         raw_text = serialized_lines(body)
     else:
         _prune(tree, rules, extra)
@@ -133,6 +143,14 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
         flatten_layout_tables(tree)
         root = content_root(tree, rules)
         raw_text = serialized_lines(root) if root is not None else trafilatura_text(tree, url)
+
+    title = given.get("title") or guess.choose(order, root)
+    published = (parse_epoch_or_date(given.get("published"))
+                 or parse_date(meta_content(tree, rules.date_metas))
+                 or labelled_date(lines, rules.date_labels) or dateline(lines, title))
+    publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)
+    if record and publisher and "发布机构" not in record and given.get("publisher"):
+        record["发布机构"] = publisher
 
     drop = [text for _, text in attachments]
     body_lines = strip_edges(clean_lines(raw_text, rules, drop=drop), rules, title=title,
@@ -147,5 +165,6 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
 
 def _prune(tree, rules, extra) -> None:
     prune_tree(tree, rules.prune, rules)
+    prune_headed_blocks(tree, rules)
     if extra:
         prune_tree(tree, extra, rules, guarded=False)

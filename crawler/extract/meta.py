@@ -6,6 +6,7 @@ so labelled values can be found whatever the markup.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from .dates import DATE_RE, parse_date
@@ -42,43 +43,71 @@ def title_parts(doc_title: str, rules: Rules) -> list[str]:
     return [normalise_line(p) for p in parts if normalise_line(p)]
 
 
-def find_title(tree, rules: Rules, site_name: str | None) -> str:
-    """The article heading: ArticleTitle meta, else the h1/h2/.title matching <title>, else <title> minus
-    the site suffix; never the site name."""
+@dataclass
+class TitleGuess:
+    """What the page says about its title before the body is known: a sure title (meta, or a heading that
+    matches <title>), else heading candidates (element, text) in document order and <title>'s main part."""
+
+    sure: str | None
+    candidates: list[tuple[object, str]]
+    title_part: str
+    split: bool = True  # <title> had a site part to cut off
+
+    def choose(self, order: dict, root) -> str:
+        """The sure title, else the heading nearest above the body root, else <title> minus the site part."""
+        if self.sure:
+            return self.sure
+        nearest = None
+        if root is not None and root in order:
+            above = [text for element, text in self.candidates if order.get(element, -1) < order[root]]
+            inside = [text for element, text in self.candidates
+                      if order.get(element, -1) > order[root] and "。" not in text and len(text) <= 100]
+            nearest = above[-1] if above else (inside[0] if inside else None)
+        elif self.candidates:
+            nearest = self.candidates[0][1]
+        if nearest and (len(nearest) >= len(self.title_part) or not self.split):
+            return nearest
+        return self.title_part or nearest or ""
+
+
+def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
+    """Title evidence of the unpruned page: ArticleTitle meta, headings (h1-h3, *title* classes), <title>
+    split at the site separators; the site name is never a candidate."""
     doc_title = normalise_line(tree.findtext(".//title") or "")
     parts = title_parts(doc_title, rules) if doc_title else []
-    main_part = max(parts, key=len) if parts else ""
-    site_like = {_compact(site_name or "")} | {_compact(p) for p in parts if p != main_part}
+    site = _compact(site_name or "")
+    article_parts = [p for p in parts if _compact(p) != site] or parts
+    main_part = max(article_parts, key=len) if article_parts else ""
+    site_like = {site} | {_compact(p) for p in parts if p != main_part}
     site_like.discard("")
 
     meta = meta_content(tree, rules.title_metas[:2])  # ArticleTitle-style metas are article titles
     if meta and _compact(meta) not in site_like:
-        return meta
+        return TitleGuess(meta, [], main_part)
 
-    headings = []
+    candidates = []
     for element in tree.xpath(HEADING_XPATH):
-        if element.tag in ("title", "meta", "html", "body"):
+        if element.tag in ("title", "meta", "html", "body", "head"):
             continue
         text = normalise_line(" ".join("".join(element.itertext()).split()))
         if 4 <= len(text) <= 200 and _compact(text) not in site_like:
-            headings.append(text)
+            candidates.append((element, text))
     compact_main = _compact(main_part)
-    if compact_main:
-        for text in headings:
+    if compact_main and len(parts) > 1:  # a <title> without a site part may itself be the site's name
+        for _, text in candidates:
             if _compact(text) == compact_main:
-                return text
-        for text in headings:
+                return TitleGuess(text, candidates, main_part)
+        for _, text in candidates:
             c = _compact(text)
             if len(c) >= 6 and (c.startswith(compact_main.rstrip(".…")) or c in compact_main):
-                return text
-    if main_part and _compact(main_part) != _compact(site_name or "") and len(parts) > 1:
-        return main_part
-    for text in headings:
-        return text
-    other = meta_content(tree, rules.title_metas[2:])
-    if other and _compact(other) not in site_like:
-        return other
-    return main_part
+                return TitleGuess(text, candidates, main_part)
+    if not candidates:
+        other = meta_content(tree, rules.title_metas[2:])
+        if other and _compact(other) not in site_like and not main_part:
+            main_part = other
+    if len(parts) <= 1 and compact_main == site:
+        main_part = ""
+    return TitleGuess(None, candidates, main_part, split=len(parts) > 1)
 
 
 def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
@@ -108,8 +137,10 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
     return None
 
 
-def find_publisher(tree, lines: str, rules: Rules, site_name: str | None, record: dict[str, str]) -> str | None:
-    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:, else the site name."""
+def find_publisher(tree, lines: str, rules: Rules, site_name: str | None,
+                   record: dict[str, str]) -> str | None:
+    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:,
+    else the site name."""
     value = meta_content(tree, rules.publisher_metas) or record.get("发布机构") or labelled_value(
         lines, rules.publisher_labels, rules)
     return value or site_name or None
@@ -160,7 +191,9 @@ def opening_sentence(text: str) -> str:
 def find_attachments(tree, base_url: str, rules: Rules) -> list[tuple[str, str]]:
     """Links to documents (.pdf .doc .docx .wps .xls .xlsx .ofd .zip …) as (absolute url, link text)."""
     base_tag = tree.find(".//base")
-    base = urljoin(base_url, base_tag.get("href")) if base_tag is not None and base_tag.get("href") else base_url
+    base = base_url
+    if base_tag is not None and base_tag.get("href"):
+        base = urljoin(base_url, base_tag.get("href"))
     found: dict[str, str] = {}
     for link in tree.iter("a"):
         href = (link.get("href") or "").strip()
@@ -168,7 +201,8 @@ def find_attachments(tree, base_url: str, rules: Rules) -> list[tuple[str, str]]
             continue
         text = normalise_line("".join(link.itertext()))
         path = urlsplit(href).path.lower()
-        if not (path.endswith(rules.attachment_extensions) or text.lower().endswith(rules.attachment_extensions)):
+        extensions = rules.attachment_extensions
+        if not (path.endswith(extensions) or text.lower().endswith(extensions)):
             continue
         url = urljoin(base, href)
         if url not in found:

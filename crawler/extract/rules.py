@@ -30,6 +30,7 @@ class Rules:
     prune_guard_share: float
     prune_guard_stops: int
     chrome_line_max: int
+    chrome_block_headings: tuple[str, ...]
     chrome_phrases: tuple[str, ...]
     chrome_line_patterns: tuple[re.Pattern, ...]
     meta_line_max: int
@@ -100,7 +101,8 @@ def load_rules(path: str | None = None) -> Rules:
         prune_guard_share=float(data.get("prune_guard_share", 0.5)),
         prune_guard_stops=int(data.get("prune_guard_stops", 3)),
         chrome_line_max=int(data.get("chrome_line_max", 60)),
-        chrome_phrases=_strings(data, "chrome_phrases"),
+        chrome_block_headings=_strings(data, "chrome_block_headings"),
+        chrome_phrases=tuple(p.replace(" ", "").lower() for p in _strings(data, "chrome_phrases")),
         chrome_line_patterns=patterns,
         meta_line_max=int(data.get("meta_line_max", 90)),
         publisher_labels=_strings(data, "publisher_labels"),

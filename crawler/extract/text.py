@@ -73,6 +73,42 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
     return dropped
 
 
+HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6", "div", "p", "span", "strong", "b", "dt", "li", "td", "th", "em")
+
+
+def _link_share(element) -> float:
+    text = len(re.sub(r"\s+", "", "".join(element.itertext())))
+    links = sum(len(re.sub(r"\s+", "", "".join(a.itertext()))) for a in element.iter("a"))
+    return links / text if text else 1.0
+
+
+def prune_headed_blocks(tree, rules: Rules) -> int:
+    """Drop blocks headed by a chrome heading ("相关文章", "热点新闻" …): the heading's container, or when
+    that container holds most of the text, the heading and the link lists that follow it."""
+    headings = {h.replace(" ", "") for h in rules.chrome_block_headings}
+    if not headings:
+        return 0
+    body = tree.find("body")
+    total = _text_len(body if body is not None else tree) or 1
+    dropped = 0
+    for element in list(tree.iter(*HEADING_TAGS)):
+        text = re.sub(r"[\s:：>»›]+", "", "".join(element.itertext()))
+        if text not in headings or element.getparent() is None or not _attached(element, tree):
+            continue
+        container = element.getparent()
+        if container.tag not in ("html", "body") and _text_len(container) <= rules.prune_guard_share * total / 2:
+            container.drop_tree()
+            dropped += 1
+            continue
+        for sibling in list(element.itersiblings()):
+            if not isinstance(sibling.tag, str) or _link_share(sibling) < 0.5:
+                break
+            sibling.drop_tree()
+        element.drop_tree()
+        dropped += 1
+    return dropped
+
+
 def _attached(element, root) -> bool:
     parent = element.getparent()
     while parent is not None:
@@ -151,8 +187,9 @@ def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool
     """A short line carrying a chrome phrase, or a line matching a chrome pattern."""
     if any(p.match(line) for p in rules.chrome_line_patterns):
         return True
-    compact = line.replace(" ", "")
-    return (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases)
+    compact = line.replace(" ", "").lower()
+    short = any_length or len(compact) <= rules.chrome_line_max
+    return short and any(p in compact for p in rules.chrome_phrases)
 
 
 def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:

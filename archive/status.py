@@ -1,0 +1,147 @@
+"""Each source's health from the archive alone: last run, last success, failures in a row, documents,
+and whether it is overdue (no success within twice its schedule period).
+
+Reads the `sources` table (schedule, timezone) and `runs`/`documents`, never config/sources.yaml, so it
+tells what the scheduler actually did. `ok` and `partial` runs count as successes (the source was
+crawled; a partial run's failed pages are in `fetches`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+SUCCESS = ("ok", "partial")
+OVERDUE_FACTOR = 2
+COUNT_FIELDS = ("new_documents", "new_revisions", "unchanged", "gone", "errors", "blocked")
+
+
+@dataclass
+class SourceStatus:
+    """One row of `python -m archive status`."""
+
+    source_id: str
+    schedule: str | None
+    timezone: str | None
+    enabled: bool
+    last_run: dict | None  # the newest runs row
+    last_success: str | None  # finished_at (or started_at) of the newest ok/partial run
+    consecutive_failures: int  # finished runs since the last success that did not succeed
+    live: int
+    gone: int
+    overdue: bool
+    overdue_reason: str | None = None
+
+
+def source_statuses(db: sqlite_utils.Database, now: datetime | None = None) -> list[SourceStatus]:
+    """The status of every source in the `sources` table, in id order."""
+    now = now or datetime.now(timezone.utc)
+    docs: dict[str, dict[str, int]] = {}
+    for source_id, status, count in db.execute(
+            "SELECT source_id, status, count(*) FROM documents GROUP BY source_id, status").fetchall():
+        docs.setdefault(source_id, {})[status] = count
+    out = []
+    for source in db.query("SELECT id, schedule, timezone, config, updated_at FROM sources ORDER BY id"):
+        runs = list(db.query("SELECT * FROM runs WHERE source_id = ? ORDER BY id DESC", [source["id"]]))
+        out.append(_status(source, runs, docs.get(source["id"], {}), now))
+    return out
+
+
+def _status(source: dict, runs: list[dict], docs: dict[str, int], now: datetime) -> SourceStatus:
+    enabled = _enabled(source.get("config"))
+    success = next((r for r in runs if r["status"] in SUCCESS), None)
+    failures = 0
+    for run in runs:
+        if run["status"] in SUCCESS:
+            break
+        if run["status"] != "running":
+            failures += 1
+    last_success = (success["finished_at"] or success["started_at"]) if success else None
+    overdue, reason = False, None
+    period = _period(source.get("schedule"), source.get("timezone"))
+    if enabled and period is not None:
+        if last_success:
+            since, what = last_success, "last success"
+        elif runs:
+            since, what = runs[-1]["started_at"], "never succeeded; first run"
+        else:
+            since, what = source.get("updated_at"), "never run; registered"
+        if since and now - _parse(since) > OVERDUE_FACTOR * period:
+            overdue = True
+            reason = f"{what} {_ago(now - _parse(since))} ago, schedule {source['schedule']}"
+    return SourceStatus(
+        source_id=source["id"], schedule=source.get("schedule"), timezone=source.get("timezone"), enabled=enabled,
+        last_run=runs[0] if runs else None, last_success=last_success, consecutive_failures=failures,
+        live=docs.get("live", 0), gone=docs.get("gone", 0), overdue=overdue, overdue_reason=reason)
+
+
+def _period(schedule: str | None, tz: str | None) -> timedelta | None:
+    if not schedule:
+        return None
+    from crawler.sources import schedule_period
+
+    try:
+        return schedule_period(schedule, tz or "Asia/Shanghai")
+    except (ValueError, KeyError):
+        return None
+
+
+def _enabled(config: str | None) -> bool:
+    try:
+        return bool(json.loads(config or "{}").get("enabled", True))
+    except (ValueError, AttributeError):
+        return True
+
+
+def _parse(stamp: str) -> datetime:
+    when = datetime.fromisoformat(stamp)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _local(stamp: str | None, tz: str | None) -> str:
+    if not stamp:
+        return "-"
+    try:
+        zone = ZoneInfo(tz or "Asia/Shanghai")
+    except (KeyError, ValueError):
+        zone = timezone.utc
+    return _parse(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def format_table(statuses: list[SourceStatus]) -> str:
+    """A fixed-width table, one line per source; overdue sources end with `OVERDUE (why)`."""
+    width = max([len(s.source_id) for s in statuses] + [6])
+    head = (f"{'source':<{width}}  {'last run':<16}  {'status':<11} {'new':>4} {'chg':>4} {'same':>4} "
+            f"{'gone':>4} {'err':>4} {'blk':>4}  {'last success':<16}  {'fails':>5} {'live':>5} {'gone':>5}")
+    lines = [head]
+    for s in statuses:
+        run = s.last_run or {}
+        counts = {k: run.get(k) or 0 for k in COUNT_FIELDS}
+        changed = counts["new_revisions"] - counts["new_documents"]
+        status = run.get("status", "never run") if s.enabled else "disabled"
+        line = (f"{s.source_id:<{width}}  {_local(run.get('started_at'), s.timezone):<16}  {status:<11} "
+                f"{counts['new_documents']:>4} {changed:>4} {counts['unchanged']:>4} {counts['gone']:>4} "
+                f"{counts['errors']:>4} {counts['blocked']:>4}  {_local(s.last_success, s.timezone):<16}  "
+                f"{s.consecutive_failures:>5} {s.live:>5} {s.gone:>5}")
+        if s.overdue:
+            line += f"  OVERDUE ({s.overdue_reason})"
+        lines.append(line)
+    overdue = [s.source_id for s in statuses if s.overdue]
+    lines.append(f"{len(statuses)} source(s); " + (f"{len(overdue)} overdue: {', '.join(overdue)}" if overdue
+                                                   else "none overdue"))
+    return "\n".join(lines)
+
+
+def as_json(statuses: list[SourceStatus]) -> str:
+    return json.dumps([asdict(s) for s in statuses], ensure_ascii=False, indent=2)

@@ -1,0 +1,106 @@
+"""A real browser (headless Chromium via Playwright) on the served archive: the diff page shows the
+highlighted changes, a revisions row links to it, and a screenshot is kept in tests/artifacts/."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.reading_fixtures import make_archive
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`python -m archive serve` on a fresh archive; (base URL, ids)."""
+    path = tmp_path / "archive.db"
+    ids = make_archive(path)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "archive", "--db", str(path), "serve", "--port", str(port)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(base + "/-/versions.json")
+                break
+            except OSError:
+                assert proc.poll() is None, "archive serve exited"
+                time.sleep(0.2)
+        yield base, ids
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_diff_page_in_chromium(served):
+    from playwright.sync_api import sync_playwright
+
+    base, ids = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            # a revisions row links to the diff page of that revision
+            page.goto(f"{base}/archive/revisions?document_id={ids['report']}")
+            links = page.locator("a.zwgk-diff")
+            assert links.count() == 2
+            latest_href = links.first.get_attribute("href")  # sorted newest first
+            links.first.click()
+            page.wait_for_load_state()
+            assert page.url == base + latest_href
+
+            # the changes are highlighted: <del>800</del><ins>860</ins>, a removed sentence
+            diff = page.locator(".zwgk-diff-text")
+            assert diff.locator("del").first.inner_text() == "800"
+            assert diff.locator("ins").first.inner_text() == "860"
+            assert "法律顾问" in diff.locator("del").nth(1).inner_text()
+            ins_bg = diff.locator("ins").first.evaluate("e => getComputedStyle(e).backgroundColor")
+            del_deco = diff.locator("del").first.evaluate("e => getComputedStyle(e).textDecorationLine")
+            assert ins_bg not in ("rgba(0, 0, 0, 0)", "transparent") and "line-through" in del_deco
+            assert diff.locator("ins").first.is_visible()
+            page.screenshot(path=str(ARTIFACTS / "diff_page.png"), full_page=True)
+
+            # the revision picker: choose "from nothing" → the whole first text inserted
+            page.select_option("select[name=from]", "0")
+            page.click("input[type=submit]")
+            page.wait_for_load_state()
+            assert "from=0&" in page.url
+            assert page.locator(".zwgk-diff-text del").count() == 0
+            assert page.locator(".zwgk-diff-text ins").count() >= 1
+
+            # scraped HTML/script is text: nothing runs, the tags are visible as characters
+            page.goto(f"{base}/-/diff/{ids['hostile']}")
+            assert "<script>" in page.locator("h1").inner_text()
+            assert "<b>加粗</b>" in page.locator(".zwgk-diff-text ins").inner_text()
+            page.goto(f"{base}/archive/revisions?document_id={ids['hostile']}")
+            page.screenshot(path=str(ARTIFACTS / "hostile_revisions.png"))
+            assert dialogs == []
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "diff_page.png").stat().st_size > 10_000

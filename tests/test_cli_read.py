@@ -1,0 +1,145 @@
+"""The reading commands (history, diff, changes, serve) on a real archive, through click."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archive.cli import cli
+from tests.reading_fixtures import REPORT_URL, REPORT_V1, REPORT_V2, make_archive
+
+ROOT = Path(__file__).resolve().parent.parent
+READING_COMMANDS = ("history", "diff", "changes", "serve")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "archive.db"
+    return path, make_archive(path)
+
+
+def run(*args: str, env: dict | None = None):
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result
+
+
+def test_history_by_id_and_url(archive):
+    path, ids = archive
+    by_id = run("--db", str(path), "history", str(ids["report"]))
+    by_url = run("--db", str(path), "history", REPORT_URL)
+    assert by_id.exit_code == 0 and by_id.output == by_url.output
+    rows = [line.split() for line in by_id.output.splitlines() if re.match(r"\s+\d+\s+\d{4}-", line)]
+    assert len(rows) == 2
+    assert rows[0][2:] == [str(len(REPORT_V1)), f"+{len(REPORT_V1.replace(chr(10), ''))}", "-0"]
+    assert rows[1][2] == str(len(REPORT_V2))
+    added, removed = int(rows[1][3]), -int(rows[1][4])
+    assert added == len("860新增加强行政执法监督的段落。")
+    assert removed == len("800同时，法律顾问还定期为我们局开展有针对性的法律知识培训。")
+
+
+def test_db_from_environment(archive):
+    path, ids = archive
+    result = run("history", str(ids["report"]), env={"ARCHIVE_DB": str(path)})
+    assert result.exit_code == 0 and REPORT_URL in result.output
+
+
+def test_diff_default_is_latest_against_previous_in_three_formats(archive):
+    path, ids = archive
+    text = run("--db", str(path), "diff", str(ids["report"]))
+    assert text.exit_code == 0
+    assert "[-800-]{+860+}" in text.output and "\x1b[" not in text.output  # not a terminal: markers
+    assert "title: 坪山区2023年法治政府建设年度报告{+（修订）+}" in text.output
+    data = json.loads(run("--db", str(path), "diff", str(ids["report"]), "--format", "json").output)
+    assert "".join(c["old"] for c in data["changes"]) == REPORT_V1
+    assert "".join(c["new"] for c in data["changes"]) == REPORT_V2
+    assert [c for c in data["changes"] if c["op"] != "equal"] == [
+        {"op": "replace", "old": "800", "new": "860"},
+        {"op": "delete", "old": "同时，法律顾问还定期为我们局开展有针对性的法律知识培训。\n", "new": ""},
+        {"op": "insert", "old": "", "new": "新增加强行政执法监督的段落。\n"}]
+    page = run("--db", str(path), "diff", str(ids["report"]), "--format", "html").output
+    assert page.startswith("<!DOCTYPE html>") and "<del>800</del><ins>860</ins>" in page
+
+
+def test_diff_from_to_and_errors(archive):
+    path, ids = archive
+    data = json.loads(run("--db", str(path), "diff", str(ids["report"]), "--format", "json").output)
+    first, latest = data["from"], data["to"]
+    back = json.loads(run("--db", str(path), "diff", str(ids["report"]), "--from", str(latest), "--to", str(first),
+                          "--format", "json").output)
+    assert "".join(c["new"] for c in back["changes"]) == REPORT_V1
+    only_first = json.loads(run("--db", str(path), "diff", REPORT_URL, "--to", str(first), "--format", "json").output)
+    assert only_first["from"] is None and [c["op"] for c in only_first["changes"]] == ["insert"]
+    missing = run("--db", str(path), "diff", "12345")
+    assert missing.exit_code == 1 and missing.output.strip() == "Error: no document with id 12345"
+    wrong = run("--db", str(path), "diff", str(ids["report"]), "--from", "999")
+    assert wrong.exit_code == 1 and "no revision with id 999" in wrong.output
+    assert run("--db", str(path), "diff", str(ids["report"]), "--format", "pdf").exit_code == 2
+    nodb = run("--db", str(path.parent / "nope.db"), "history", "1")
+    assert nodb.exit_code == 1 and "archive database not found" in nodb.output
+    assert not (path.parent / "nope.db").exists()
+
+
+def test_changes_since(archive):
+    path, ids = archive
+    recent = run("--db", str(path), "changes").output.splitlines()  # default: 30 days
+    listed = [int(m.group(1)) for line in recent if (m := re.search(r" doc (\d+) ", line))]
+    assert listed == [ids["report"], ids["other"], ids["withdrawn"]]  # newest first
+    assert " changed " in recent[0] and " new " in recent[1]
+    everything = run("--db", str(path), "changes", "--since", "2000-01-01").output
+    assert f" doc {ids['hostile']} " in everything and "4 documents" in everything
+    bad = run("--db", str(path), "changes", "--since", "last tuesday")
+    assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_starts_datasette_on_the_archive(archive):
+    path, ids = archive
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "archive", "--db", str(path), "serve", "--port", str(port)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/-/diff/{ids['report']}").read().decode()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        assert body is not None, proc.stdout.read().decode() if proc.poll() is not None else "no answer"
+        assert "<del>800</del><ins>860</ins>" in body
+        meta = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/-/metadata.json").read())
+        assert meta["title"].startswith("政务公开档案")
+        dbs = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/-/databases.json").read())
+        assert [(d["name"], d["is_mutable"]) for d in dbs] == [("archive", True)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_every_reading_command_and_option_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "--db" in readme and "ARCHIVE_DB" in readme
+    for name in READING_COMMANDS:
+        command = cli.commands[name]
+        assert f"python -m archive {name}" in readme or f"archive {name}" in readme, name
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--"):
+                    assert opt in readme, f"{name} {opt}"
