@@ -17,6 +17,12 @@ from archive.db import connect, db_path
 METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
 
 
+class BadInput(click.ClickException):
+    """A one-line error about the user's input (a missing archive, an unknown document): exit code 2."""
+
+    exit_code = 2
+
+
 @click.group()
 @click.option("--db", "db", default=None, metavar="PATH",
               help="The archive's SQLite file (default: $ARCHIVE_DB, else data/archive.db).")
@@ -26,22 +32,34 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.obj = {"db": db_path(db)}
 
 
+def db_option(command):
+    """`--db PATH` after the command name too (`python -m archive status --db D`), same as the global one."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["db"] = db_path(value)
+
+    return click.option("--db", "db_override", default=None, metavar="PATH", expose_value=False,
+                        callback=remember, help="The archive's SQLite file (same as the global --db).")(command)
+
+
 def open_archive(ctx: click.Context):
     """The archive named by --db, which must exist; a one-line error otherwise."""
     try:
         return connect(ctx.obj["db"], create=False)
     except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadInput(str(exc)) from None
 
 
 def _document(db, ref: str) -> dict:
     try:
         return hist.find_document(db, ref)
     except hist.NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadInput(str(exc)) from None
 
 
 @cli.command()
+@db_option
 @click.argument("document")
 @click.pass_context
 def history(ctx: click.Context, document: str) -> None:
@@ -59,6 +77,7 @@ def history(ctx: click.Context, document: str) -> None:
 
 
 @cli.command()
+@db_option
 @click.argument("document")
 @click.option("--from", "from_id", type=int, default=None, metavar="REV",
               help="Old revision id (default: the one before --to; 0: diff against nothing).")
@@ -77,7 +96,7 @@ def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | No
     try:
         result = hist.document_diff(db, doc, from_id, to_id)
     except hist.NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadInput(str(exc)) from None
     if fmt == "json":
         click.echo(diffs.render_json(result), nl=False)
     elif fmt == "html":
@@ -88,6 +107,7 @@ def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | No
 
 
 @cli.command()
+@db_option
 @click.option("--since", default=None, metavar="DATE",
               help="Only revisions fetched on or after DATE (YYYY-MM-DD or ISO datetime; default: 30 days ago).")
 @click.pass_context
@@ -110,6 +130,7 @@ def changes(ctx: click.Context, since: str | None) -> None:
 
 
 @cli.command()
+@db_option
 @click.option("--source", "source_id", default=None, metavar="ID", help="Only this source's documents.")
 @click.pass_context
 def reextract(ctx: click.Context, source_id: str | None) -> None:
@@ -128,10 +149,10 @@ def reextract(ctx: click.Context, source_id: str | None) -> None:
 
 
 @cli.command()
-@click.option("--db", "db_override", default=None, metavar="PATH", help="Same as the global --db.")
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def status(ctx: click.Context, db_override: str | None, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool) -> None:
     """Each source's last run, last success, failures in a row and documents live/gone; exits 1 when any
     source has not succeeded within twice its schedule period (for cron or monitoring to alert on).
 
@@ -139,8 +160,6 @@ def status(ctx: click.Context, db_override: str | None, as_json: bool) -> None:
     """
     from archive import status as health
 
-    if db_override:
-        ctx.obj["db"] = db_path(db_override)
     db = open_archive(ctx)
     statuses = health.source_statuses(db)
     click.echo(health.as_json(statuses) if as_json else health.format_table(statuses))
@@ -149,6 +168,7 @@ def status(ctx: click.Context, db_override: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@db_option
 @click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.pass_context

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
 
 from archive import store
 from archive.db import connect
@@ -46,6 +49,7 @@ class ArchivePipeline:
         self.crawler = crawler
         self.db = None
         self.run_id: int | None = None
+        self.write_error: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ArchivePipeline":
@@ -60,6 +64,18 @@ class ArchivePipeline:
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
 
     def process_item(self, item):
+        if self.write_error:  # the archive cannot be written: drop what is still in flight
+            raise DropItem(f"archive not writable: {self.write_error}")
+        try:
+            return self._record(item)
+        except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
+            self.write_error = f"{type(e).__name__}: {e}"
+            logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
+                         self.write_error)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
+            raise DropItem(f"archive not writable: {self.write_error}") from None
+
+    def _record(self, item):
         spider = self.crawler.spider
         if isinstance(item, PageItem):
             outcome = store.record_page(
@@ -81,8 +97,20 @@ class ArchivePipeline:
         reason = stats.get_value("finish_reason") if stats else None
         pages = stats.get_value("response_received_count", 0) if stats else None
         status = None if reason in (None, "finished") else "interrupted"
-        row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages,
-                               message=None if status is None else f"crawl stopped: {reason}")
+        message = None if status is None else f"crawl stopped: {reason}"
+        stop_message = getattr(self.crawler.spider, "stop_message", None)
+        if stop_message:  # stopped by the source's anti-bot answers (crawler.middlewares)
+            status, message = "partial", stop_message
+        if self.write_error:
+            self.crawler.spider.run_status = "failed"
+            try:  # may fail too (the disk is still full): the scheduler marks the run abandoned later
+                store.finish_run(self.db, self.run_id, status="failed", pages_fetched=pages,
+                                 message=f"archive not writable: {self.write_error}")
+            except sqlite3.Error:
+                pass
+            self.db.close()
+            return
+        row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message)
         self.crawler.spider.run_status = row["status"]
         logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",

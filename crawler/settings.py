@@ -35,6 +35,13 @@ COOKIES_ENABLED = True
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.ChallengeMiddleware": 540,  # sees responses after retries and redirects
+    "crawler.middlewares.OffsiteRedirectMiddleware": 650,  # sees a 3xx before RedirectMiddleware
+}
+
 ITEM_PIPELINES = {
     "crawler.pipelines.ExtractPipeline": 300,
     "crawler.pipelines.ArchivePipeline": 800,
@@ -43,3 +50,10 @@ ITEM_PIPELINES = {
 # --- zwgk-archive's own settings ------------------------------------------------------------------
 # Most listing pages one run follows for one source (a guard against endless pagination).
 ZWGK_MAX_LISTING_PAGES = 200
+# Retry pauses: ZWGK_RETRY_BACKOFF × 2^(attempt−1) seconds, capped (crawler/middlewares.py).
+ZWGK_RETRY_BACKOFF = 2.0
+ZWGK_RETRY_BACKOFF_MAX = 60.0
+# After a challenge page the source slows to one request per ZWGK_BLOCKED_DELAY seconds; after
+# ZWGK_BLOCKED_LIMIT of them its crawl stops for the run (0: never stop).
+ZWGK_BLOCKED_DELAY = 30.0
+ZWGK_BLOCKED_LIMIT = 3

@@ -32,6 +32,8 @@ class Rules:
     chrome_line_max: int
     chrome_block_headings: tuple[str, ...]
     chrome_phrases: tuple[str, ...]
+    chrome_word_line_max: int
+    chrome_words: tuple[str, ...]
     chrome_line_patterns: tuple[re.Pattern, ...]
     meta_line_max: int
     publisher_labels: tuple[str, ...]
@@ -103,6 +105,8 @@ def load_rules(path: str | None = None) -> Rules:
         chrome_line_max=int(data.get("chrome_line_max", 60)),
         chrome_block_headings=_strings(data, "chrome_block_headings"),
         chrome_phrases=tuple(p.replace(" ", "").lower() for p in _strings(data, "chrome_phrases")),
+        chrome_word_line_max=int(data.get("chrome_word_line_max", 20)),
+        chrome_words=tuple(p.replace(" ", "").lower() for p in _strings(data, "chrome_words")),
         chrome_line_patterns=patterns,
         meta_line_max=int(data.get("meta_line_max", 90)),
         publisher_labels=_strings(data, "publisher_labels"),

@@ -188,8 +188,9 @@ def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool
     if any(p.match(line) for p in rules.chrome_line_patterns):
         return True
     compact = line.replace(" ", "").lower()
-    short = any_length or len(compact) <= rules.chrome_line_max
-    return short and any(p in compact for p in rules.chrome_phrases)
+    if (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases):
+        return True
+    return len(compact) <= rules.chrome_word_line_max and any(w in compact for w in rules.chrome_words)
 
 
 def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:

@@ -106,6 +106,10 @@ class DisclosureSpider(scrapy.Spider):
 
     def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
         self.listing_pages += 1
+        verdict = guard.judge(response)
+        if verdict.kind == "blocked":
+            yield FailureItem(response.url, "blocked", now(), response.status, f"gkmlpt API: {verdict.reason}")
+            return
         try:
             data = listings.parse_json(response.text)
         except (ValueError, AttributeError) as e:
@@ -145,7 +149,12 @@ class DisclosureSpider(scrapy.Spider):
             return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
-        yield FailureItem(request.url, "error", now(), status, _describe(failure))
+        outcome, error = "error", _describe(failure)
+        if response is not None:  # an HTTP error answer: a challenge page is `blocked`, not an error
+            verdict = guard.judge(response, request.url)
+            outcome = "blocked" if verdict.kind == "blocked" else "error"
+            error = f"{error}: {verdict.reason}" if verdict.reason else error
+        yield FailureItem(request.url, outcome, now(), status, error)
 
 
 def _describe(failure: Failure) -> str:

@@ -1,0 +1,124 @@
+"""Downloader middlewares for a hostile web: retries that back off, redirects that never leave the
+source's hosts, and a source that slows down, then stops, when it is answered with challenge pages.
+
+Wired in crawler/settings.py (DOWNLOADER_MIDDLEWARES); tuned by ZWGK_* settings, which a source may
+override in its `settings`.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Request, Response
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from crawler import guard
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries (5xx, timeouts, resets, truncated bodies), each after an exponential pause:
+    ZWGK_RETRY_BACKOFF × 2^(attempt−1) seconds, at most ZWGK_RETRY_BACKOFF_MAX. The pause holds one
+    of the source's concurrent slots, so a struggling server gets fewer requests, not more."""
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        result = super().process_response(request, response)
+        return await self._after_pause(result)
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        return await self._after_pause(result)
+
+    async def _after_pause(self, result):
+        if isinstance(result, Request):
+            settings = self.crawler.settings
+            attempt = int(result.meta.get("retry_times", 1))
+            pause = min(settings.getfloat("ZWGK_RETRY_BACKOFF") * 2 ** (attempt - 1),
+                        settings.getfloat("ZWGK_RETRY_BACKOFF_MAX"))
+            if pause > 0:
+                await maybe_deferred_to_future(deferLater(reactor, pause, lambda: None))
+        return result
+
+
+class OffsiteRedirectMiddleware:
+    """A redirect to another host is not followed: the 3xx reaches the spider, whose guard logs it
+    (not-found when it points at a home or error page, else error). Scrapy alone would drop the
+    request silently, leaving no trace of the fetch."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> OffsiteRedirectMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        location = response.headers.get(b"Location")
+        if 300 <= response.status < 400 and location:
+            target = urljoin(response.url, location.decode("latin-1"))
+            if not on_hosts(target, getattr(self.crawler.spider, "allowed_domains", None)):
+                request.meta["dont_redirect"] = True
+                logger.info("not following off-host redirect %s -> %s", response.url, target)
+        return response
+
+
+def on_hosts(url: str, hosts: list[str] | None) -> bool:
+    """Whether `url` is on one of `hosts` (or a subdomain of one, as Scrapy's offsite rule has it)."""
+    if not hosts:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == h.lower() or host.endswith("." + h.lower()) for h in hosts)
+
+
+class ChallengeMiddleware:
+    """Watch for anti-bot / WAF challenge answers. After the first, the source's download slot waits
+    ZWGK_BLOCKED_DELAY seconds between requests; after ZWGK_BLOCKED_LIMIT, the source's crawl stops
+    for this run (close reason `blocked`; the run is marked partial). The responses themselves go on
+    to the spider, which logs each as a `blocked` fetch."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.blocked = 0
+        self.stopping = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ChallengeMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if request.meta.get("dont_obey_robotstxt") or urlsplit(response.url).path == "/robots.txt":
+            return response
+        verdict = guard.judge(response)
+        if verdict.kind == "blocked":
+            self._on_blocked(request, verdict.reason)
+        return response
+
+    def _on_blocked(self, request: Request, reason: str) -> None:
+        settings = self.crawler.settings
+        self.blocked += 1
+        self.crawler.stats.inc_value("zwgk/blocked")
+        spider = self.crawler.spider
+        engine = self.crawler.engine
+        delay = settings.getfloat("ZWGK_BLOCKED_DELAY")
+        downloader = engine.downloader if engine else None
+        if downloader is not None and delay > 0:
+            key = downloader.get_slot_key(request)
+            slot = downloader.slots.get(key)
+            if slot is not None and slot.delay < delay:
+                slot.delay = delay
+                logger.warning("challenge page from %s (%s): slowing to one request per %ss", key, reason, delay)
+        limit = settings.getint("ZWGK_BLOCKED_LIMIT")
+        if limit and self.blocked >= limit and not self.stopping and engine is not None:
+            self.stopping = True
+            message = f"stopped after {self.blocked} blocked responses (last: {reason}, {request.url})"
+            spider.stop_message = message
+            logger.warning("source %s: %s", getattr(getattr(spider, "source", None), "id", "?"), message)
+            deferred_from_coro(engine.close_spider_async(reason="blocked"))

@@ -1,0 +1,91 @@
+"""`python -m archive status` tells the truth about real crawls of the replica sites: last run and counts,
+last success, failures in a row, documents live/gone, and overdue sources (exit 1)."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+import yaml
+
+from tests.crawling import ROOT, rows
+from tests.sites import ReplicaFarm
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def status(db: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run("-m", "archive", "status", "--db", str(db), *extra)
+
+
+def line_of(output: str, source: str) -> list[str]:
+    return next(line for line in output.splitlines() if line.startswith(source + " ")).split()
+
+
+@pytest.fixture
+def archive(tmp_path: Path, db_path: Path):
+    """news and a site that is down, crawled by `scheduler.py --once` (the down one twice)."""
+    with ReplicaFarm(sites=("news",)) as farm:
+        config = farm.sources_yaml(tmp_path / "sources.yaml")  # schedule: every 6h
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        data["sources"].append({**data["sources"][0], "id": "down",
+                                "start_urls": [f"http://127.0.0.1:{port}/index.html"]})
+        config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        for args in (["--once"], ["--once", "--source", "down"]):
+            run("scheduler.py", *args, "--config", str(config), "--db", str(db_path))
+        yield farm, config, db_path
+
+
+def test_status_reports_runs_failures_and_documents(archive):
+    farm, config, db = archive
+    done = status(db)
+    assert done.returncode == 0, done.stdout + done.stderr
+    news_runs = rows(db, "select * from runs where source_id = 'replica-news' order by id")
+    expected_live = len([e for e in farm.expected(1) if e.site == "news"])
+    news = line_of(done.stdout, "replica-news")
+    # source, date, time, status, new, chg, same, gone, err, blk, success date, time, fails, live, gone
+    assert news[3] == "ok" and int(news[4]) == news_runs[-1]["new_documents"] == expected_live
+    assert news[12:15] == ["0", str(expected_live), "0"]
+    down = line_of(done.stdout, "down")
+    assert down[3] == "failed" and down[10] == "-" and down[11] == "2"  # never succeeded, 2 failures in a row
+    assert "none overdue" in done.stdout
+
+    farm.set_state(2)  # one report edited, one withdrawn, one added
+    run("scheduler.py", "--once", "--source", "replica-news", "--config", str(config), "--db", str(db))
+    news = line_of(status(db).stdout, "replica-news")
+    assert news[4:8] == ["1", "1", str(expected_live - 2), "1"]  # new, changed, unchanged, gone
+    assert news[13:15] == [str(len([e for e in farm.expected(2) if e.site == "news"])), "1"]
+
+
+def test_a_source_without_success_in_twice_its_period_is_overdue(archive):
+    _, _, db = archive
+    # Thirteen hours pass without a run (the schedule is every 6h).
+    past = (datetime.now(timezone.utc) - timedelta(hours=13)).isoformat()
+    database = sqlite_utils.Database(db)
+    database.execute("update runs set started_at = ?, finished_at = ?", [past, past])
+    database.conn.commit()
+    database.close()
+    done = status(db)
+    assert done.returncode == 1
+    assert "OVERDUE (last success 13h ago, schedule every 6h)" in done.stdout
+    assert "OVERDUE (never succeeded; first run 13h ago" in done.stdout
+    assert "2 overdue: down, replica-news" in done.stdout
+    as_json = {s["source_id"]: s for s in json.loads(run("-m", "archive", "--db", str(db), "status", "--json").stdout)}
+    assert as_json["replica-news"]["overdue"] and as_json["down"]["consecutive_failures"] == 2
+
+
+def test_status_of_a_missing_archive_is_one_line(tmp_path):
+    done = status(tmp_path / "nope.db")
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0 and "nope.db" in done.stderr
+    assert not (tmp_path / "nope.db").exists()
