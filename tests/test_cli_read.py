@@ -79,12 +79,12 @@ def test_diff_from_to_and_errors(archive):
     only_first = json.loads(run("--db", str(path), "diff", REPORT_URL, "--to", str(first), "--format", "json").output)
     assert only_first["from"] is None and [c["op"] for c in only_first["changes"]] == ["insert"]
     missing = run("--db", str(path), "diff", "12345")
-    assert missing.exit_code == 1 and missing.output.strip() == "Error: no document with id 12345"
+    assert missing.exit_code == 2 and missing.output.strip() == "Error: no document with id 12345"
     wrong = run("--db", str(path), "diff", str(ids["report"]), "--from", "999")
-    assert wrong.exit_code == 1 and "no revision with id 999" in wrong.output
+    assert wrong.exit_code == 2 and "no revision with id 999" in wrong.output
     assert run("--db", str(path), "diff", str(ids["report"]), "--format", "pdf").exit_code == 2
     nodb = run("--db", str(path.parent / "nope.db"), "history", "1")
-    assert nodb.exit_code == 1 and "archive database not found" in nodb.output
+    assert nodb.exit_code == 2 and "archive database not found" in nodb.output
     assert not (path.parent / "nope.db").exists()
 
 
