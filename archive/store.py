@@ -101,7 +101,9 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
     good = counts["new_revisions"] + counts["unchanged"] + counts["gone"]
     if status is None:
         if counts["errors"] or counts["blocked"]:
-            status = "partial" if good or (pages_fetched or 0) > counts["errors"] + counts["blocked"] else "failed"
+            # blocked answers mean "not allowed this time", not a broken crawl: partial, never failed
+            status = "partial" if good or counts["blocked"] or (pages_fetched or 0) > counts["errors"] \
+                else "failed"
         else:
             status = "ok" if good or pages_fetched else "failed"
     row = {**counts, "status": status, "finished_at": now(), "message": message}

@@ -227,6 +227,20 @@ def test_title_when_page_title_is_the_site_and_logo_is_a_heading():
     assert page.title == TITLE and page.text == expected_body()
 
 
+def test_body_sentences_using_chrome_words_are_kept():
+    """Words that are chrome in a toolbar (访问量, 二维码, 字体, 无障碍, 技术支持) stay when they are body text."""
+    body = ["2024年,本区政务公开工作取得新进展,现将有关情况报告如下。", "(三)推进无障碍环境建设",
+            "全年政府网站访问量达1200万次。",
+            "通过扫描二维码参与问卷调查并提交意见建议,共收集意见300余条。", "(四)强化技术支持",
+            "统一公文字体字号格式,提升公文质量。"]
+    html = ("<html><head><title>某区2024年政务公开年度报告_某区</title></head><body><h1>某区2024年政务公开年度报告</h1>"
+            "<div>发布时间：2024-01-02 浏览次数：99 阅读：12</div>" + "".join(f"<p>{b}</p>" for b in body)
+            + "<div>字号：大 中 小</div><div>无障碍</div><div>技术支持：某某公司</div></body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html")
+    assert page.text == "\n".join(body)
+    assert page.published == "2024-01-02"
+
+
 def test_source_prune_selectors_drop_extra_blocks():
     html = (f"<html><body><h1>{TITLE}</h1>{p_html(PARAS)}"
             "<div class='special-box'><p>本站特别推荐内容一条,欢迎阅读。</p></div></body></html>")
@@ -288,3 +302,30 @@ def test_chrome_rules_are_data():
     rules = load_rules()
     assert "扫一扫" in rules.chrome_phrases and rules.prune and rules.record_labels["索引号"] == "索引号"
     assert all(re.compile(p.pattern) for p in rules.chrome_line_patterns)
+
+
+@pytest.mark.parametrize("doc_title,parts", [
+    ("报告_龙华区政府在线", ["报告", "龙华区政府在线"]),
+    ("深圳市2023-2024年度报告-龙华区政府在线", ["深圳市2023-2024年度报告", "龙华区政府在线"]),
+    ("坚持依法行政——某区2023年报告", ["坚持依法行政——某区2023年报告"]),
+    ("某区2023-2024年度报告", ["某区2023-2024年度报告"]),
+])
+def test_title_site_suffix_split(doc_title, parts):
+    from crawler.extract.meta import title_parts
+
+    assert title_parts(doc_title, load_rules()) == parts
+
+
+@pytest.mark.parametrize("info,publisher,published", [
+    ("来源：坪山发布发布时间：2024-01-02", "坪山发布", "2024-01-02"),
+    ("信息来源：深圳市生态环境保护局 【字体：大 中 小】", "深圳市生态环境保护局", None),
+    ("来源:深圳特区报  作者:张三 编辑:李四", "深圳特区报", None),
+    ("时间:2024-12-31来源:南山区人民政府", "南山区人民政府", "2024-12-31"),
+    ("日期:2024年 02月 22日    信息来源: 光明区", "光明区", "2024-02-22"),
+])
+def test_publisher_label_values_are_trimmed(info, publisher, published):
+    html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1><div>{info}</div>"
+            f"{p_html(PARAS)}</body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="站点")
+    assert (page.publisher, page.published) == (publisher, published)
+    assert page.text == expected_body()

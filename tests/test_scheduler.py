@@ -59,7 +59,8 @@ def write_config(path: Path, farm: ReplicaFarm, schedule: str = "every 2s", extr
         config["sources"] = [s for s in config["sources"] if s["id"].removeprefix("replica-") in sites]
     template = config["sources"][0] if config["sources"] else farm.source_entries()[0]
     for source_id, url in (extra or {}).items():
-        config["sources"].append({**template, "id": source_id, "start_urls": [url]})
+        config["sources"].append({**template, "id": source_id, "start_urls": [url],
+                                  "settings": {"RETRY_ENABLED": False}})  # fail fast, no retry back-off
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 

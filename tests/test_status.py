@@ -39,7 +39,8 @@ def archive(tmp_path: Path, db_path: Path):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         data["sources"].append({**data["sources"][0], "id": "down",
-                                "start_urls": [f"http://127.0.0.1:{port}/index.html"]})
+                                "start_urls": [f"http://127.0.0.1:{port}/index.html"],
+                                "settings": {"RETRY_ENABLED": False}})  # fail fast, no retry back-off
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         for args in (["--once"], ["--once", "--source", "down"]):
             run("scheduler.py", *args, "--config", str(config), "--db", str(db_path))

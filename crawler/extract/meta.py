@@ -40,7 +40,14 @@ def title_parts(doc_title: str, rules: Rules) -> list[str]:
     parts = [doc_title]
     for sep in rules.title_separators:
         parts = [p for part in parts for p in part.split(sep)]
-    return [normalise_line(p) for p in parts if normalise_line(p)]
+    parts = [normalise_line(p) for p in parts if normalise_line(p)]
+    if len(parts) == 1:  # "报告-龙华区政府在线": a dash only counts before a site-like tail
+        for sep in rules.title_suffix_separators:
+            head, found, tail = parts[0].rpartition(sep)
+            site_like = any(w in tail for w in rules.title_site_words) and not re.search(r"\d|年|报告", tail)
+            if found and head.strip() and len(tail) <= 20 and site_like:
+                return [normalise_line(head), normalise_line(tail)]
+    return parts
 
 
 @dataclass

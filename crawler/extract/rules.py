@@ -46,6 +46,8 @@ class Rules:
     record_min_fields: int
     attachment_extensions: tuple[str, ...]
     title_separators: tuple[str, ...]
+    title_suffix_separators: tuple[str, ...]
+    title_site_words: tuple[str, ...]
     attachment_label: re.Pattern
 
 
@@ -119,6 +121,8 @@ def load_rules(path: str | None = None) -> Rules:
         record_min_fields=int(data.get("record_min_fields", 3)),
         attachment_extensions=tuple(e.lower() for e in _strings(data, "attachment_extensions")),
         title_separators=_strings(data, "title_separators"),
+        title_suffix_separators=_strings(data, "title_suffix_separators"),
+        title_site_words=_strings(data, "title_site_words"),
         attachment_label=re.compile(data.get("attachment_label") or r"^附件[:：]"),
     )
 

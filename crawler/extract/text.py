@@ -190,7 +190,8 @@ def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool
     compact = line.replace(" ", "").lower()
     if (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases):
         return True
-    return len(compact) <= rules.chrome_word_line_max and any(w in compact for w in rules.chrome_words)
+    return (len(compact) <= rules.chrome_word_line_max and not compact.endswith("。")
+            and any(w in compact for w in rules.chrome_words))
 
 
 def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:

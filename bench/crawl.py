@@ -1,0 +1,127 @@
+"""Run one real crawl (`python -m crawler.run`) in a child process and measure it: wall time, peak
+memory of its whole process tree (extraction workers included), Scrapy's final stats, rows added."""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ("documents", "revisions", "fetches", "captures", "attachments", "runs")
+STAT_RE = re.compile(r"'([\w/.-]+)':\s*(\d+(?:\.\d+)?)[,}]")
+
+
+@dataclass
+class CrawlResult:
+    wall: float
+    returncode: int
+    peak_rss_mb: float  # sum of VmRSS over the crawl's process tree, at its peak
+    peak_pss_mb: float  # the same with shared pages split fairly (what the tree really costs)
+    stats: dict[str, float]
+    rows_added: dict[str, int]
+    run: dict = field(default_factory=dict)
+    log_tail: str = ""
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    if not db.exists():
+        return dict.fromkeys(TABLES, 0)
+    conn = sqlite3.connect(db)
+    try:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    finally:
+        conn.close()
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    rss = pss = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+class TreeMemory(threading.Thread):
+    """Samples RSS and PSS of a process and all its descendants every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_rss = self.peak_pss = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            rss = pss = 0
+            for p in _tree(self.pid):
+                r, s = _memory_kb(p)
+                rss, pss = rss + r, pss + s
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            self.done.wait(self.interval)
+
+
+def scrapy_stats(log: str) -> dict[str, float]:
+    """The numeric entries of Scrapy's final 'Dumping Scrapy stats' block."""
+    start = log.rfind("Dumping Scrapy stats")
+    if start < 0:
+        return {}
+    block = log[start:log.find("}", start) + 1]
+    return {k: float(v) for k, v in STAT_RE.findall(block)}
+
+
+def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: float = 900) -> CrawlResult:
+    """Crawl `source` of `config` into `db` as the scheduler would (a child process); measured."""
+    before = table_counts(db)
+    cmd = [sys.executable, "-m", "crawler.run", "--source", source, "--config", str(config), "--db", str(db),
+           "--log-level", "INFO"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(log_path, "w") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        sampler = TreeMemory(proc.pid)
+        sampler.start()
+        try:
+            proc.wait(timeout)
+        finally:
+            wall = time.perf_counter() - start
+            sampler.done.set()
+            sampler.join()
+    text = log_path.read_text(errors="replace")
+    after = table_counts(db)
+    run = {}
+    if db.exists():
+        conn = sqlite3.connect(db)
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        run = dict(row) if row else {}
+        conn.close()
+    return CrawlResult(wall, proc.returncode, sampler.peak_rss / 1024, sampler.peak_pss / 1024, scrapy_stats(text),
+                       {t: after[t] - before[t] for t in TABLES}, run, text[-3000:])
