@@ -20,8 +20,16 @@ from pathlib import Path
 
 from archive.db import db_path
 from crawler.jobs import DEFAULT_GRACE, DEFAULT_TIME_LIMIT, CrawlRunner
-from crawler.service import (DEFAULT_JITTER, DEFAULT_MAX_CONCURRENT, DEFAULT_RELOAD_INTERVAL, SchedulerService,
-                             enabled_sources, list_sources, run_once, setup_logging)
+from crawler.service import (
+    DEFAULT_JITTER,
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_RELOAD_INTERVAL,
+    SchedulerService,
+    enabled_sources,
+    list_sources,
+    run_once,
+    setup_logging,
+)
 from crawler.sources import DEFAULT_CONFIG, ConfigError, load_config
 
 
@@ -47,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-limit", type=_positive(float), default=DEFAULT_TIME_LIMIT,
                         help=f"seconds one crawl may run before it is stopped (default {DEFAULT_TIME_LIMIT})")
     parser.add_argument("--grace", type=_positive(float), default=DEFAULT_GRACE,
-                        help=f"seconds a stopped crawl gets to close cleanly before it is killed (default {DEFAULT_GRACE})")
+                        help="seconds a stopped crawl gets to close cleanly before it is killed "
+                             f"(default {DEFAULT_GRACE})")
     parser.add_argument("--jitter", type=_non_negative, default=DEFAULT_JITTER,
                         help=f"random delay in seconds added to each scheduled start (default {DEFAULT_JITTER}, "
                              "at most a tenth of the source's period)")

@@ -38,12 +38,12 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "runs": (
         {"id": int, "source_id": str, "started_at": str, "finished_at": str, "status": str, "pid": int,
          "pages_fetched": int, "new_documents": int, "new_revisions": int, "unchanged": int, "gone": int,
-         "errors": int, "blocked": int, "message": str},
+         "errors": int, "blocked": int, "message": str, "pages_extracted": int},
         {"pk": "id", "not_null": {"source_id", "started_at", "status"}},
     ),
     "fetches": (
         {"id": int, "run_id": int, "url": str, "document_id": int, "http_status": int, "outcome": str,
-         "error": str, "content_hash": str, "fetched_at": str},
+         "error": str, "content_hash": str, "fetched_at": str, "etag": str, "last_modified": str},
         {"pk": "id", "not_null": {"url", "outcome", "fetched_at"}},
     ),
     "attachments": (

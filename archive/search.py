@@ -32,32 +32,38 @@ _CJK = (r"\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e0
         r"\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
 _CJK_RE = re.compile(f"[{_CJK}]")
 # a run of non-token characters (anything but letters, digits, marks and private use)
-_GAP_RE = re.compile(r"(?:[^\w\ue000-\uf8ff]|_)+")
+_GAP = r"(?:[^\w\ue000-\uf8ff]|_)+"
+_GAP_RE = re.compile(_GAP)
+# a gap with a CJK character on either side (gaps are maximal runs, so this never matches half a gap)
+_CJK_GAP_RE = re.compile(f"(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}])")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
 
 
+class _Spacer(dict):
+    """str.translate table: a CJK character → itself with a space either side; anything else unchanged.
+    Filled lazily, one entry per distinct character seen."""
+
+    def __missing__(self, codepoint: int) -> str:
+        char = chr(codepoint)
+        self[codepoint] = value = f" {char} " if _CJK_RE.match(char) else char
+        return value
+
+
+_SPACER = _Spacer()
+
+
 def segment(text: str | None) -> str:
-    """Text as indexed: NFKC-normalised, each CJK character a token, CJK-side punctuation a separator."""
+    """Text as indexed: NFKC-normalised, each CJK character a token, CJK-side punctuation a separator.
+
+    Done with C-level passes only (two regex substitutions with constant replacements, one translate,
+    one split/join), as it runs for every revision the archive stores."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
     if not _CJK_RE.search(text):
         return text
-    out: list[str] = []
-    pos = 0
-    for gap in _GAP_RE.finditer(text):
-        out.append(_spaced(text[pos:gap.start()]))
-        before = text[gap.start() - 1] if gap.start() else ""
-        after = text[gap.end()] if gap.end() < len(text) else ""
-        near_cjk = bool(_CJK_RE.match(before) or _CJK_RE.match(after))
-        out.append(f" {SEPARATOR} " if near_cjk else " ")
-        pos = gap.end()
-    out.append(_spaced(text[pos:]))
-    return re.sub(r" {2,}", " ", "".join(out)).strip()
-
-
-def _spaced(run: str) -> str:
-    return _CJK_RE.sub(lambda m: f" {m.group(0)} ", run)
+    text = _GAP_RE.sub(" ", _CJK_GAP_RE.sub(f" {SEPARATOR} ", text))
+    return " ".join(text.translate(_SPACER).split())
 
 
 def escape_fts(query: str | None) -> str:

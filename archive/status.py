@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -38,7 +38,7 @@ class SourceStatus:
 
 def source_statuses(db: sqlite_utils.Database, now: datetime | None = None) -> list[SourceStatus]:
     """The status of every source in the `sources` table, in id order."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     docs: dict[str, dict[str, int]] = {}
     for source_id, status, count in db.execute(
             "SELECT source_id, status, count(*) FROM documents GROUP BY source_id, status").fetchall():
@@ -98,7 +98,7 @@ def _enabled(config: str | None) -> bool:
 
 def _parse(stamp: str) -> datetime:
     when = datetime.fromisoformat(stamp)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _ago(delta: timedelta) -> str:
@@ -115,7 +115,7 @@ def _local(stamp: str | None, tz: str | None) -> str:
     try:
         zone = ZoneInfo(tz or "Asia/Shanghai")
     except (KeyError, ValueError):
-        zone = timezone.utc
+        zone = UTC
     return _parse(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import unicodedata
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
 import sqlite_utils
@@ -23,6 +24,8 @@ from archive.db import now
 SUSPECT_RATIO = 0.5
 SUSPECT_MIN_CHARS = 300
 FAILURE_OUTCOMES = ("error", "blocked", "suspect", "not-found")
+# fetch outcomes that confirm the document's latest revision as what the server serves
+CONFIRMING_OUTCOMES = ("new", "changed", "unchanged")
 
 
 class PageLike(Protocol):
@@ -58,9 +61,38 @@ def normalize(text: str | None) -> str:
 
 def content_hash(page: PageLike) -> str:
     """What makes a revision distinct: normalised title, published, publisher and body text."""
-    key = json.dumps([normalize(page.title), page.published or "", normalize(page.publisher),
-                      normalize(page.text)], ensure_ascii=False)
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return prepare(page, search=False).digest
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A page's CPU-bound share of the archive's work, done before the write transaction (and, in a
+    crawl, in the extraction worker): normalised fields, the content hash, the segmented search text."""
+
+    title: str
+    publisher: str
+    text: str
+    digest: str
+    search_title: str | None = None
+    search_text: str | None = None
+
+
+def prepare(page: PageLike, *, search: bool = True) -> Prepared:
+    """Normalise a page, hash it and (with `search`) segment its title and text for the FTS index."""
+    title, publisher, text = normalize(page.title), normalize(page.publisher), normalize(page.text)
+    key = json.dumps([title, page.published or "", publisher, text], ensure_ascii=False)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    if not search:
+        return Prepared(title, publisher, text, digest)
+    from archive.search import segment
+
+    return Prepared(title, publisher, text, digest, segment(title), segment(text))
+
+
+def header(headers: dict[str, str] | None, name: str) -> str | None:
+    """A response header by case-insensitive name, or None."""
+    name = name.lower()
+    return next((v for k, v in (headers or {}).items() if k.lower() == name and v), None)
 
 
 # --- sources and runs -----------------------------------------------------------------------------
@@ -122,19 +154,42 @@ def live_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
         "SELECT url FROM documents WHERE source_id = ? AND status = 'live' ORDER BY id", [source_id])]
 
 
+# The newest fetch of a URL that was not an error or blocked, if it confirmed the document's latest
+# revision (new / changed / unchanged with that revision's hash): its validators stand for that revision.
+_CONFIRMED_FETCH = f"""
+    SELECT f.etag, f.last_modified, r.content_hash FROM documents d
+    JOIN revisions r ON r.id = d.latest_revision_id
+    JOIN fetches f ON f.id = (SELECT id FROM fetches WHERE url = d.url AND outcome NOT IN ('error', 'blocked')
+                              ORDER BY id DESC LIMIT 1)
+    WHERE f.outcome IN {CONFIRMING_OUTCOMES!r} AND f.content_hash = r.content_hash
+      AND (f.etag IS NOT NULL OR f.last_modified IS NOT NULL)"""
+
+
+def validators(db: sqlite_utils.Database, source_id: str) -> dict[str, tuple[str | None, str | None]]:
+    """url → (ETag, Last-Modified) for every document of a source whose latest good fetch confirmed its
+    latest revision, for conditional requests. A document whose latest word was suspect, gone or
+    re-extracted is left out: it must be fetched in full and judged again."""
+    rows = db.execute(_CONFIRMED_FETCH.replace("SELECT f.etag", "SELECT d.url, f.etag", 1) + " AND d.source_id = ?",
+                      [source_id]).fetchall()
+    return {url: (etag, modified) for url, etag, modified, _ in rows}
+
+
 def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str, district: str | None,
                 url: str, http_status: int, page: PageLike, body: bytes, encoding: str,
-                headers: dict[str, str], fetched_at: str | None = None) -> str:
-    """Write one good page: new document, changed (new revision), unchanged, or suspect. Its outcome."""
+                headers: dict[str, str], fetched_at: str | None = None, prepared: Prepared | None = None) -> str:
+    """Write one good page: new document, changed (new revision), unchanged, or suspect. Its outcome.
+
+    `prepared` is :func:`prepare` of the page when the caller did that work already (elsewhere)."""
     fetched_at = fetched_at or now()
-    digest = content_hash(page)
+    prepared = prepared or prepare(page)
+    digest = prepared.digest
     with transaction(db) as conn:
         doc = _document(conn, url)
         latest = _latest_revision(conn, doc["id"]) if doc else None
         if doc and latest and latest["content_hash"] == digest:
             outcome = "unchanged"
             conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
-        elif doc and latest and _suspect(conn, url, latest, page, digest):
+        elif doc and latest and _suspect(conn, url, latest, prepared.text, digest):
             outcome = "suspect"
         else:
             outcome = "changed" if doc else "new"
@@ -146,25 +201,49 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                 doc_id = doc["id"]
             capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
                                              http_status=http_status, headers=headers, encoding=encoding)
-            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest)
+            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared)
         doc_id = doc["id"] if doc else _document(conn, url)["id"]
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc_id, "http_status": http_status,
                                   "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
                                   "error": "body far shorter than the last revision; held until confirmed"
-                                  if outcome == "suspect" else None})
+                                  if outcome == "suspect" else None,
+                                  "etag": header(headers, "etag"), "last_modified": header(headers, "last-modified")})
     return outcome
+
+
+def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: str, etag: str | None = None,
+                        last_modified: str | None = None, http_status: int = 304,
+                        fetched_at: str | None = None) -> str:
+    """Write a 304 answer to a conditional request: `unchanged`, exactly as an unchanged 200 (last_seen
+    and status move, no revision) — but only if the URL's latest good fetch still confirms its latest
+    revision (what :func:`validators` offered). Otherwise it is logged as an `error` and confirms nothing."""
+    fetched_at = fetched_at or now()
+    with transaction(db) as conn:
+        doc = _document(conn, url)
+        confirmed = conn.execute(_CONFIRMED_FETCH + " AND d.url = ?", (url,)).fetchone() if doc else None
+        if confirmed is None:
+            _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"] if doc else None,
+                                      "http_status": http_status, "outcome": "error", "fetched_at": fetched_at,
+                                      "error": "304 Not Modified, but no confirmed revision to stand for"})
+            return "error"
+        conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
+        _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"], "http_status": http_status,
+                                  "outcome": "unchanged", "content_hash": confirmed[2], "fetched_at": fetched_at,
+                                  "etag": etag or confirmed[0], "last_modified": last_modified or confirmed[1]})
+    return "unchanged"
 
 
 def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fetched_at: str,
                  capture_hash: str | None, *, digest: str | None = None, reextracted: bool = False,
-                 extractor: str | None = None) -> int:
+                 extractor: str | None = None, prepared: Prepared | None = None) -> int:
     """Append a revision (and its attachments) and move the document's latest state to it."""
     if extractor is None:
         from crawler.extract import EXTRACTOR_VERSION as extractor
+    prepared = prepared or prepare(page)
     rev_id = _insert(conn, "revisions", {
-        "document_id": document_id, "fetched_at": fetched_at, "content_hash": digest or content_hash(page),
-        "title": normalize(page.title), "published": page.published, "publisher": normalize(page.publisher) or None,
-        "report_year": page.report_year, "text": normalize(page.text),
+        "document_id": document_id, "fetched_at": fetched_at, "content_hash": digest or prepared.digest,
+        "title": prepared.title, "published": page.published, "publisher": prepared.publisher or None,
+        "report_year": page.report_year, "text": prepared.text,
         "record": json.dumps(page.record, ensure_ascii=False) if page.record else None,
         "capture_hash": capture_hash, "reextracted": int(reextracted), "extractor": extractor,
     })
@@ -173,10 +252,10 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
     conn.execute(
         "UPDATE documents SET title = ?, published = ?, publisher = ?, report_year = ?, status = 'live',"
         " last_seen = max(coalesce(last_seen, ''), ?), last_changed = ?, latest_revision_id = ? WHERE id = ?",
-        (normalize(page.title), page.published, normalize(page.publisher) or None, page.report_year,
+        (prepared.title, page.published, prepared.publisher or None, page.report_year,
          fetched_at, fetched_at, rev_id, document_id),
     )
-    _index(conn, rev_id, document_id)
+    _index(conn, rev_id, document_id, prepared)
     return rev_id
 
 
@@ -199,9 +278,10 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
 
 # --- helpers --------------------------------------------------------------------------------------
 
-def _suspect(conn: sqlite3.Connection, url: str, latest: dict, page: PageLike, digest: str) -> bool:
-    """A body far shorter than the last revision's, not yet confirmed by an identical previous fetch."""
-    old_len, new_len = len(latest["text"] or ""), len(normalize(page.text))
+def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest: str) -> bool:
+    """A body (normalised `text`) far shorter than the last revision's, not yet confirmed by an identical
+    previous fetch."""
+    old_len, new_len = len(latest["text"] or ""), len(text)
     if old_len < SUSPECT_MIN_CHARS or new_len >= old_len * SUSPECT_RATIO:
         return False
     prev = conn.execute("SELECT outcome, content_hash FROM fetches WHERE url = ? AND outcome NOT IN "
@@ -209,14 +289,20 @@ def _suspect(conn: sqlite3.Connection, url: str, latest: dict, page: PageLike, d
     return not (prev and prev[0] == "suspect" and prev[1] == digest)
 
 
-def _index(conn: sqlite3.Connection, revision_id: int, document_id: int) -> None:
-    try:
-        from archive import search
-    except ImportError:
-        return
+def _index(conn: sqlite3.Connection, revision_id: int, document_id: int, prepared: Prepared | None = None) -> None:
+    """Index the new revision and its document, which now shows that revision (same segmented text)."""
+    from archive import search
+
     db = sqlite_utils.Database(conn)
-    search.index_revision(db, revision_id)
-    search.index_document(db, document_id)
+    if prepared is None or prepared.search_text is None:
+        search.index_revision(db, revision_id)
+        search.index_document(db, document_id)
+        return
+    segmented = [prepared.search_title, prepared.search_text]
+    db.execute("DELETE FROM revisions_fts WHERE rowid = ?", [revision_id])
+    db.execute("INSERT INTO revisions_fts (rowid, title, text) VALUES (?, ?, ?)", [revision_id, *segmented])
+    db.execute("DELETE FROM documents_fts WHERE rowid = ?", [document_id])
+    db.execute("INSERT INTO documents_fts (rowid, title, text) VALUES (?, ?, ?)", [document_id, *segmented])
 
 
 def _document(conn: sqlite3.Connection, url: str) -> dict | None:

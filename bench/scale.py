@@ -17,6 +17,7 @@ import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from archive.db import connect
@@ -51,15 +52,18 @@ def _segment_pair(args: tuple[str, str]) -> tuple[str, str]:
 def build_archive(path: Path, revisions: int, captures: list[bytes], workers: int = 2) -> dict:
     """Create a synthetic archive of `revisions` revisions (5 per document). Returns build figures."""
     start = time.perf_counter()
+    for old in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        old.unlink(missing_ok=True)
     db = connect(path)
     conn = db.conn
     conn.execute("INSERT INTO sources (id, name, district, listing, start_urls, schedule, timezone, config, "
                  "updated_at) VALUES ('synthetic', '合成来源', '合成区', 'html', '[]', 'every 6h', "
                  "'Asia/Shanghai', '{}', '2025-01-01T00:00:00+00:00')")
-    for r in range(REVISIONS_PER_DOCUMENT):
+    recent = datetime.now(timezone.utc) - timedelta(hours=REVISIONS_PER_DOCUMENT)
+    for r in range(REVISIONS_PER_DOCUMENT):  # recent runs, so `status` reports a healthy source
         conn.execute("INSERT INTO runs (id, source_id, started_at, finished_at, status, pid) VALUES "
-                     "(?, 'synthetic', ?, ?, 'ok', 1)", (r + 1, f"2025-0{r + 1}-01T00:00:00+00:00",
-                                                          f"2025-0{r + 1}-01T01:00:00+00:00"))
+                     "(?, 'synthetic', ?, ?, 'ok', 1)", (r + 1, (recent + timedelta(hours=r)).isoformat(),
+                                                          (recent + timedelta(hours=r, minutes=30)).isoformat()))
     bodies = _bodies()
     documents = revisions // REVISIONS_PER_DOCUMENT
     rev_id = 0
@@ -192,11 +196,11 @@ def diff_latency(repeat: int = 5) -> dict[str, dict]:
     return out
 
 
-def cli_latency(path: Path, repeat: int = 3) -> dict[str, dict]:
+def cli_latency(path: Path, document: int, repeat: int = 3) -> dict[str, dict]:
     """Wall time of `python -m archive status` and `history` (a whole process each, as a user runs them)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = {}
-    for label, args in {"status": ["status"], "history": ["history", "12345"]}.items():
+    for label, args in {"status": ["status"], "history": ["history", str(document)]}.items():
         samples = []
         for _ in range(repeat):
             t = time.perf_counter()

@@ -18,6 +18,7 @@ class PageItem:
     fetched_at: str
     hints: dict[str, Any] = field(default_factory=dict)
     page: Any = None  # crawler.extract.Page, set by ExtractPipeline
+    prepared: Any = None  # archive.store.Prepared, set by ExtractPipeline (in the extraction worker)
 
 
 @dataclass
@@ -29,3 +30,15 @@ class FailureItem:
     fetched_at: str
     http_status: int | None = None
     error: str | None = None
+
+
+@dataclass
+class NotModifiedItem:
+    """A 304 answer to a conditional request: the page is what the archive's latest revision holds.
+    Nothing to extract; the archive records it as `unchanged` (if that revision is confirmed)."""
+
+    url: str
+    fetched_at: str
+    http_status: int = 304
+    etag: str | None = None
+    last_modified: str | None = None

@@ -84,7 +84,7 @@ class CrawlRunner:
         lock = SourceLock(self.db_path, source.id)
         if not lock.acquire(note=f"crawl of {source.id}"):
             holder = lock.holder()
-            logger.info("source %s: not started, another crawl holds its lock (%s)", source.id, holder)
+            logger.warning("source %s: not started, another crawl holds its lock (%s)", source.id, holder)
             return CrawlOutcome(source.id, "locked", message=f"locked by {holder}")
         try:
             return self._crawl_locked(source, lock)

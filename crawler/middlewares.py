@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 
 from crawler import guard
 
@@ -122,3 +124,15 @@ class ChallengeMiddleware:
             spider.stop_message = message
             logger.warning("source %s: %s", getattr(getattr(spider, "source", None), "id", "?"), message)
             deferred_from_coro(engine.close_spider_async(reason="blocked"))
+            if downloader is not None:
+                _drop_queued(downloader, message)
+
+
+def _drop_queued(downloader, message: str) -> None:
+    """Requests already handed to the downloader would still be sent while the engine closes: drop
+    them (their errbacks see IgnoreRequest, i.e. "not fetched", which is logged but not archived)."""
+    for slot in list(getattr(downloader, "slots", {}).values()):
+        queue = getattr(slot, "queue", None)
+        while queue:
+            request, waiting = queue.popleft()
+            waiting.errback(Failure(IgnoreRequest(f"source stopped: {message}")))

@@ -7,7 +7,6 @@ import os
 import sqlite3
 
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
 from archive import store
@@ -64,16 +63,17 @@ class ArchivePipeline:
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
 
     def process_item(self, item):
-        if self.write_error:  # the archive cannot be written: drop what is still in flight
-            raise DropItem(f"archive not writable: {self.write_error}")
+        if self.write_error:  # the archive cannot be written: what is still in flight is not recorded
+            return item
         try:
             return self._record(item)
         except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
             self.write_error = f"{type(e).__name__}: {e}"
+            self.crawler.spider.archive_error = self.write_error
             logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
                          self.write_error)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
-            raise DropItem(f"archive not writable: {self.write_error}") from None
+            return item
 
     def _record(self, item):
         spider = self.crawler.spider

@@ -13,7 +13,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -96,7 +96,7 @@ def list_sources(config: Config, out: TextIO) -> None:
     width = max((len(s) for s in config.sources), default=6)
     for source in config.sources.values():
         if source.enabled:
-            nxt = source.trigger().get_next_fire_time(None, datetime.now(timezone.utc))
+            nxt = source.trigger().get_next_fire_time(None, datetime.now(UTC))
             when = nxt.strftime("%Y-%m-%d %H:%M %Z") if nxt else "never"
         else:
             when = "disabled"
@@ -239,7 +239,7 @@ class SchedulerService:
         return trigger
 
     def _add_job(self, source: Source, run_now: bool = False) -> None:
-        kwargs = {"next_run_time": datetime.now(timezone.utc)} if run_now else {}
+        kwargs = {"next_run_time": datetime.now(UTC)} if run_now else {}
         self.scheduler.add_job(self._crawl, trigger=self._trigger(source), args=[source.id], id=source.id,
                                name=f"crawl {source.id}", replace_existing=True, **kwargs)
 
@@ -259,7 +259,7 @@ class SchedulerService:
             last = dict(db.execute("SELECT source_id, max(started_at) FROM runs GROUP BY source_id").fetchall())
         finally:
             db.close()
-        now, due = datetime.now(timezone.utc), set()
+        now, due = datetime.now(UTC), set()
         for source in enabled_sources(self.config):
             started = last.get(source.id)
             if started is None:

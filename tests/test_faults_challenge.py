@@ -45,10 +45,10 @@ def test_source_stops_after_repeated_challenges(tmp_path):
     """A site that challenges every page: the listing and a few articles are tried, then the source stops."""
     with FaultFarm(("waf",)) as farm:
         site = farm.sites["waf"]
-        for n in range(12):
+        for n in range(8):
             site.add_article(f"a{n}")
         config = farm.sources_yaml(tmp_path / "sources.yaml", settings={
-            "ZWGK_BLOCKED_LIMIT": 2, "CONCURRENT_REQUESTS_PER_DOMAIN": 1})
+            "ZWGK_BLOCKED_LIMIT": 2, "CONCURRENT_REQUESTS_PER_DOMAIN": 1, "DOWNLOAD_DELAY": 0.2})
         db = tmp_path / "archive.db"
         assert crawl(config, db, "fault-waf").returncode == 0
         site.requests.clear()

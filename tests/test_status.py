@@ -6,7 +6,7 @@ import json
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,7 @@ def test_status_reports_runs_failures_and_documents(archive):
 def test_a_source_without_success_in_twice_its_period_is_overdue(archive):
     _, _, db = archive
     # Thirteen hours pass without a run (the schedule is every 6h).
-    past = (datetime.now(timezone.utc) - timedelta(hours=13)).isoformat()
+    past = (datetime.now(UTC) - timedelta(hours=13)).isoformat()
     database = sqlite_utils.Database(db)
     database.execute("update runs set started_at = ?, finished_at = ?", [past, past])
     database.conn.commit()

@@ -38,7 +38,9 @@ from .text import (
 )
 from .text import prune as prune_tree
 
-EXTRACTOR_VERSION = "1"
+# 2: a source line break inside text no longer splits a paragraph; <br> in a title heading; a column-name
+#    heading inside <title> is not the title
+EXTRACTOR_VERSION = "2"
 
 __all__ = ["EXTRACTOR_VERSION", "Page", "RulesError", "extract_page"]
 

@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .dates import DATE_RE, parse_date
 from .rules import Rules
-from .text import normalise_line
+from .text import WIDE, collapse_breaks, normalise_line
 
 HEADING_XPATH = ("//h1 | //h2 | //h3 | //*[contains(translate(@class, 'TITLE', 'title'), 'title') or "
                  "contains(translate(@id, 'TITLE', 'title'), 'title')]")
@@ -48,6 +48,31 @@ def title_parts(doc_title: str, rules: Rules) -> list[str]:
             if found and head.strip() and len(tail) <= 20 and site_like:
                 return [normalise_line(head), normalise_line(tail)]
     return parts
+
+
+BR_MARK = "\x00"
+BR_JOIN_RE = re.compile(rf"(?<=(.))\s*{BR_MARK}[\s{BR_MARK}]*(?=(.))", re.S)
+
+
+def heading_text(element) -> str:
+    """A heading's text on one line. A `<br>` in a heading wraps a long title: its lines join with no
+    space next to a Chinese character ("…人民政府<br>2024年…" → "…人民政府2024年…"), one space otherwise."""
+    parts = [element.text or ""]
+
+    def walk(node) -> None:
+        for child in node:
+            if child.tag == "br":
+                parts.append(BR_MARK)
+            elif isinstance(child.tag, str):
+                parts.append(child.text or "")
+                walk(child)
+            parts.append(child.tail or "")
+
+    walk(element)
+    text = collapse_breaks("".join(parts))
+    wide = re.compile(f"[{WIDE}]")
+    text = BR_JOIN_RE.sub(lambda m: "" if wide.match(m.group(1)) or wide.match(m.group(2)) else " ", text)
+    return normalise_line(text.replace(BR_MARK, " "))
 
 
 @dataclass
@@ -96,7 +121,7 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     for element in tree.xpath(HEADING_XPATH):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
-        text = normalise_line(" ".join("".join(element.itertext()).split()))
+        text = heading_text(element)
         if 4 <= len(text) <= 200 and _compact(text) not in site_like:
             candidates.append((element, text))
     compact_main = _compact(main_part)
@@ -106,7 +131,10 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
                 return TitleGuess(text, candidates, main_part)
         for _, text in candidates:
             c = _compact(text)
-            if len(c) >= 6 and (c.startswith(compact_main.rstrip(".…")) or c in compact_main):
+            # a heading that starts like <title>'s part (which sites truncate with "…"), or most of it;
+            # a short heading inside it (the column name "法治政府建设") is not the title
+            if len(c) >= 6 and (c.startswith(compact_main.rstrip(".…"))
+                                or (c in compact_main and len(c) >= rules.title_part_share * len(compact_main))):
                 return TitleGuess(text, candidates, main_part)
     if not candidates:
         other = meta_content(tree, rules.title_metas[2:])
@@ -153,14 +181,21 @@ def find_publisher(tree, lines: str, rules: Rules, site_name: str | None,
     return value or site_name or None
 
 
+PAD = "[ \u3000\u00a0]*"
+
+
 def find_record(lines: str, rules: Rules) -> dict[str, str]:
     """The disclosure record (索引号 / 分类 / 发布机构 / 成文日期 / 文号 …) when the page has one."""
-    labels = sorted(rules.record_labels, key=len, reverse=True)
-    alternatives = "|".join(re.escape(label) for label in labels)
-    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives})\s*(?:[:：]\s*\t?|\t)([^\t\n]*)", re.M)
+    # labels are often padded to one width with (full-width) spaces: "分　　类：", "文  号："
+    names = {re.sub(r"\s+", "", label): field for label, field in rules.record_labels.items()}
+    labels = sorted(names, key=len, reverse=True)
+    alternatives = "|".join(PAD.join(map(re.escape, label)) for label in labels)
+    # after the label, at most one cell break: an empty value cell must not swallow the next label
+    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]{PAD}\t?{PAD}|\t)([^\t\n]*)",
+                         re.M)
     record: dict[str, str] = {}
     for match in pattern.finditer(lines):
-        field = rules.record_labels[match.group(1)]
+        field = names[re.sub(r"\s+", "", match.group(1))]
         value = match.group(2)
         cut = re.search(rf"\s(?:{alternatives})\s*[:：]", value)
         if cut:

@@ -48,6 +48,7 @@ class Rules:
     title_separators: tuple[str, ...]
     title_suffix_separators: tuple[str, ...]
     title_site_words: tuple[str, ...]
+    title_part_share: float
     attachment_label: re.Pattern
 
 
@@ -123,6 +124,7 @@ def load_rules(path: str | None = None) -> Rules:
         title_separators=_strings(data, "title_separators"),
         title_suffix_separators=_strings(data, "title_suffix_separators"),
         title_site_words=_strings(data, "title_site_words"),
+        title_part_share=float(data.get("title_part_share", 0.6)),
         attachment_label=re.compile(data.get("attachment_label") or r"^附件[:：]"),
     )
 

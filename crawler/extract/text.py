@@ -223,6 +223,21 @@ def clean_lines(text: str, rules: Rules, *, drop: Iterable[str] = ()) -> list[st
     return lines
 
 
+# A newline in the HTML source is a collapsible space, not a line break (only <br> and blocks break lines);
+# between two Chinese characters it vanishes altogether (CSS Text 3 segment-break rule), so source that a
+# CMS or Word hard-wrapped mid-sentence reads as one paragraph.
+WIDE = "\u2e80-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+WIDE_BREAK_RE = re.compile(rf"(?<=[{WIDE}])[ \t]*[\r\n]+[ \t]*(?=[{WIDE}])")
+BREAK_RE = re.compile(r"[\r\n]+")
+PRE_TAGS = frozenset({"pre", "textarea", "listing", "plaintext", "xmp"})
+
+
+def collapse_breaks(text: str) -> str:
+    """Source line breaks of inline text as a browser renders them: gone between Chinese characters,
+    one space elsewhere."""
+    return BREAK_RE.sub(" ", WIDE_BREAK_RE.sub("", text))
+
+
 SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "meta", "link"})
 CELL_TAGS = frozenset({"td", "th"})
 SENTENCE_MARKS = "。，；！？：,;"
@@ -236,11 +251,14 @@ def block_text(element, cell_sep: str = "\t") -> str:
     """
     parts: list[str] = []
 
-    def walk(node, in_cell: bool) -> None:
+    def inline(text: str, in_pre: bool) -> str:
+        return text if in_pre else collapse_breaks(text)
+
+    def walk(node, in_cell: bool, in_pre: bool) -> None:
         tag = node.tag if isinstance(node.tag, str) else ""
         if not tag or tag in SKIP_TAGS:
             if node.tail:
-                parts.append(node.tail)
+                parts.append(inline(node.tail, in_pre))
             return
         if tag == "tr":
             parts.append("\n")
@@ -251,16 +269,17 @@ def block_text(element, cell_sep: str = "\t") -> str:
             in_cell = True
         elif breaks:
             parts.append(" " if in_cell else "\n")
+        inner_pre = in_pre or tag in PRE_TAGS
         if node.text:
-            parts.append(node.text)
+            parts.append(inline(node.text, inner_pre))
         for child in node:
-            walk(child, in_cell)
+            walk(child, in_cell, inner_pre)
         if breaks or tag == "tr":
             parts.append(" " if in_cell and tag != "tr" else "\n")
         if node.tail:
-            parts.append(node.tail)
+            parts.append(inline(node.tail, in_pre))
 
-    walk(element, False)
+    walk(element, False, False)
     return "".join(parts)
 
 
