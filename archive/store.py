@@ -126,7 +126,8 @@ def run_counts(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
 
 
 def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None,
-               message: str | None = None, pages_fetched: int | None = None) -> dict[str, Any]:
+               message: str | None = None, pages_fetched: int | None = None,
+               pages_extracted: int | None = None) -> dict[str, Any]:
     """Close a run with its counts. Without a status: ok, or partial when some fetches failed, or
     failed when nothing at all could be fetched."""
     counts = run_counts(db, run_id)
@@ -141,6 +142,8 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
     row = {**counts, "status": status, "finished_at": now(), "message": message}
     if pages_fetched is not None:
         row["pages_fetched"] = pages_fetched
+    if pages_extracted is not None:
+        row["pages_extracted"] = pages_extracted
     with transaction(db) as conn:
         sets = ", ".join(f"{k} = ?" for k in row)
         conn.execute(f"UPDATE runs SET {sets} WHERE id = ? AND status = 'running'", [*row.values(), run_id])

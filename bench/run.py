@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -55,7 +55,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
             "os": platform.platform(terse=True), "scrapy": scrapy.__version__, "trafilatura": trafilatura.__version__,
             "sqlite": sqlite3.sqlite_version, "load_before": round(os.getloadavg()[0], 2),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def bare_trafilatura(site: BenchSite) -> dict:
@@ -77,7 +77,7 @@ def bare_trafilatura(site: BenchSite) -> dict:
 def crawl_figures(result: CrawlResult, served: dict[str, int], articles: int) -> dict:
     return {"wall_s": round(result.wall, 2), "returncode": result.returncode, "status": result.run.get("status"),
             "pages_per_s": round(articles / result.wall, 1),
-            "extracted": result.stats.get("zwgk/extracted"), "not_modified": served.get("304", 0),
+            "extracted": result.run.get("pages_extracted", result.stats.get("zwgk/extracted")), "not_modified": served.get("304", 0),
             "served_200": served.get("200", 0), "rows_added": result.rows_added,
             "peak_rss_mb": round(result.peak_rss_mb), "peak_pss_mb": round(result.peak_pss_mb),
             "requests": result.stats.get("downloader/request_count")}

@@ -17,7 +17,7 @@ import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from archive.db import connect
@@ -59,7 +59,7 @@ def build_archive(path: Path, revisions: int, captures: list[bytes], workers: in
     conn.execute("INSERT INTO sources (id, name, district, listing, start_urls, schedule, timezone, config, "
                  "updated_at) VALUES ('synthetic', '合成来源', '合成区', 'html', '[]', 'every 6h', "
                  "'Asia/Shanghai', '{}', '2025-01-01T00:00:00+00:00')")
-    recent = datetime.now(timezone.utc) - timedelta(hours=REVISIONS_PER_DOCUMENT)
+    recent = datetime.now(UTC) - timedelta(hours=REVISIONS_PER_DOCUMENT)
     for r in range(REVISIONS_PER_DOCUMENT):  # recent runs, so `status` reports a healthy source
         conn.execute("INSERT INTO runs (id, source_id, started_at, finished_at, status, pid) VALUES "
                      "(?, 'synthetic', ?, ?, 'ok', 1)", (r + 1, (recent + timedelta(hours=r)).isoformat(),

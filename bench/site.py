@@ -20,9 +20,9 @@ import math
 import multiprocessing
 import urllib.request
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Self
-from datetime import datetime, timedelta, timezone
 
 from tests.sites import cms, trs
 from tests.sites.corpus import Article
@@ -36,7 +36,7 @@ DISTRICTS = ("坪山区", "南山区", "光明区", "龙岗区", "宝安区", "�
 PER_PAGE = 20
 EDIT_SHARE = 0.05
 CONTROL = "/__bench__/"
-BASE_MODIFIED = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+BASE_MODIFIED = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 class _Column:
@@ -74,7 +74,7 @@ class CmsColumn(_Column, cms.CmsSite):
         items = "\n".join(f'      <li><a href="{a.path}" target="_blank" title="{esc(a.title)}">{esc(a.title)}</a>'
                           f'<span class="date">{a.date}</span></li>' for a in chunk)
         name = "index.html" if index == 0 else f"index_{index}.html"
-        pager = [f'<a href="index.html">首页</a>', f'<span class="current">{index + 1}</span>']
+        pager = ['<a href="index.html">首页</a>', f'<span class="current">{index + 1}</span>']
         if index + 1 < pages:
             pager.append(f'<a href="index_{index + 1}.html">下一页</a>')
         pager.append(f'<a href="index_{pages - 1}.html">尾页</a>')
@@ -175,7 +175,7 @@ class BenchSite:
                 "listing_urls": [r"/col\d+/index(_\d+)?\.html$"],
                 "schedule": "every 6h", "settings": settings or {}}
 
-    def serve(self) -> "SiteServer":
+    def serve(self) -> SiteServer:
         return SiteServer(self.pages)
 
 

@@ -11,33 +11,55 @@ from scrapy.utils.defer import deferred_from_coro
 
 from archive import store
 from archive.db import connect
-from crawler.extract import extract_page
-from crawler.items import FailureItem, PageItem
+from crawler.items import FailureItem, NotModifiedItem, PageItem
+from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
 
 logger = logging.getLogger(__name__)
 
 
 class ExtractPipeline:
-    """HTML → crawler.extract.Page, with the source's publisher fallback and prune selectors."""
+    """HTML → crawler.extract.Page (with the source's publisher fallback and prune selectors) and its
+    archive.store.Prepared, in ZWGK_EXTRACT_WORKERS worker processes (0: in the crawl's own process).
+    Counts every extraction in the stat `zwgk/extracted` (kept in runs.pages_extracted)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        workers = crawler.settings.get("ZWGK_EXTRACT_WORKERS")
+        self.workers = default_workers() if workers in (None, "") else int(workers)
+        self.pool = ExtractorPool(self.workers) if self.workers > 0 else None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ExtractPipeline":
         return cls(crawler)
 
-    def process_item(self, item):
-        if isinstance(item, PageItem):
-            source = self.crawler.spider.source
-            try:
-                item.page = extract_page(item.html, item.url, site_name=source.name, prune=source.prune,
-                                         hints=item.hints)
-            except Exception as e:  # an extractor bug must cost one page, never the run
-                logger.exception("extraction failed for %s", item.url)
-                return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}")
-            if not item.page.text.strip():
-                return FailureItem(item.url, "error", item.fetched_at, item.http_status, "no body text extracted")
+    def open_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.start()
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    async def process_item(self, item):
+        if not isinstance(item, PageItem):
+            return item
+        source = self.crawler.spider.source
+        args = (item.html, item.url, source.name, tuple(source.prune), dict(item.hints or {}))
+        try:
+            if self.pool is not None:
+                item.page, item.prepared = await self.pool.run(extract_and_prepare, *args)
+            else:
+                item.page, item.prepared = extract_and_prepare(*args)
+        except WorkerCrashed as e:  # a page that kills its worker costs that page, never the run
+            logger.error("extraction failed for %s: %s", item.url, e)
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}")
+        except Exception as e:  # an extractor bug must cost one page, never the run
+            logger.exception("extraction failed for %s", item.url)
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}")
+        finally:
+            self.crawler.stats.inc_value("zwgk/extracted")
+        if not item.page.text.strip():
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, "no body text extracted")
         return item
 
 
@@ -81,9 +103,15 @@ class ArchivePipeline:
             outcome = store.record_page(
                 self.db, self.run_id, source_id=spider.source.id, district=spider.source.district, url=item.url,
                 http_status=item.http_status, page=item.page, body=item.body, encoding=item.encoding,
-                headers=item.headers, fetched_at=item.fetched_at)
+                headers=item.headers, fetched_at=item.fetched_at, prepared=item.prepared)
             if outcome == "suspect":
                 logger.warning("suspect page held back (body much shorter than before): %s", item.url)
+        elif isinstance(item, NotModifiedItem):
+            outcome = store.record_not_modified(self.db, self.run_id, url=item.url, etag=item.etag,
+                                                last_modified=item.last_modified, http_status=item.http_status,
+                                                fetched_at=item.fetched_at)
+            if outcome == "error":
+                logger.warning("error: %s (304 Not Modified without a confirmed revision)", item.url)
         elif isinstance(item, FailureItem):
             outcome = store.record_failure(self.db, self.run_id, url=item.url, outcome=item.outcome,
                                            http_status=item.http_status, error=item.error,
@@ -96,6 +124,7 @@ class ArchivePipeline:
         stats = self.crawler.stats
         reason = stats.get_value("finish_reason") if stats else None
         pages = stats.get_value("response_received_count", 0) if stats else None
+        extracted = stats.get_value("zwgk/extracted", 0) if stats else None
         status = None if reason in (None, "finished") else "interrupted"
         message = None if status is None else f"crawl stopped: {reason}"
         stop_message = getattr(self.crawler.spider, "stop_message", None)
@@ -110,7 +139,8 @@ class ArchivePipeline:
                 pass
             self.db.close()
             return
-        row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message)
+        row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message,
+                               pages_extracted=extracted)
         self.crawler.spider.run_status = row["status"]
         logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",

@@ -50,6 +50,12 @@ ITEM_PIPELINES = {
 # --- zwgk-archive's own settings ------------------------------------------------------------------
 # Most listing pages one run follows for one source (a guard against endless pagination).
 ZWGK_MAX_LISTING_PAGES = 200
+# Worker processes that extract pages (crawler/workers.py); None: one per core, at most 2; 0: extract
+# in the crawl's own process.
+ZWGK_EXTRACT_WORKERS = None
+# Conditional requests: a known document is asked with If-None-Match / If-Modified-Since from its last
+# confirmed fetch, and a 304 is recorded as unchanged without extracting it again.
+ZWGK_CONDITIONAL_REQUESTS = True
 # Retry pauses: ZWGK_RETRY_BACKOFF × 2^(attempt−1) seconds, capped (crawler/middlewares.py).
 ZWGK_RETRY_BACKOFF = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0

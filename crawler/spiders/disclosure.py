@@ -17,9 +17,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from archive.db import connect, now
-from archive.store import live_urls
+from archive.store import live_urls, validators
 from crawler import guard, listings
-from crawler.items import FailureItem, PageItem
+from crawler.items import FailureItem, NotModifiedItem, PageItem
 from crawler.sources import DEFAULT_CONFIG, load_config
 
 
@@ -37,6 +37,7 @@ class DisclosureSpider(scrapy.Spider):
         self.run_id = int(run_id) if run_id else None
         self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.source.start_urls})
         self.listing_pages = 0
+        self.validators: dict[str, tuple[str | None, str | None]] = {}  # url -> (ETag, Last-Modified)
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> "DisclosureSpider":
@@ -46,17 +47,20 @@ class DisclosureSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        # Every known live document is asked again, so a report that slid off the listings is still
+        # watched; conditionally, with the validators of its last confirmed fetch.
+        db = connect(self.db_path)
+        try:
+            known = live_urls(db, self.source.id)
+            if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
+                self.validators = validators(db, self.source.id)
+        finally:
+            db.close()
         for url in self.source.start_urls:
             if self.source.listing == "gkmlpt":
                 yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed)
             else:
                 yield self.listing_request(url)
-        # Every known live document is asked again, so a report that slid off the listings is still watched.
-        db = connect(self.db_path)
-        try:
-            known = live_urls(db, self.source.id)
-        finally:
-            db.close()
         for url in known:
             yield self.article_request(url)
 
@@ -65,10 +69,16 @@ class DisclosureSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
     def article_request(self, url: str, hints: dict[str, str] | None = None) -> scrapy.Request:
-        return scrapy.Request(
-            url, callback=self.parse_article, errback=self.failed,
-            meta={"handle_httpstatus_all": True, "hints": hints or {}, "article": True},
-        )
+        meta = {"handle_httpstatus_all": True, "hints": hints or {}, "article": True}
+        headers = {}
+        etag, modified = self.validators.get(url, (None, None))
+        if etag:
+            headers["If-None-Match"] = etag
+        if modified:
+            headers["If-Modified-Since"] = modified
+        if headers:
+            meta["validators"] = (etag, modified)
+        return scrapy.Request(url, callback=self.parse_article, errback=self.failed, headers=headers, meta=meta)
 
     # --- HTML listings ------------------------------------------------------------------------------
     def parse_listing(self, response: Response):
@@ -131,6 +141,9 @@ class DisclosureSpider(scrapy.Spider):
     # --- articles ---------------------------------------------------------------------------------
     def parse_article(self, response: Response):
         requested = response.request.meta.get("redirect_urls", [response.url])[0] if response.request else response.url
+        if response.status == 304:
+            yield self.not_modified(response, requested)
+            return
         verdict = guard.judge(response, requested)
         if verdict.kind == "ok":
             yield PageItem(
@@ -141,6 +154,15 @@ class DisclosureSpider(scrapy.Spider):
             )
         else:
             yield FailureItem(requested, verdict.kind, now(), response.status, verdict.reason)
+
+    def not_modified(self, response: Response, url: str) -> NotModifiedItem | FailureItem:
+        """A 304: unchanged if we asked conditionally (validators as answered, else as sent)."""
+        sent = response.meta.get("validators")
+        if not sent:
+            return FailureItem(url, "error", now(), 304, "304 Not Modified to a request that was not conditional")
+        etag = (response.headers.get("ETag") or b"").decode("latin-1") or sent[0]
+        modified = (response.headers.get("Last-Modified") or b"").decode("latin-1") or sent[1]
+        return NotModifiedItem(url, now(), 304, etag, modified)
 
     def failed(self, failure: Failure):
         request = failure.request
