@@ -20,7 +20,7 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     # table: (columns, options)
     "sources": (
         {"id": str, "name": str, "district": str, "listing": str, "start_urls": str, "schedule": str,
-         "timezone": str, "config": str, "updated_at": str},
+         "timezone": str, "config": str, "updated_at": str, "active": int},
         {"pk": "id"},
     ),
     "documents": (

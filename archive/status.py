@@ -44,14 +44,14 @@ def source_statuses(db: sqlite_utils.Database, now: datetime | None = None) -> l
             "SELECT source_id, status, count(*) FROM documents GROUP BY source_id, status").fetchall():
         docs.setdefault(source_id, {})[status] = count
     out = []
-    for source in db.query("SELECT id, schedule, timezone, config, updated_at FROM sources ORDER BY id"):
+    for source in db.query("SELECT id, schedule, timezone, config, updated_at, active FROM sources ORDER BY id"):
         runs = list(db.query("SELECT * FROM runs WHERE source_id = ? ORDER BY id DESC", [source["id"]]))
         out.append(_status(source, runs, docs.get(source["id"], {}), now))
     return out
 
 
 def _status(source: dict, runs: list[dict], docs: dict[str, int], now: datetime) -> SourceStatus:
-    enabled = _enabled(source.get("config"))
+    enabled = _enabled(source.get("config")) and source.get("active") != 0
     success = next((r for r in runs if r["status"] in SUCCESS), None)
     failures = 0
     for run in runs:

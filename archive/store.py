@@ -98,8 +98,20 @@ def header(headers: dict[str, str] | None, name: str) -> str | None:
 # --- sources and runs -----------------------------------------------------------------------------
 
 def upsert_source(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    """Record a configured source (active) in `sources`."""
     with transaction(db) as conn:
-        _upsert(conn, "sources", {**row, "updated_at": now()}, "id")
+        _upsert(conn, "sources", {**row, "updated_at": now(), "active": 1}, "id")
+
+
+def retire_sources(db: sqlite_utils.Database, configured_ids: list[str]) -> list[str]:
+    """Mark sources no longer in the config inactive (their history stays); the ids retired."""
+    marks = ", ".join("?" for _ in configured_ids) or "''"
+    with transaction(db) as conn:
+        retired = [r[0] for r in conn.execute(
+            f"SELECT id FROM sources WHERE coalesce(active, 1) = 1 AND id NOT IN ({marks})", configured_ids)]
+        for source_id in retired:
+            conn.execute("UPDATE sources SET active = 0, updated_at = ? WHERE id = ?", (now(), source_id))
+    return retired
 
 
 def start_run(db: sqlite_utils.Database, source_id: str, pid: int | None = None) -> int:

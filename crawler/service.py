@@ -226,6 +226,9 @@ class SchedulerService:
         try:
             for source in self.config.sources.values():
                 store.upsert_source(db, source.as_row())
+            retired = store.retire_sources(db, list(self.config.sources))
+            if retired:
+                logger.info("sources no longer in the config, kept as history: %s", ", ".join(retired))
         finally:
             db.close()
 

@@ -90,3 +90,19 @@ def test_status_of_a_missing_archive_is_one_line(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().count("\n") == 0 and "nope.db" in done.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_source_removed_from_the_config_is_not_overdue(archive):
+    """A retired source keeps its history but no longer raises an alarm."""
+    from archive import store
+    from archive.db import connect
+
+    _, _, db = archive
+    past = (datetime.now(UTC) - timedelta(hours=13)).isoformat()
+    database = connect(db)
+    database.execute("update runs set started_at = ?, finished_at = ?", [past, past])
+    assert store.retire_sources(database, ["replica-news"]) == ["down"]
+    database.close()
+    done = status(db)
+    assert "1 overdue: replica-news" in done.stdout
+    assert rows(db, "select count(*) n from runs where source_id = 'down'")[0]["n"] == 2
