@@ -131,15 +131,3 @@ def test_serve_starts_datasette_on_the_archive(archive):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def test_every_reading_command_and_option_is_in_the_readme():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "--db" in readme and "ARCHIVE_DB" in readme
-    for name in READING_COMMANDS:
-        command = cli.commands[name]
-        assert f"python -m archive {name}" in readme or f"archive {name}" in readme, name
-        for param in command.params:
-            for opt in getattr(param, "opts", []):
-                if opt.startswith("--"):
-                    assert opt in readme, f"{name} {opt}"
