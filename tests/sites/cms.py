@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import math
-import re
 from string import Template
 
 from .corpus import Article
-from .server import Chrome, ReplicaSite, Request, Response, blocks_html, esc
+from .server import Chrome, ReplicaSite, Response, blocks_html, esc
 
 COLUMN = "/xxgk/fzzfjsndbg/"
 PER_PAGE = 4
@@ -103,18 +102,8 @@ class CmsSite(ReplicaSite):
     start_path = COLUMN + "index.html"
     article_urls = (r"/content/post_\d+\.html$",)
     listing_urls = (r"/index(_\d+)?\.html$",)
+    column = COLUMN
 
-    def page(self, request: Request, state: int) -> Response | None:
-        path = request.path
-        if path in ("/", "/index.html"):
-            return self.home(state)
-        match = re.fullmatch(re.escape(COLUMN) + r"index(?:_(\d+))?\.html", path)
-        if match:
-            return self.listing(int(match.group(1) or 0), state)
-        article = self.find(path, state)
-        if article is not None:
-            return Response(200, self.article_html(article, state))
-        return None
 
     def render(self, chrome: Chrome, title: str, main: str, meta: str = "") -> str:
         return PAGE.substitute(meta=meta, title=esc(title), nonce=chrome.nonce, today=chrome.today,

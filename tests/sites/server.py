@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 import threading
 import uuid
 import zlib
@@ -148,9 +149,28 @@ class ReplicaSite:
     def not_found(self) -> Response:
         return Response(404, NOT_FOUND.format(charset=self.charset))
 
+    column = "/"  # the disclosure column's folder, for sites with paginated index pages
+
     def page(self, request: Request, state: int) -> Response | None:
-        """The site's own pages; None means 404. Overridden by each site."""
+        """The site's own pages (home, column index pages, articles); None means 404."""
+        path = request.path
+        if path in ("/", "/index.html"):
+            return self.home(state)
+        match = re.fullmatch(re.escape(self.column) + r"index(?:_(\d+))?\.html", path)
+        if match:
+            return self.listing(int(match.group(1) or 0), state)
+        article = self.find(path, state)
+        if article is not None:
+            return Response(200, self.article_html(article, state), f"text/html; charset={self.charset}")
         return None
+
+    def home(self, state: int) -> Response:
+        """The site's home page. Overridden by sites that use the default `page`."""
+        raise NotImplementedError
+
+    def listing(self, page: int, state: int) -> Response:
+        """Page `page` (0 = index.html) of the column. Overridden by sites that use the default `page`."""
+        raise NotImplementedError
 
     def article_html(self, article: Article, state: int) -> str:
         """The article page as served in `state`. Overridden by each site."""
