@@ -168,8 +168,8 @@ class ReplicaSite:
         """The site's home page. Overridden by sites that use the default `page`."""
         raise NotImplementedError
 
-    def listing(self, page: int, state: int) -> Response:
-        """Page `page` (0 = index.html) of the column. Overridden by sites that use the default `page`."""
+    def listing(self, index: int, state: int) -> Response | None:
+        """Page `index` (0 = index.html) of the column. Overridden by sites that use the default `page`."""
         raise NotImplementedError
 
     def article_html(self, article: Article, state: int) -> str:
