@@ -179,5 +179,7 @@ def serve(ctx: click.Context, port: int, host: str) -> None:
     """
     open_archive(ctx).conn.close()  # must exist; makes sure the schema and search index are there
     args = [sys.executable, "-m", "datasette", "serve", str(ctx.obj["db"]), "--port", str(port),
-            "--host", host, "--metadata", str(METADATA_FILE)]
+            "--host", host, "--metadata", str(METADATA_FILE),
+            # facet suggestions re-run a search once per column (~1 s on 100,000 revisions): off
+            "--setting", "suggest_facets", "off"]
     os.execv(sys.executable, args)

@@ -70,6 +70,7 @@ def archive_database_names(datasette) -> list[str]:
 def prepare_connection(conn):
     # trylast: runs after Datasette's own prepare_connection, so this escape_fts replaces its one
     conn.create_function("escape_fts", 1, search.escape_fts, deterministic=True)
+    search.tune_reader(conn)
     conn.create_function("zh_segment", 1, search.segment, deterministic=True)
 
 

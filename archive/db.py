@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -79,7 +79,7 @@ INDEXES = [
 
 def now() -> str:
     """The current time as ISO 8601 in UTC, e.g. ``2026-11-22T15:26:08.123456+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def db_path(path: str | os.PathLike | None = None) -> Path:

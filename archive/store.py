@@ -10,9 +10,10 @@ import json
 import os
 import sqlite3
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -323,14 +324,14 @@ def _index(conn: sqlite3.Connection, revision_id: int, document_id: int, prepare
 def _document(conn: sqlite3.Connection, url: str) -> dict | None:
     cur = conn.execute("SELECT * FROM documents WHERE url = ?", (url,))
     row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
+    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
 
 
 def _latest_revision(conn: sqlite3.Connection, document_id: int) -> dict | None:
     cur = conn.execute("SELECT id, content_hash, text FROM revisions WHERE document_id = ? ORDER BY id DESC LIMIT 1",
                        (document_id,))
     row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
+    return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
 
 
 def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:

@@ -123,8 +123,16 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ordered) * 1000, "p95_ms": p95 * 1000}
 
 
+SEARCH_VIEWS = (  # the table pages as served (rows, count, configured facets), and without facets
+    "revisions.json?_search={term}",
+    "revisions.json?_search={term}&_nofacet=1",
+    "documents.json?_search={term}",
+)
+
+
 def datasette_search(path: Path, terms: dict[str, str], repeat: int = 20) -> dict[str, dict]:
-    """Latency of ?_search= on revisions through the real Datasette app (in-process client), per term."""
+    """Latency of ?_search= through the real Datasette app (in-process client), configured as
+    `python -m archive serve` runs it (project metadata, facet suggestions off), per term and view."""
     import yaml
     from datasette.app import Datasette
 
@@ -132,22 +140,26 @@ def datasette_search(path: Path, terms: dict[str, str], repeat: int = 20) -> dic
     name = path.stem
 
     async def run() -> dict[str, dict]:
-        ds = Datasette([str(path)], metadata=metadata)
+        ds = Datasette([str(path)], metadata=metadata, settings={"suggest_facets": False})
         await ds.invoke_startup()
         out = {}
         for label, term in terms.items():
-            url = f"/{name}/revisions.json?_search={term}"
-            first = await ds.client.get(url)
-            if first.status_code != 200:
-                raise RuntimeError(f"{url}: HTTP {first.status_code}: {first.text[:300]}")
-            samples = []
-            for _ in range(repeat):
-                t = time.perf_counter()
-                response = await ds.client.get(url)
-                samples.append(time.perf_counter() - t)
-                assert response.status_code == 200
-            data = first.json()
-            out[label] = {"term": term, "matches": data.get("filtered_table_rows_count"), **_percentiles(samples)}
+            for query in SEARCH_VIEWS:
+                view = query.format(term=term)
+                url = f"/{name}/{view}"
+                first = await ds.client.get(url)
+                if first.status_code != 200:
+                    raise RuntimeError(f"{url}: HTTP {first.status_code}: {first.text[:300]}")
+                samples = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    response = await ds.client.get(url)
+                    samples.append(time.perf_counter() - t)
+                    assert response.status_code == 200
+                data = response.json()
+                out[f"{label}: {view}"] = {"term": term, "view": view,
+                                           "matches": data.get("filtered_table_rows_count"),
+                                           **_percentiles(samples)}
         return out
 
     return asyncio.run(run())

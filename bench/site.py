@@ -77,7 +77,7 @@ class CmsColumn(_Column, cms.CmsSite):
         pager = ['<a href="index.html">首页</a>', f'<span class="current">{index + 1}</span>']
         if index + 1 < pages:
             pager.append(f'<a href="index_{index + 1}.html">下一页</a>')
-        pager.append(f'<a href="index_{pages - 1}.html">尾页</a>')
+        pager.append(f'<a href="{"index.html" if pages == 1 else f"index_{pages - 1}.html"}">尾页</a>')
         main = (f'  <div class="list-box"><h2 class="col-title">法治政府建设年度报告</h2>\n'
                 f'    <ul class="news-list">\n{items}\n    </ul>\n'
                 f'    <div class="pagination" data-page="{name}">{" ".join(pager)}</div>\n  </div>')

@@ -29,7 +29,7 @@ class ExtractPipeline:
         self.pool = ExtractorPool(self.workers) if self.workers > 0 else None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "ExtractPipeline":
+    def from_crawler(cls, crawler: Crawler) -> ExtractPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
@@ -73,7 +73,7 @@ class ArchivePipeline:
         self.write_error: str | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "ArchivePipeline":
+    def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:

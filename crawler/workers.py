@@ -13,9 +13,13 @@ process of their own, where only the culprit fails again (WorkerCrashed).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -47,6 +51,29 @@ def _ready() -> int:
     return os.getpid()
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the crawl process ends, however it ends (kill -9
+    included), so no orphan keeps the crawl's output pipes open. Linux: the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); everywhere: a watchdog thread checks the parent once a second."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(1)
+
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 class ExtractorPool:
     """A process pool for extraction that survives a crashing worker (see the module docstring)."""
 
@@ -60,7 +87,8 @@ class ExtractorPool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                             initializer=_die_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def start(self) -> None:
@@ -83,7 +111,8 @@ class ExtractorPool:
                     self._pool = None
                     pool.shutdown(wait=False, cancel_futures=True)
         # caught in a crash: once more, alone, so that only the page that kills its worker fails
-        with ProcessPoolExecutor(1, mp_context=self._context) as alone:
+        with ProcessPoolExecutor(1, mp_context=self._context, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as alone:
             try:
                 return await asyncio.wrap_future(alone.submit(fn, *args))
             except BrokenProcessPool:

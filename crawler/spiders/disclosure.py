@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
@@ -40,7 +41,7 @@ class DisclosureSpider(scrapy.Spider):
         self.validators: dict[str, tuple[str | None, str | None]] = {}  # url -> (ETag, Last-Modified)
 
     @classmethod
-    def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> "DisclosureSpider":
+    def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Scrapy applies settings after creating the spider, so a source's own settings win here.
         crawler.settings.setdict(spider.source.settings, priority="spider")
