@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
 
@@ -74,7 +75,10 @@ class ArchivePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        # The run is finished on spider_closed, the first moment Scrapy says why the crawl ended.
+        crawler.signals.connect(pipeline.finish_run, signal=signals.spider_closed)
+        return pipeline
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
@@ -120,9 +124,12 @@ class ArchivePipeline:
                 logger.warning("%s: %s (%s)", outcome, item.url, item.error)
         return item
 
-    def close_spider(self) -> None:
+    def finish_run(self, spider, reason: str) -> None:
+        """Close the run row: interrupted unless the crawl finished, partial when stopped by anti-bot
+        answers, failed when the archive could not be written."""
+        if self.db is None:
+            return
         stats = self.crawler.stats
-        reason = stats.get_value("finish_reason") if stats else None
         pages = stats.get_value("response_received_count", 0) if stats else None
         extracted = stats.get_value("zwgk/extracted", 0) if stats else None
         status = None if reason in (None, "finished") else "interrupted"
@@ -137,7 +144,7 @@ class ArchivePipeline:
                                  message=f"archive not writable: {self.write_error}")
             except sqlite3.Error:
                 pass
-            self.db.close()
+            self._close()
             return
         row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message,
                                pages_extracted=extracted)
@@ -145,4 +152,8 @@ class ArchivePipeline:
         logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",
                                          "unchanged", "gone", "errors", "blocked") if k in row})
+        self._close()
+
+    def _close(self) -> None:
         self.db.close()
+        self.db = None

@@ -88,7 +88,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path):
             _wait_for_writes(child, db, chance.randint(0, ARTICLES - 4))
             time.sleep(chance.uniform(0, 0.05))
             child.send_signal(signal.SIGKILL)
-            child.communicate()
+            child.communicate(timeout=60)
             running = rows(db, "SELECT id FROM runs WHERE status = 'running'") if db.exists() else []
             killed_mid_run += bool(running)
             assert_archive_sound(db) if db.exists() else None
@@ -104,6 +104,26 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path):
     assert rows(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")[0]["status"] == "ok"
     latest = rows(db, "SELECT d.url, r.text FROM documents d JOIN revisions r ON r.id = d.latest_revision_id")
     assert {r["url"]: squash(r["text"]) for r in latest} == {u: squash(t) for u, t in current.items()}
+
+
+def test_sigterm_mid_crawl_finishes_the_run_as_interrupted(tmp_path):
+    """Scrapy closes cleanly on SIGTERM; the run says it did not finish, and what was written stays."""
+    with FaultFarm(("kill",)) as farm:
+        site = farm.sites["kill"]
+        for n in range(ARTICLES):
+            site.add_article(f"a{n}")
+        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"DOWNLOAD_DELAY": 0.2,
+                                                                         "CONCURRENT_REQUESTS_PER_DOMAIN": 1})
+        db = tmp_path / "archive.db"
+        child = _start(config, db, farm.source_id("kill"))
+        _wait_for_writes(child, db, 2)
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err[-2000:]
+    [run] = rows(db, "SELECT * FROM runs")
+    assert run["status"] == "interrupted" and "shutdown" in run["message"] and run["finished_at"]
+    assert 2 <= run["new_revisions"] < ARTICLES
+    assert_archive_sound(db)
 
 
 def test_readers_during_a_crawl_never_see_locked(tmp_path):
