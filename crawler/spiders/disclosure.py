@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import scrapy
 from parsel import Selector
-from scrapy.exceptions import IgnoreRequest
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -39,20 +40,21 @@ class DisclosureSpider(scrapy.Spider):
         self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.source.start_urls})
         self.listing_pages = 0
         self.validators: dict[str, tuple[str | None, str | None]] = {}  # url -> (ETag, Last-Modified)
+        self.known: list[str] = []  # live documents of the source in the archive
+        self.requested: set[str] = set()  # article URLs asked in this run
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Scrapy applies settings after creating the spider, so a source's own settings win here.
         crawler.settings.setdict(spider.source.settings, priority="spider")
+        crawler.signals.connect(spider.ask_known_documents, signal=signals.spider_idle)
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        # Every known live document is asked again, so a report that slid off the listings is still
-        # watched; conditionally, with the validators of its last confirmed fetch.
         db = connect(self.db_path)
         try:
-            known = live_urls(db, self.source.id)
+            self.known = live_urls(db, self.source.id)
             if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
                 self.validators = validators(db, self.source.id)
         finally:
@@ -62,14 +64,24 @@ class DisclosureSpider(scrapy.Spider):
                 yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed)
             else:
                 yield self.listing_request(url)
-        for url in known:
-            yield self.article_request(url)
+
+    def ask_known_documents(self) -> None:
+        """When the listings are done, every known live document they did not link is asked again, so a
+        report that slid off the listings is still watched. (Asked last, so that a listing's request —
+        which may carry the gkmlpt API's fields — is the one that is made.)"""
+        missed = [url for url in self.known if url not in self.requested]
+        self.known = []
+        for url in missed:
+            self.crawler.engine.crawl(self.article_request(url))
+        if missed:
+            raise DontCloseSpider
 
     # --- requests ---------------------------------------------------------------------------------
     def listing_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
     def article_request(self, url: str, hints: dict[str, str] | None = None) -> scrapy.Request:
+        self.requested.add(url)
         meta = {"handle_httpstatus_all": True, "hints": hints or {}, "article": True}
         headers = {}
         etag, modified = self.validators.get(url, (None, None))
