@@ -256,9 +256,24 @@ def challenge(status: int, text: str, set_cookies: list[str] | tuple[str, ...] =
     return None
 
 
-def judge(response: Response, requested_url: str | None = None, rules: GuardRules | None = None) -> Verdict:
-    """The verdict on a response; `requested_url` is the URL asked for when redirects were followed."""
-    rules = rules or load_rules()
+def judge(response: Response, requested_url: str | None = None, rules: GuardRules | None = None,
+          memo: dict | None = None) -> Verdict:
+    """The verdict on a response; `requested_url` is the URL asked for when redirects were followed.
+
+    With `memo` (the request's meta), a response judged once — by ChallengeMiddleware, then by the
+    spider — is not decoded and scanned twice."""
+    if requested_url == response.url:
+        requested_url = None
+    key = (id(response), response.url, response.status, len(response.body or b""), requested_url)
+    if memo is not None and memo.get(MEMO_KEY, (None,))[0] == key:
+        return memo[MEMO_KEY][1]
+    verdict = _judge(response, requested_url, rules or load_rules())
+    if memo is not None:
+        memo[MEMO_KEY] = (key, verdict)
+    return verdict
+
+
+def _judge(response: Response, requested_url: str | None, rules: GuardRules) -> Verdict:
     status = response.status
     body = response.body or b""
     if status in rules.not_found_statuses:
@@ -289,6 +304,9 @@ def judge(response: Response, requested_url: str | None = None, rules: GuardRule
     if is_soft_404(text, rules):
         return Verdict("not-found", "soft 404: a page saying it does not exist")
     return Verdict("ok", text=text, encoding=encoding)
+
+
+MEMO_KEY = "zwgk_verdict"
 
 
 def _unfollowed_redirect(response: Response, rules: GuardRules) -> Verdict:

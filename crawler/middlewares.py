@@ -98,7 +98,8 @@ class ChallengeMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get("dont_obey_robotstxt") or urlsplit(response.url).path == "/robots.txt":
             return response
-        verdict = guard.judge(response)
+        requested = (request.meta.get("redirect_urls") or [None])[0]  # as the spider will judge it
+        verdict = guard.judge(response, requested, memo=request.meta)
         if verdict.kind == "blocked":
             self._on_blocked(request, verdict.reason)
         return response

@@ -96,7 +96,7 @@ class DisclosureSpider(scrapy.Spider):
     # --- HTML listings ------------------------------------------------------------------------------
     def parse_listing(self, response: Response):
         self.listing_pages += 1
-        verdict = guard.judge(response)
+        verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
             yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
                               response.status, f"listing page: {verdict.reason}")
@@ -112,7 +112,7 @@ class DisclosureSpider(scrapy.Spider):
 
     # --- gkmlpt listings ----------------------------------------------------------------------------
     def parse_gkmlpt_index(self, response: Response):
-        verdict = guard.judge(response)
+        verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
             yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
                               response.status, f"gkmlpt index: {verdict.reason}")
@@ -129,7 +129,7 @@ class DisclosureSpider(scrapy.Spider):
 
     def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
         self.listing_pages += 1
-        verdict = guard.judge(response)
+        verdict = guard.judge(response, memo=response.meta)
         if verdict.kind == "blocked":
             yield FailureItem(response.url, "blocked", now(), response.status, f"gkmlpt API: {verdict.reason}")
             return
@@ -157,7 +157,7 @@ class DisclosureSpider(scrapy.Spider):
         if response.status == 304:
             yield self.not_modified(response, requested)
             return
-        verdict = guard.judge(response, requested)
+        verdict = guard.judge(response, requested, memo=response.meta)
         if verdict.kind == "ok":
             yield PageItem(
                 url=requested, http_status=response.status, html=verdict.text, body=response.body,
