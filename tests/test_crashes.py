@@ -33,6 +33,16 @@ def _start(config, db, source, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+def _articles_site(farm: FaultFarm, tmp_path, *, delay: float, per_host: int):
+    """The farm's `kill` site with ARTICLES articles, its sources.yaml and the archive path."""
+    site = farm.sites["kill"]
+    for n in range(ARTICLES):
+        site.add_article(f"a{n}")
+    config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"DOWNLOAD_DELAY": delay,
+                                                                     "CONCURRENT_REQUESTS_PER_DOMAIN": per_host})
+    return site, config, tmp_path / "archive.db"
+
+
 def assert_archive_sound(db) -> None:
     """integrity_check passes, and every revision is complete and consistent with its document."""
     conn = sqlite3.connect(db)
@@ -76,12 +86,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path):
     chance = random.Random(seed)
     killed_mid_run = 0
     with FaultFarm(("kill",)) as farm:
-        site = farm.sites["kill"]
-        for n in range(ARTICLES):
-            site.add_article(f"a{n}")
-        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"DOWNLOAD_DELAY": 0.02,
-                                                                         "CONCURRENT_REQUESTS_PER_DOMAIN": 2})
-        db = tmp_path / "archive.db"
+        site, config, db = _articles_site(farm, tmp_path, delay=0.02, per_host=2)
         for attempt in range(KILLS):
             site.bump()  # every article changes, so every fetch writes a revision
             child = _start(config, db, farm.source_id("kill"))
@@ -109,12 +114,7 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path):
 def test_sigterm_mid_crawl_finishes_the_run_as_interrupted(tmp_path):
     """Scrapy closes cleanly on SIGTERM; the run says it did not finish, and what was written stays."""
     with FaultFarm(("kill",)) as farm:
-        site = farm.sites["kill"]
-        for n in range(ARTICLES):
-            site.add_article(f"a{n}")
-        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"DOWNLOAD_DELAY": 0.2,
-                                                                         "CONCURRENT_REQUESTS_PER_DOMAIN": 1})
-        db = tmp_path / "archive.db"
+        _, config, db = _articles_site(farm, tmp_path, delay=0.2, per_host=1)
         child = _start(config, db, farm.source_id("kill"))
         _wait_for_writes(child, db, 2)
         child.send_signal(signal.SIGTERM)
