@@ -2,6 +2,7 @@
 second crawl after the sites change adds exactly the revisions the changes call for."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -43,6 +44,10 @@ def test_crawl_change_and_recrawl(replica, replica_config, db_path, sources):
         [rev] = rows(db_path, "select * from revisions where document_id = ?", [doc["id"]])
         assert squash(rev["text"]) == squash(exp.body), url
         assert rev["capture_hash"] and rev["content_hash"]
+    # gkmlpt: the list API's disclosure fields (索引号, 发布机构) are kept with each revision
+    gkmlpt = rows(db_path, "select r.record from revisions r join documents d on d.id = r.document_id "
+                           "where d.source_id = 'replica-gkmlpt'")
+    assert gkmlpt and all({"索引号", "发布机构"} <= set(json.loads(r["record"])) for r in gkmlpt)
     runs = rows(db_path, "select * from runs order by id")
     assert [r["status"] for r in runs] == ["ok"] * len(sources)
     assert sum(r["new_documents"] for r in runs) == len(expected)
