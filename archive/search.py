@@ -137,13 +137,12 @@ def _insert(db: sqlite_utils.Database, fts: str, rowid: int, title: str | None, 
                [rowid, segment(title), segment(text)])
 
 
-def index_revision(db: sqlite_utils.Database, revision_id: int) -> None:
-    """Index one revision's title and text (call in the transaction that inserted it)."""
-    row = db.execute("SELECT title, text FROM revisions WHERE id = ?", [revision_id]).fetchone()
-    if row is None:
-        raise ValueError(f"revision {revision_id} not found")
-    db.execute("DELETE FROM revisions_fts WHERE rowid = ?", [revision_id])
-    _insert(db, "revisions_fts", revision_id, row[0], row[1])
+def index_latest(db: sqlite_utils.Database, revision_id: int, document_id: int, title: str, text: str) -> None:
+    """Index a new revision and its document, which now shows it, from its already segmented title and
+    text (see :func:`segment`; call in the transaction that inserted the revision)."""
+    for fts, rowid in (("revisions_fts", revision_id), ("documents_fts", document_id)):
+        db.execute(f"DELETE FROM [{fts}] WHERE rowid = ?", [rowid])
+        db.execute(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", [rowid, title, text])
 
 
 def index_document(db: sqlite_utils.Database, document_id: int) -> None:

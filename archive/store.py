@@ -24,7 +24,6 @@ from archive.db import now
 # until the next run confirms it.
 SUSPECT_RATIO = 0.5
 SUSPECT_MIN_CHARS = 300
-FAILURE_OUTCOMES = ("error", "blocked", "suspect", "not-found")
 # fetch outcomes that confirm the document's latest revision as what the server serves
 CONFIRMING_OUTCOMES = ("new", "changed", "unchanged")
 
@@ -173,7 +172,7 @@ def live_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
 # The newest fetch of a URL that was not an error or blocked, if it confirmed the document's latest
 # revision (new / changed / unchanged with that revision's hash): its validators stand for that revision.
 _CONFIRMED_FETCH = f"""
-    SELECT f.etag, f.last_modified, r.content_hash FROM documents d
+    SELECT d.url, f.etag, f.last_modified, r.content_hash FROM documents d
     JOIN revisions r ON r.id = d.latest_revision_id
     JOIN fetches f ON f.id = (SELECT id FROM fetches WHERE url = d.url AND outcome NOT IN ('error', 'blocked')
                               ORDER BY id DESC LIMIT 1)
@@ -185,8 +184,7 @@ def validators(db: sqlite_utils.Database, source_id: str) -> dict[str, tuple[str
     """url → (ETag, Last-Modified) for every document of a source whose latest good fetch confirmed its
     latest revision, for conditional requests. A document whose latest word was suspect, gone or
     re-extracted is left out: it must be fetched in full and judged again."""
-    rows = db.execute(_CONFIRMED_FETCH.replace("SELECT f.etag", "SELECT d.url, f.etag", 1) + " AND d.source_id = ?",
-                      [source_id]).fetchall()
+    rows = db.execute(_CONFIRMED_FETCH + " AND d.source_id = ?", [source_id]).fetchall()
     return {url: (etag, modified) for url, etag, modified, _ in rows}
 
 
@@ -201,10 +199,11 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
     digest = prepared.digest
     with transaction(db) as conn:
         doc = _document(conn, url)
-        latest = _latest_revision(conn, doc["id"]) if doc else None
+        doc_id = doc["id"] if doc else None
+        latest = _latest_revision(conn, doc_id) if doc else None
         if doc and latest and latest["content_hash"] == digest:
             outcome = "unchanged"
-            conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
+            conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc_id))
         elif doc and latest and _suspect(conn, url, latest, prepared.text, digest):
             outcome = "suspect"
         else:
@@ -213,12 +212,9 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                 doc_id = _insert(conn, "documents", {
                     "url": url, "source_id": source_id, "district": district, "status": "live",
                     "first_seen": fetched_at})
-            else:
-                doc_id = doc["id"]
             capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
                                              http_status=http_status, headers=headers, encoding=encoding)
             add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared)
-        doc_id = doc["id"] if doc else _document(conn, url)["id"]
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc_id, "http_status": http_status,
                                   "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
                                   "error": "body far shorter than the last revision; held until confirmed"
@@ -242,10 +238,11 @@ def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: s
                                       "http_status": http_status, "outcome": "error", "fetched_at": fetched_at,
                                       "error": "304 Not Modified, but no confirmed revision to stand for"})
             return "error"
+        _, sent_etag, sent_modified, digest = confirmed
         conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"], "http_status": http_status,
-                                  "outcome": "unchanged", "content_hash": confirmed[2], "fetched_at": fetched_at,
-                                  "etag": etag or confirmed[0], "last_modified": last_modified or confirmed[1]})
+                                  "outcome": "unchanged", "content_hash": digest, "fetched_at": fetched_at,
+                                  "etag": etag or sent_etag, "last_modified": last_modified or sent_modified})
     return "unchanged"
 
 
@@ -255,7 +252,8 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
     """Append a revision (and its attachments) and move the document's latest state to it."""
     if extractor is None:
         from crawler.extract import EXTRACTOR_VERSION as extractor
-    prepared = prepared or prepare(page)
+    if prepared is None or prepared.search_text is None:
+        prepared = prepare(page)
     rev_id = _insert(conn, "revisions", {
         "document_id": document_id, "fetched_at": fetched_at, "content_hash": digest or prepared.digest,
         "title": prepared.title, "published": page.published, "publisher": prepared.publisher or None,
@@ -271,7 +269,10 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
         (prepared.title, page.published, prepared.publisher or None, page.report_year,
          fetched_at, fetched_at, rev_id, document_id),
     )
-    _index(conn, rev_id, document_id, prepared)
+    from archive import search
+
+    search.index_latest(sqlite_utils.Database(conn), rev_id, document_id, prepared.search_title,
+                        prepared.search_text)
     return rev_id
 
 
@@ -297,28 +298,12 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
 def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest: str) -> bool:
     """A body (normalised `text`) far shorter than the last revision's, not yet confirmed by an identical
     previous fetch."""
-    old_len, new_len = len(latest["text"] or ""), len(text)
+    old_len, new_len = latest["chars"] or 0, len(text)
     if old_len < SUSPECT_MIN_CHARS or new_len >= old_len * SUSPECT_RATIO:
         return False
     prev = conn.execute("SELECT outcome, content_hash FROM fetches WHERE url = ? AND outcome NOT IN "
                         "('error', 'blocked') ORDER BY id DESC LIMIT 1", (url,)).fetchone()
     return not (prev and prev[0] == "suspect" and prev[1] == digest)
-
-
-def _index(conn: sqlite3.Connection, revision_id: int, document_id: int, prepared: Prepared | None = None) -> None:
-    """Index the new revision and its document, which now shows that revision (same segmented text)."""
-    from archive import search
-
-    db = sqlite_utils.Database(conn)
-    if prepared is None or prepared.search_text is None:
-        search.index_revision(db, revision_id)
-        search.index_document(db, document_id)
-        return
-    segmented = [prepared.search_title, prepared.search_text]
-    db.execute("DELETE FROM revisions_fts WHERE rowid = ?", [revision_id])
-    db.execute("INSERT INTO revisions_fts (rowid, title, text) VALUES (?, ?, ?)", [revision_id, *segmented])
-    db.execute("DELETE FROM documents_fts WHERE rowid = ?", [document_id])
-    db.execute("INSERT INTO documents_fts (rowid, title, text) VALUES (?, ?, ?)", [document_id, *segmented])
 
 
 def _document(conn: sqlite3.Connection, url: str) -> dict | None:
@@ -328,8 +313,8 @@ def _document(conn: sqlite3.Connection, url: str) -> dict | None:
 
 
 def _latest_revision(conn: sqlite3.Connection, document_id: int) -> dict | None:
-    cur = conn.execute("SELECT id, content_hash, text FROM revisions WHERE document_id = ? ORDER BY id DESC LIMIT 1",
-                       (document_id,))
+    cur = conn.execute("SELECT id, content_hash, length(text) AS chars FROM revisions WHERE document_id = ? "
+                       "ORDER BY id DESC LIMIT 1", (document_id,))
     row = cur.fetchone()
     return dict(zip([c[0] for c in cur.description], row, strict=True)) if row else None
 

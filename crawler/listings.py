@@ -50,11 +50,12 @@ def matches(url: str, patterns: Iterable[str]) -> bool:
 
 
 def article_links(links: list[Link], article_urls: Iterable[str], title_filter: str | None) -> list[Link]:
-    """Links to report pages: URL matches an `article_urls` regex and text matches `title_filter`."""
+    """Links to report pages: URL matches an `article_urls` regex (any URL when there are none) and text
+    matches `title_filter`."""
     patterns = list(article_urls)
     found, seen = [], set()
     for link in links:
-        if link.url in seen or not matches(link.url, patterns):
+        if link.url in seen or (patterns and not matches(link.url, patterns)):
             continue
         if title_filter and not re.search(title_filter, link.text):
             continue
@@ -137,6 +138,14 @@ def gkmlpt_articles(data: dict[str, Any], base_url: str) -> Iterator[tuple[str, 
             "document_number": art.get("document_number"),
         }
         yield urljoin(base_url, url), {k: str(v).strip() for k, v in hints.items() if v}
+
+
+def gkmlpt_report_links(data: dict[str, Any], base_url: str, article_urls: Iterable[str],
+                        title_filter: str | None) -> list[tuple[str, dict[str, str]]]:
+    """(URL, hints) of an API answer's articles that pass the source's `article_urls` and `title_filter`."""
+    hints = dict(gkmlpt_articles(data, base_url))
+    links = [Link(url, h.get("title", "")) for url, h in hints.items()]
+    return [(link.url, hints[link.url]) for link in article_links(links, article_urls, title_filter)]
 
 
 def parse_json(text: str) -> dict[str, Any]:

@@ -139,9 +139,8 @@ def _gkmlpt_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
             continue
         pages = listings.gkmlpt_page_count(data)
         print(f"listing API {api}: HTTP {answer.status}, {pages} page(s) of articles", file=out)
-        for url, hints in listings.gkmlpt_articles(data, api):
-            if not source.article_urls or listings.matches(url, source.article_urls):
-                articles.setdefault(url, hints.get("title", ""))
+        for url, hints in listings.gkmlpt_report_links(data, api, source.article_urls, source.title_filter):
+            articles.setdefault(url, hints.get("title", ""))
     return list(articles.items())
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,8 +97,7 @@ class DisclosureSpider(scrapy.Spider):
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
-            yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
-                              response.status, f"listing page: {verdict.reason}")
+            yield listing_failure(response, verdict, "listing page")
             return
         selector = Selector(text=verdict.text)
         links = listings.page_links(selector, response.url)
@@ -114,8 +112,7 @@ class DisclosureSpider(scrapy.Spider):
     def parse_gkmlpt_index(self, response: Response):
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
-            yield FailureItem(response.url, "blocked" if verdict.kind == "blocked" else "error", now(),
-                              response.status, f"gkmlpt index: {verdict.reason}")
+            yield listing_failure(response, verdict, "gkmlpt index")
             return
         sid = self.source.sid or listings.gkmlpt_sid(verdict.text)
         catalog = listings.gkmlpt_find_catalog(verdict.text, self.source.catalog or "")
@@ -131,18 +128,15 @@ class DisclosureSpider(scrapy.Spider):
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind == "blocked":
-            yield FailureItem(response.url, "blocked", now(), response.status, f"gkmlpt API: {verdict.reason}")
+            yield listing_failure(response, verdict, "gkmlpt API")
             return
         try:
             data = listings.parse_json(response.text)
         except (ValueError, AttributeError) as e:
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt API: not JSON ({e})")
             return
-        for url, hints in listings.gkmlpt_articles(data, response.url):
-            if self.source.article_urls and not listings.matches(url, self.source.article_urls):
-                continue
-            if self.source.title_filter and not re.search(self.source.title_filter, hints.get("title", "")):
-                continue
+        for url, hints in listings.gkmlpt_report_links(data, response.url, self.source.article_urls,
+                                                       self.source.title_filter):
             yield self.article_request(url, hints)
         if page == 1:
             limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
@@ -190,6 +184,12 @@ class DisclosureSpider(scrapy.Spider):
             outcome = "blocked" if verdict.kind == "blocked" else "error"
             error = f"{error}: {verdict.reason}" if verdict.reason else error
         yield FailureItem(request.url, outcome, now(), status, error)
+
+
+def listing_failure(response: Response, verdict: guard.Verdict, what: str) -> FailureItem:
+    """A listing, index or API page that is not usable: `blocked` for a challenge, else `error`."""
+    outcome = "blocked" if verdict.kind == "blocked" else "error"
+    return FailureItem(response.url, outcome, now(), response.status, f"{what}: {verdict.reason}")
 
 
 def _describe(failure: Failure) -> str:
