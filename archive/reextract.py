@@ -18,13 +18,13 @@ logger = logging.getLogger(__name__)
 HINT_FIELDS = {"索引号": "identifier", "文号": "document_number"}
 
 
-def decode_capture(capture: captures.Capture) -> str:
-    """The capture's bytes as text, with its stored encoding (else UTF-8), never failing on bad bytes."""
-    encoding = capture.encoding or "utf-8"
-    try:
-        return capture.body.decode(encoding, errors="replace")
-    except LookupError:
-        return capture.body.decode("utf-8", errors="replace")
+def decode_capture(capture: captures.Capture) -> str | None:
+    """The capture's bytes as text, decoded exactly as the crawler decodes a response (its stored encoding
+    as the declared one): never with replacement characters; None when that is impossible."""
+    from crawler.guard import decode_body
+
+    decoded = decode_body(capture.body, capture.encoding or None)
+    return decoded[0] if decoded else None
 
 
 def _source_settings(db: sqlite_utils.Database, source_id: str,
@@ -65,9 +65,13 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
         site_name, prune = _source_settings(db, src, sources)
         record = json.loads(record_json) if record_json else {}
         hints = {key: record[name] for name, key in HINT_FIELDS.items() if record.get(name)}
+        html = decode_capture(capture)
+        if html is None:
+            logger.warning("re-extraction skipped for %s: its capture cannot be decoded", url)
+            counts["failed"] += 1
+            continue
         try:
-            page = extract_page(decode_capture(capture), capture.url or url, site_name=site_name, prune=prune,
-                                hints=hints)
+            page = extract_page(html, capture.url or url, site_name=site_name, prune=prune, hints=hints)
         except Exception as exc:  # noqa: BLE001 (one bad capture must not stop the others)
             logger.warning("re-extraction failed for %s: %s", url, exc)
             counts["failed"] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 
 from click.testing import CliRunner
 
@@ -74,3 +75,21 @@ def test_reextract_command(replica, db_path):
     assert "changed=1" in result.output
     result = runner.invoke(cli, ["--db", str(db_path), "reextract", "--source", "nope"])
     assert result.exit_code == 2 and "no source 'nope'" in result.output
+
+
+def test_a_capture_with_broken_bytes_is_decoded_as_the_crawler_does(replica, db_path):
+    """A GBK page cut mid-character: the crawl dropped the broken byte, so re-extraction must too —
+    never a revision full of U+FFFD, and no revision at all when the text is the same."""
+    db, fresh = _archive_with_stale_pages(replica, db_path, count=1)
+    [url] = fresh
+    capture_hash = db.execute("SELECT capture_hash FROM revisions").fetchone()[0]
+    body = db.execute("SELECT body FROM captures WHERE hash = ?", [capture_hash]).fetchone()[0]
+    stop = "。".encode("gbk") + b"<"  # a lone lead byte before "<" can pair with nothing
+    broken = zlib.decompress(body).replace(stop, "。".encode("gbk") + b"\xa1<", 1)
+    assert broken != zlib.decompress(body)
+    db.execute("UPDATE captures SET body = ? WHERE hash = ?", [zlib.compress(broken), capture_hash])
+    counts = reextract(db)
+    assert counts["changed"] == 1 and counts["failed"] == 0
+    latest = db.execute("SELECT text FROM revisions ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert "\ufffd" not in latest
+    assert latest == store.normalize(fresh[url].text)
