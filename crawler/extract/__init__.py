@@ -8,13 +8,12 @@ Stateless and thread/process-safe: rules are loaded once (immutable), nothing is
 """
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from .dates import dateline, fallback_date, labelled_date, parse_date, parse_epoch_or_date
+from .jsobject import read_assigned
 from .meta import (
     find_attachments,
     find_publisher,
@@ -61,22 +60,20 @@ class Page:
     record: dict[str, str] = field(default_factory=dict)  # disclosure fields, e.g. {"索引号": ...}
 
 
-DETAIL_RE = re.compile(r"_CONFIG\.DETAIL\s*=\s*")
-
-
 def gkmlpt_detail(html: str) -> dict | None:
-    """The `_CONFIG.DETAIL = {...}` object of a gkmlpt article page (body in its "content"), if any."""
-    match = DETAIL_RE.search(html)
-    if not match:
+    """The DETAIL object of a gkmlpt article page (body in its "content"), if any.
+
+    As deployed, DETAIL is a key of the page's config object literal: ``window._CONFIG = {SID: '755041',
+    …, DETAIL: {"id": …, "content": "\\u003Cp…"}, TREE: […]}`` (unquoted keys, single-quoted strings,
+    JSON-escaped content; see tests/real/SOURCES.md, "gkmlpt and source evidence"); some pages assign it
+    apart, ``window._CONFIG.DETAIL = {…}``. Both are read with the tolerant object-literal reader."""
+    if "DETAIL" not in html:
         return None
-    start = html.find("{", match.end())
-    if start < 0:
-        return None
-    try:
-        detail, _ = json.JSONDecoder().raw_decode(html, start)
-    except ValueError:
-        return None
-    return detail if isinstance(detail, dict) else None
+    config = read_assigned(html, "window._CONFIG")
+    detail = config.get("DETAIL") if config else None
+    if not isinstance(detail, dict):
+        detail = read_assigned(html, "window._CONFIG.DETAIL")
+    return detail if isinstance(detail, dict) and detail else None
 
 
 def detail_hints(detail: dict) -> dict[str, str]:

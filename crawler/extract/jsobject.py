@@ -1,0 +1,268 @@
+"""A small, tolerant reader of JavaScript object literals, for the data pages carry in their scripts.
+
+gkmlpt (政府信息公开目录管理平台) article pages carry their body in the page's config object literal,
+e.g. ``window._CONFIG = {SID: '755041', …, DETAIL: {"id": 1, "content": "\\u003Cp\\u003E…"}, TREE: […]}``:
+keys unquoted, strings single- or double-quoted, the content JSON-escaped. JSON parsers reject that and a
+regex breaks on escaped quotes or braces inside strings, so this module reads the literal itself:
+
+    from crawler.extract.jsobject import read_assigned
+    config = read_assigned(html, "window._CONFIG")      # a dict, or None
+
+What it accepts (a superset of JSON): unquoted identifier keys, number keys, '…' and "…" strings with JS
+escapes (\\n \\t \\uXXXX \\u{…} \\xHH \\' \\/ and line continuations), trailing commas, // and /* */ comments,
+true/false/null/undefined, NaN/Infinity, hex numbers. A value it cannot read (a function, a call, a
+variable) becomes None and is skipped up to the next comma at its level, so one odd field never loses
+the rest of the object.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["JSObjectError", "find_object", "parse_value", "read_assigned"]
+
+IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
+NUMBER_RE = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+KEYWORDS = {"true": True, "false": False, "null": None, "undefined": None,
+            "NaN": float("nan"), "Infinity": float("inf")}
+CLOSERS = {"{": "}", "[": "]", "(": ")"}
+MAX_DEPTH = 200
+
+
+class JSObjectError(ValueError):
+    """Text that is not a readable object literal; the message names the position."""
+
+
+def parse_value(text: str, pos: int = 0) -> tuple[Any, int]:
+    """Read one JS literal value starting at `pos` (whitespace and comments skipped): (value, end)."""
+    return _Reader(text).value(pos, 0)
+
+
+def find_object(text: str, start: int) -> dict | None:
+    """The object literal whose `{` is the first non-space character at or after `start`, or None."""
+    reader = _Reader(text)
+    pos = reader.skip(start)
+    if pos >= len(text) or text[pos] != "{":
+        return None
+    try:
+        value, _ = reader.value(pos, 0)
+    except JSObjectError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_assigned(text: str, name: str) -> dict | None:
+    """The object literal assigned to `name` (``name = {…}``; `name` may be dotted, e.g.
+    ``window._CONFIG``; a ``window.`` prefix is optional in the page), or None when there is none."""
+    dotted = r"\s*\.\s*".join(re.escape(part) for part in name.removeprefix("window.").split("."))
+    pattern = re.compile(rf"(?<![\w$.])(?:window\s*\.\s*)?{dotted}\s*=(?!=)")
+    for match in pattern.finditer(text):
+        found = find_object(text, match.end())
+        if found is not None:
+            return found
+    return None
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+
+    def fail(self, pos: int, what: str) -> JSObjectError:
+        return JSObjectError(f"object literal: {what} at character {pos}")
+
+    def skip(self, pos: int) -> int:
+        """Past whitespace and comments."""
+        text, n = self.text, self.n
+        while pos < n:
+            ch = text[pos]
+            if ch.isspace() or ch == "\ufeff":
+                pos += 1
+            elif text.startswith("//", pos):
+                end = text.find("\n", pos)
+                pos = n if end < 0 else end + 1
+            elif text.startswith("/*", pos):
+                end = text.find("*/", pos + 2)
+                if end < 0:
+                    raise self.fail(pos, "unterminated comment")
+                pos = end + 2
+            else:
+                break
+        return pos
+
+    def value(self, pos: int, depth: int) -> tuple[Any, int]:
+        if depth > MAX_DEPTH:
+            raise self.fail(pos, "nesting too deep")
+        pos = self.skip(pos)
+        if pos >= self.n:
+            raise self.fail(pos, "value expected, text ended")
+        ch = self.text[pos]
+        if ch == "{":
+            return self.obj(pos, depth)
+        if ch == "[":
+            return self.array(pos, depth)
+        if ch in "'\"`":
+            return self.string(pos)
+        m = NUMBER_RE.match(self.text, pos)
+        if m and (ch in "+-.0123456789"):
+            return _number(m.group()), m.end()
+        m = IDENT_RE.match(self.text, pos)
+        if m and m.group() in KEYWORDS and not self._continues(m.end()):
+            return KEYWORDS[m.group()], m.end()
+        return None, self.skip_expression(pos)
+
+    def _continues(self, pos: int) -> bool:
+        """Whether an identifier is followed by more expression (`.x`, `(…)`, `[…]`)."""
+        pos = self.skip(pos)
+        return pos < self.n and self.text[pos] in ".(["
+
+    def skip_expression(self, pos: int) -> int:
+        """Past an expression this reader does not evaluate: up to the next , } or ] at its level."""
+        stack: list[str] = []
+        text, n = self.text, self.n
+        start = pos
+        while pos < n:
+            ch = text[pos]
+            if ch in "'\"`":
+                _, pos = self.string(pos)
+                continue
+            if text.startswith("//", pos) or text.startswith("/*", pos):
+                pos = self.skip(pos)
+                continue
+            if ch in CLOSERS:
+                stack.append(CLOSERS[ch])
+            elif ch in ")]}":
+                if not stack:
+                    break
+                if stack.pop() != ch:
+                    raise self.fail(pos, f"unbalanced {ch!r}")
+            elif ch == "," and not stack:
+                break
+            pos += 1
+        if pos == start or stack:
+            raise self.fail(start, "value expected")
+        return pos
+
+    def obj(self, pos: int, depth: int) -> tuple[dict, int]:
+        result: dict[str, Any] = {}
+        pos += 1
+        while True:
+            pos = self.skip(pos)
+            if pos >= self.n:
+                raise self.fail(pos, "unterminated object")
+            if self.text[pos] == "}":
+                return result, pos + 1
+            key, pos = self.key(pos)
+            pos = self.skip(pos)
+            if pos >= self.n or self.text[pos] != ":":
+                raise self.fail(pos, f"':' expected after key {key!r}")
+            value, pos = self.value(pos + 1, depth + 1)
+            result[key] = value
+            pos = self.skip(pos)
+            if pos < self.n and self.text[pos] == ",":
+                pos += 1
+            elif pos < self.n and self.text[pos] == "}":
+                return result, pos + 1
+            else:
+                raise self.fail(pos, "',' or '}' expected")
+
+    def key(self, pos: int) -> tuple[str, int]:
+        ch = self.text[pos]
+        if ch in "'\"":
+            return self.string(pos)
+        m = IDENT_RE.match(self.text, pos)
+        if m:
+            return m.group(), m.end()
+        m = NUMBER_RE.match(self.text, pos)
+        if m:
+            number = _number(m.group())
+            return (str(number) if not isinstance(number, float) or not number.is_integer()
+                    else str(int(number))), m.end()
+        raise self.fail(pos, "key expected")
+
+    def array(self, pos: int, depth: int) -> tuple[list, int]:
+        result: list[Any] = []
+        pos += 1
+        while True:
+            pos = self.skip(pos)
+            if pos >= self.n:
+                raise self.fail(pos, "unterminated array")
+            if self.text[pos] == "]":
+                return result, pos + 1
+            if self.text[pos] == ",":  # an elision: [1,,2]
+                result.append(None)
+                pos += 1
+                continue
+            value, pos = self.value(pos, depth + 1)
+            result.append(value)
+            pos = self.skip(pos)
+            if pos < self.n and self.text[pos] == ",":
+                pos += 1
+            elif pos < self.n and self.text[pos] == "]":
+                return result, pos + 1
+            else:
+                raise self.fail(pos, "',' or ']' expected")
+
+    def string(self, pos: int) -> tuple[str, int]:
+        quote = self.text[pos]
+        text, n = self.text, self.n
+        out: list[str] = []
+        i = pos + 1
+        while True:
+            j = i
+            while j < n and text[j] != quote and text[j] != "\\":
+                j += 1
+            out.append(text[i:j])
+            if j >= n:
+                raise self.fail(pos, "unterminated string")
+            if text[j] == quote:
+                return "".join(out), j + 1
+            i = self.escape(j + 1, out, pos)
+
+    def escape(self, i: int, out: list[str], start: int) -> int:
+        text, n = self.text, self.n
+        if i >= n:
+            raise self.fail(start, "unterminated string")
+        ch = text[i]
+        if ch == "u":
+            if i + 1 < n and text[i + 1] == "{":
+                end = text.find("}", i + 2)
+                digits = text[i + 2:end] if end > 0 else ""
+                if not digits or not re.fullmatch(r"[0-9a-fA-F]{1,6}", digits) or int(digits, 16) > 0x10FFFF:
+                    raise self.fail(i, "bad \\u{…} escape")
+                out.append(chr(int(digits, 16)))
+                return end + 1
+            digits = text[i + 1:i + 5]
+            if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
+                raise self.fail(i, "bad \\u escape")
+            code = int(digits, 16)
+            nxt = text[i + 5:i + 11]
+            if 0xD800 <= code < 0xDC00 and re.fullmatch(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", nxt):
+                low = int(nxt[2:], 16)
+                out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)))
+                return i + 11
+            out.append(chr(code))
+            return i + 5
+        if ch == "x":
+            digits = text[i + 1:i + 3]
+            if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
+                raise self.fail(i, "bad \\x escape")
+            out.append(chr(int(digits, 16)))
+            return i + 3
+        if ch == "\r":  # line continuation
+            return i + 2 if text.startswith("\r\n", i) else i + 1
+        if ch in "\n\u2028\u2029":
+            return i + 1
+        out.append(SIMPLE_ESCAPES.get(ch, ch))
+        return i + 1
+
+
+def _number(literal: str) -> int | float:
+    sign = -1 if literal.startswith("-") else 1
+    body = literal.lstrip("+-")
+    if body[:2].lower() == "0x":
+        return sign * int(body, 16)
+    if re.fullmatch(r"\d+", body):
+        return sign * int(body)
+    return sign * float(body)
