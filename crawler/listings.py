@@ -8,18 +8,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from parsel import Selector
+
+from crawler.extract.jsobject import read_assigned
 
 NEXT_PAGE_TEXTS = ("下一页", "下页", "后一页")
 CREATE_PAGE_RE = re.compile(
     r"createPageHTML\(\s*['\"]?(\d+)['\"]?\s*,\s*['\"]?(\d+)['\"]?\s*,\s*['\"]([\w.-]+)['\"]\s*,\s*['\"](\w+)['\"]"
 )
 SID_RE = re.compile(r"""\bSID\s*["']?\s*:\s*["']?(\w+)""")
-NODE_RE = re.compile(
-    r"""["']?\bid["']?\s*:\s*["']?(\d+)["']?\s*,\s*["']?name["']?\s*:\s*["']((?:[^"'\\]|\\.)*)["']"""
-)
+DROPPED_QUERY = frozenset({"jump"})  # `?jump=true`: gkmlpt's "open in place" flag, not part of the document
 CHINA_TZ = timezone(timedelta(hours=8))
 
 
@@ -41,8 +41,31 @@ def page_links(selector: Selector, base_url: str) -> list[Link]:
         if parts.scheme not in ("http", "https"):
             continue
         text = " ".join("".join(a.css("::text").getall()).split()) or a.attrib.get("title", "")
-        links.append(Link(urlunsplit(parts._replace(fragment="")), text))
+        links.append(Link(canonical_url(url), text))
     return links
+
+
+def canonical_url(url: str) -> str:
+    """The one URL a document is archived under: no `#fragment` (gkmlpt's API answers add `#<catalog>`),
+    no `jump=true` (gkmlpt pages link `post_N.html?jump=true`), scheme and host lower-case, default port
+    dropped; the rest of the query kept in its order. Idempotent."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    if parts.username or parts.password:
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if k.lower() not in DROPPED_QUERY]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
+    return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, ""))
 
 
 def matches(url: str, patterns: Iterable[str]) -> bool:
@@ -85,50 +108,106 @@ def create_page_urls(html: str, base_url: str) -> list[str]:
 
 
 # --- gkmlpt (政府信息公开目录管理平台) -----------------------------------------------------------
+# Evidence (tests/real/SOURCES.md, "gkmlpt and source evidence"): the index shell carries `window._CONFIG =
+# {SID: '…', TREE: […]}`; the list API is `<platform root>/gkmlpt/api/all/<catalog>?page=N&sid=SID`, where the
+# platform root may be a department prefix (`http://www.szpsq.gov.cn/pskjcxfws/gkmlpt/…`); catalogue 0 lists
+# every article of the site; answers hold up to 100 articles, newest first, with `classify.post_count` and
+# `total`; page 0 repeats page 1.
+
+def gkmlpt_config(html: str) -> dict[str, Any] | None:
+    """The `window._CONFIG = {…}` object literal of a gkmlpt page, read by the tolerant JS reader."""
+    return read_assigned(html, "window._CONFIG") if "_CONFIG" in html else None
+
 
 def gkmlpt_sid(html: str) -> str | None:
     """The site id (`SID: '755041'`) from the `/gkmlpt/index` shell's `window._CONFIG`."""
+    config = gkmlpt_config(html)
+    if config and config.get("SID") not in (None, ""):
+        return str(config["SID"]).strip()
     m = SID_RE.search(html)
     return m.group(1) if m else None
 
 
+@dataclass(frozen=True)
+class Catalog:
+    id: str
+    name: str
+    post_count: int | None
+    depth: int
+
+
+def gkmlpt_tree(html: str) -> list[Catalog]:
+    """The catalogue tree in `window._CONFIG.TREE`, depth first, each node with its post count."""
+    config = gkmlpt_config(html) or {}
+    found: list[Catalog] = []
+
+    def walk(nodes: Any, depth: int) -> None:
+        for node in nodes if isinstance(nodes, list) else []:
+            if not isinstance(node, dict) or node.get("id") in (None, ""):
+                continue
+            count = node.get("post_count", node.get("count"))
+            found.append(Catalog(str(node["id"]), str(node.get("name") or "").strip(),
+                                 int(count) if isinstance(count, (int, float)) else None, depth))
+            walk(node.get("children"), depth + 1)
+
+    walk(config.get("TREE"), 0)
+    return found
+
+
 def gkmlpt_catalogs(html: str) -> dict[str, str]:
-    """The catalogue tree in `window._CONFIG.TREE`, flattened to {id: name}."""
-    start = html.find("TREE")
-    return {m.group(1): _unescape_js(m.group(2)) for m in NODE_RE.finditer(html, max(start, 0))}
+    """The catalogue tree flattened to {id: name}."""
+    return {c.id: c.name for c in gkmlpt_tree(html)}
 
 
 def gkmlpt_find_catalog(html: str, catalog: str) -> str | None:
-    """A catalogue's id from its id or name (exact name first, then a name that contains it)."""
-    tree = gkmlpt_catalogs(html)
+    """A catalogue's id from its id (`0` = every article) or name (exact name first, then a name that
+    contains it)."""
+    catalog = str(catalog).strip()
     if catalog.isdigit():
         return catalog
+    tree = gkmlpt_catalogs(html)
     for cid, name in tree.items():
         if name == catalog:
             return cid
     for cid, name in tree.items():
-        if catalog in name:
+        if catalog and catalog in name:
             return cid
     return None
 
 
+def gkmlpt_root(url: str) -> str:
+    """The platform's root for a page of it: `…/<dept>/gkmlpt/` for a department site, else `/gkmlpt/`."""
+    parts = urlsplit(url)
+    path = parts.path
+    at = path.find("/gkmlpt/")
+    if at < 0 and path.endswith("/gkmlpt"):
+        at = len(path) - len("/gkmlpt")
+    root = path[:at] + "/gkmlpt/" if at >= 0 else "/gkmlpt/"
+    return urlunsplit((parts.scheme, parts.netloc, root, "", ""))
+
+
 def gkmlpt_api_url(base_url: str, catalog_id: str, sid: str, page: int = 1) -> str:
-    return urljoin(base_url, f"/gkmlpt/api/all/{catalog_id}?page={page}&sid={sid}")
+    """The list API of catalogue `catalog_id` under the platform root of `base_url` (page 1 is the first;
+    page 0 only repeats it)."""
+    return gkmlpt_root(base_url) + f"api/all/{catalog_id}?page={max(page, 1)}&sid={sid}"
 
 
 def gkmlpt_page_count(data: dict[str, Any]) -> int:
-    """Pages in a catalogue, from `classify.post_count` and the page size of this answer."""
+    """Pages in a catalogue, from `total` (or `classify.post_count`) and the page size of this answer."""
     articles = data.get("articles") or []
-    total = int((data.get("classify") or {}).get("post_count") or data.get("total") or len(articles))
+    total = _int(data.get("total")) or _int((data.get("classify") or {}).get("post_count")) or len(articles)
     per_page = max(len(articles), 1)
     return max(1, -(-total // per_page))
 
 
 def gkmlpt_articles(data: dict[str, Any], base_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """(article URL, hints) for each article of an API answer; hints carry the disclosure fields."""
+    """(canonical article URL, hints) for each article of an API answer; hints carry the disclosure
+    fields."""
     for art in data.get("articles") or []:
-        url = art.get("url")
-        if not url:
+        if not isinstance(art, dict):
+            continue
+        url = art.get("url") or art.get("post_url")
+        if not isinstance(url, str) or not url.strip():
             continue
         hints = {
             "title": art.get("title"),
@@ -137,7 +216,7 @@ def gkmlpt_articles(data: dict[str, Any], base_url: str) -> Iterator[tuple[str, 
             "identifier": art.get("identifier"),
             "document_number": art.get("document_number"),
         }
-        yield urljoin(base_url, url), {k: str(v).strip() for k, v in hints.items() if v}
+        yield canonical_url(urljoin(base_url, url.strip())), {k: str(v).strip() for k, v in hints.items() if v}
 
 
 def gkmlpt_report_links(data: dict[str, Any], base_url: str, article_urls: Iterable[str],
@@ -148,11 +227,43 @@ def gkmlpt_report_links(data: dict[str, Any], base_url: str, article_urls: Itera
     return [(link.url, hints[link.url]) for link in article_links(links, article_urls, title_filter)]
 
 
+def gkmlpt_page_is_known(data: dict[str, Any], base_url: str, reports: Iterable[str],
+                         known: dict[str, str | None], newest: str | None) -> bool:
+    """Whether an API page holds only what the archive already has, so older pages need not be read.
+
+    `reports` are the page's URLs that pass the source's filters; `known` maps every archived document of
+    the source to its archived `published` date; `newest` is the latest of those dates. A report is known
+    when it is archived and the API's date does not differ from the archived one; another article (one the
+    filters skip) is known when it is dated no later than `newest` — it was listed when the archive last
+    looked. With nothing archived yet, nothing is known."""
+    wanted = set(reports)
+    articles = list(gkmlpt_articles(data, base_url))
+    if not articles:
+        return True
+    if not known:
+        return False
+    for url, hints in articles:
+        date = hints.get("published")
+        if url in wanted:
+            if url not in known or (date and known[url] and date != known[url]):
+                return False
+        elif not date or not newest or date > newest:
+            return False
+    return True
+
+
 def parse_json(text: str) -> dict[str, Any]:
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("gkmlpt API answer is not a JSON object")
     return data
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _api_date(art: dict[str, Any]) -> str | None:
@@ -163,10 +274,3 @@ def _api_date(art: dict[str, Any]) -> str | None:
         if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
             return value[:10]
     return None
-
-
-def _unescape_js(s: str) -> str:
-    try:
-        return json.loads(f'"{s}"')
-    except ValueError:
-        return s

@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 import yaml
 
+from crawler.extract import gkmlpt_detail
 from tests.sites import ReplicaFarm
 from tests.sites.seeds import seed_body
 
@@ -126,14 +127,14 @@ def test_gkmlpt_api_paginates_and_detail_parses_back(replica: ReplicaFarm) -> No
     for page in (1, 2, 3):
         data = json.loads(fetch(gk.url(f"/gkmlpt/api/all/11938?page={page}&sid=755041"))[2])
         pages.append(len(data["articles"]))
-        urls += [a["url"] for a in data["articles"]]
+        urls += [a["url"].split("#")[0] for a in data["articles"]]  # the API adds #<catalogue>
     live = [e for e in replica.expected(1, include_non_reports=True) if e.site == "gkmlpt"]
     assert data["classify"]["post_count"] == len(live) and pages == [10, len(live) - 10, 0]
     assert sorted(urls) == sorted(e.url for e in live)
     assert fetch(gk.url("/gkmlpt/api/all/11938?page=1&sid=1"))[0] == 404
     report = next(e for e in live if e.publisher == "光明区")
     page = fetch(report.url)[2].decode()
-    detail = json.loads(re.search(r"window\._CONFIG\.DETAIL = (\{.*\});\n", page).group(1))
+    detail = gkmlpt_detail(page)  # DETAIL inside the window._CONFIG object literal, content JSON-escaped
     assert detail["title"] == report.title and detail["publisher"] == "光明区"
     assert body_lines(visible_text(detail["content"].replace("</p>", "</p>\n"))) == body_lines(report.body)
     assert report.body.splitlines()[0] not in visible_text(page.split("<body>", 1)[1].split("<script", 1)[0])
@@ -153,7 +154,7 @@ def test_state_two_changes_exactly_what_farm_changes_says(replica: ReplicaFarm) 
         assert fetch(site.url(change.new))[0] == 200
         page = fetch(site.url(change.edited))[2].decode(site.charset)
         if key == "gkmlpt":
-            page = json.loads(re.search(r"window\._CONFIG\.DETAIL = (\{.*\});\n", page).group(1))["content"]
+            page = gkmlpt_detail(page)["content"]
         assert change.new_figure in page and change.old_figure not in page
         assert change.removed_sentence not in page
         assert change.removed_sentence in before[site.url(change.edited)].body

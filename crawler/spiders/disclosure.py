@@ -41,6 +41,9 @@ class DisclosureSpider(scrapy.Spider):
         self.validators: dict[str, tuple[str | None, str | None]] = {}  # url -> (ETag, Last-Modified)
         self.known: list[str] = []  # live documents of the source in the archive
         self.requested: set[str] = set()  # article URLs asked in this run
+        self.archived: dict[str, str | None] = {}  # every archived document of the source -> published
+        self.newest_published: str | None = None
+        self.gkmlpt_seen: dict[str, set[str]] = {}  # catalogue -> article URLs its API pages listed
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
@@ -54,6 +57,8 @@ class DisclosureSpider(scrapy.Spider):
         db = connect(self.db_path)
         try:
             self.known = live_urls(db, self.source.id)
+            self.archived = archived_dates(db, self.source.id)
+            self.newest_published = max((d for d in self.archived.values() if d), default=None)
             if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
                 self.validators = validators(db, self.source.id)
         finally:
@@ -125,9 +130,13 @@ class DisclosureSpider(scrapy.Spider):
                              cb_kwargs={"catalog": catalog, "sid": sid, "page": 1})
 
     def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
+        """One page of a catalogue's list API. Pages are read one after another, newest first, and paging
+        stops at a page that holds only documents the archive already has with the same dates (so a daily
+        run reads one or two pages), at a page that repeats what this run has seen (the API's page 0 is
+        page 1; some servers ignore `page`), or at the last page."""
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
-        if verdict.kind == "blocked":
+        if verdict.kind in ("blocked", "not-found"):
             yield listing_failure(response, verdict, "gkmlpt API")
             return
         try:
@@ -135,15 +144,25 @@ class DisclosureSpider(scrapy.Spider):
         except (ValueError, AttributeError) as e:
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt API: not JSON ({e})")
             return
-        for url, hints in listings.gkmlpt_report_links(data, response.url, self.source.article_urls,
-                                                       self.source.title_filter):
-            yield self.article_request(url, hints)
-        if page == 1:
-            limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
-            for n in range(2, min(listings.gkmlpt_page_count(data), limit) + 1):
-                yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, n),
-                                     callback=self.parse_gkmlpt_api, errback=self.failed,
-                                     cb_kwargs={"catalog": catalog, "sid": sid, "page": n})
+        reports = listings.gkmlpt_report_links(data, response.url, self.source.article_urls,
+                                               self.source.title_filter)
+        for url, hints in reports:
+            if url not in self.requested:
+                yield self.article_request(url, hints)
+        listed = {url for url, _ in listings.gkmlpt_articles(data, response.url)}
+        seen = self.gkmlpt_seen.setdefault(catalog, set())
+        repeated = bool(listed) and listed <= seen
+        seen |= listed
+        if repeated or page >= listings.gkmlpt_page_count(data):
+            return
+        if listings.gkmlpt_page_is_known(data, response.url, [u for u, _ in reports], self.archived,
+                                         self.newest_published):
+            self.logger.info("gkmlpt catalogue %s: page %d holds nothing new, older pages not read", catalog, page)
+            return
+        if self.listing_pages < self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES"):
+            yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, page + 1),
+                                 callback=self.parse_gkmlpt_api, errback=self.failed,
+                                 cb_kwargs={"catalog": catalog, "sid": sid, "page": page + 1})
 
     # --- articles ---------------------------------------------------------------------------------
     def parse_article(self, response: Response):
@@ -184,6 +203,13 @@ class DisclosureSpider(scrapy.Spider):
             outcome = "blocked" if verdict.kind == "blocked" else "error"
             error = f"{error}: {verdict.reason}" if verdict.reason else error
         yield FailureItem(request.url, outcome, now(), status, error)
+
+
+def archived_dates(db, source_id: str) -> dict[str, str | None]:
+    """Every archived document of a source (live or gone) with its `published` date, for incremental
+    gkmlpt listing."""
+    return {row["url"]: row["published"] for row in
+            db.query("select url, published from documents where source_id = ?", [source_id])}
 
 
 def listing_failure(response: Response, verdict: guard.Verdict, what: str) -> FailureItem:

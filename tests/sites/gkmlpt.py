@@ -1,4 +1,13 @@
-"""Guangdong "gkmlpt" replica (深圳市光明区人民政府): script shell + JSON API + DETAIL-in-script articles."""
+"""Guangdong "gkmlpt" replica (深圳市光明区人民政府): script shell + JSON API + DETAIL-in-script articles.
+
+Built as the platform is deployed (evidence in tests/real/SOURCES.md, "gkmlpt and source evidence"): the
+page's config is one object literal, ``window._CONFIG = {SID: '755041', …, DETAIL: {…}, TREE: […]}``, with
+unquoted keys, single-quoted strings and the article's HTML JSON-escaped (``\u003Cp\u003E``); the list API
+answers newest first with `classify.post_count` and `total`, gives article URLs with a ``#<catalog>``
+fragment, repeats page 1 as page 0 and accepts catalogue 0 for every article; pages link their neighbours
+as ``post_N.html?jump=true``. `GkmlptDeptSite` serves the same platform under a department prefix
+(``/<dept>/gkmlpt/index``, API ``/<dept>/gkmlpt/api/all/<catalog>``) with the real page size of 100.
+"""
 from __future__ import annotations
 
 import json
@@ -31,15 +40,16 @@ SHELL = Template("""<!DOCTYPE html>
 <title>$title</title>
 <link rel="stylesheet" href="/gkmlpt/static/css/app.css?t=$nonce">
 <script>
-window._CONFIG = {SID: '$sid', SITE_NAME: '深圳市光明区人民政府', TREE: $tree, API_BASE: '/gkmlpt/api'};
-$detail</script>
+window._CONFIG = {SID: '$sid', SITE_NAME: '深圳市光明区人民政府', APP_URL: '$app_url',$detail
+  TREE: $tree, API_BASE: '$app_url/gkmlpt/api'};
+</script>
 </head>
 <body>
 <div class="gk-header"><div class="gk-w"><img src="/gkmlpt/static/img/logo.png" alt="深圳市光明区人民政府">
   <span class="gk-site">深圳市光明区人民政府</span><span class="gk-today">$today</span></div></div>
-<div class="gk-nav"><div class="gk-w"><a href="/">首页</a><a href="/gkmlpt/index">政府信息公开</a><a href="/gkmlpt/policy">政策文件</a><a href="/gkmlpt/mindex">信息公开目录</a></div></div>
-<div class="gk-w gk-crumb">当前位置:<a href="/">首页</a> &gt; <a href="/gkmlpt/index">政府信息公开</a>$crumb_tail</div>
-<div id="app" class="gk-w"><div class="gk-loading">正在加载,请稍候……</div></div>
+<div class="gk-nav"><div class="gk-w"><a href="/">首页</a><a href="$app_url/gkmlpt/index">政府信息公开</a><a href="$app_url/gkmlpt/policy">政策文件</a><a href="$app_url/gkmlpt/mindex">信息公开目录</a></div></div>
+<div class="gk-w gk-crumb">当前位置:<a href="/">首页</a> &gt; <a href="$app_url/gkmlpt/index">政府信息公开</a>$crumb_tail</div>
+<div id="app" class="gk-w"><div class="gk-loading">正在加载,请稍候……</div>$neighbours</div>
 <noscript>您的浏览器不支持或已禁用JavaScript,请启用后访问。</noscript>
 <div class="gk-footer"><div class="gk-w">
   <p>主办单位:深圳市光明区人民政府办公室 &nbsp; 网站标识码:4403110001 &nbsp; 粤ICP备2020091580号</p>
@@ -61,6 +71,12 @@ def script_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
+def escaped_json(value: Any) -> str:
+    """JSON as the platform writes it into the page: ASCII only, `<`, `>` and `&` as \\u escapes, `/` as `\\/`."""
+    text = json.dumps(value, ensure_ascii=True).replace("/", "\\/")
+    return text.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")
+
+
 class GkmlptSite(ReplicaSite):
     """深圳市光明区人民政府 on the gkmlpt platform; catalogue 11938 holds the reports."""
 
@@ -70,11 +86,28 @@ class GkmlptSite(ReplicaSite):
     start_path = "/gkmlpt/index"
     article_urls = ("/gkmlpt/content/",)
     extra_source: ClassVar[dict[str, str]] = {"listing": "gkmlpt", "catalog": "法治政府建设年度报告"}
+    prefix = ""  # a department's platform lives under /<dept>/gkmlpt/
+    per_page = PER_PAGE
+
+    def url(self, path: str) -> str:
+        return self.base_url + self.prefix + path
+
+    def _attachment(self, path: str, state: int) -> Response | None:
+        inner = self._inner(path)
+        return None if inner is None else super()._attachment(inner, state)
+
+    def _inner(self, path: str) -> str | None:
+        """The platform path of a request path (None when outside the platform's prefix)."""
+        if not self.prefix:
+            return path
+        return path[len(self.prefix):] if path.startswith(self.prefix + "/") else None
 
     def page(self, request: Request, state: int) -> Response | None:
-        path = request.path
+        path = self._inner(request.path)
+        if path is None:
+            return None
         if path in ("/", "/gkmlpt/index", "/gkmlpt/"):
-            return Response(200, self.shell(self.chrome(), "政府信息公开_深圳市光明区人民政府", "", ""))
+            return Response(200, self.shell(self.chrome(), "政府信息公开_深圳市光明区人民政府", "", "", ""))
         match = re.fullmatch(r"/gkmlpt/api/all/(\d+)", path)
         if match:
             return self.api(int(match.group(1)), request.query, state)
@@ -83,34 +116,41 @@ class GkmlptSite(ReplicaSite):
             return Response(200, self.article_html(article, state))
         return None
 
-    def shell(self, chrome: Chrome, title: str, crumb_tail: str, detail: str) -> str:
+    def shell(self, chrome: Chrome, title: str, crumb_tail: str, detail: str, neighbours: str) -> str:
         return SHELL.substitute(title=esc(title), nonce=chrome.nonce, sid=SID, tree=script_json(TREE),
-                                detail=detail, today=chrome.today, crumb_tail=crumb_tail, count=chrome.count)
+                                detail=detail, today=chrome.today, crumb_tail=crumb_tail, count=chrome.count,
+                                app_url=self.prefix, neighbours=neighbours)
+
+    def catalogue(self, catalog: int, state: int) -> list[Article]:
+        """A catalogue's articles newest first; catalogue 0 is every article of the site."""
+        articles = self.live(state) if catalog in (0, GK_CATALOG) else []
+        return sorted(articles, key=lambda a: a.published, reverse=True)
 
     def api(self, catalog: int, query: dict[str, str], state: int) -> Response:
         if query.get("sid", SID) != SID:
             return Response(404, json.dumps({"code": 404, "msg": "站点不存在"}, ensure_ascii=False),
                             "application/json")
         try:
-            page = max(1, int(query.get("page", "1")))
+            page = max(1, int(query.get("page", "1")))  # page 0 answers as page 1
         except ValueError:
             return Response(400, '{"code": 400, "msg": "bad page"}', "application/json")
-        articles = self.live(state) if catalog == GK_CATALOG else []
-        chunk = articles[(page - 1) * PER_PAGE:page * PER_PAGE]
+        articles = self.catalogue(catalog, state)
+        chunk = articles[(page - 1) * self.per_page:page * self.per_page]
+        name = {0: "全部", GK_CATALOG: "法治政府建设年度报告"}.get(catalog, "")
         payload = {
-            "classify": {"id": catalog, "name": "法治政府建设年度报告" if catalog == GK_CATALOG else "",
-                         "post_count": len(articles), "page_count": math.ceil(len(articles) / PER_PAGE)},
-            "articles": [self.record(a) for a in chunk],
-            "page": page, "per_page": PER_PAGE, "total": len(articles),
+            "classify": {"id": catalog, "name": name, "parent": 11937 if catalog == GK_CATALOG else 0,
+                         "post_count": len(articles), "page_count": math.ceil(len(articles) / self.per_page)},
+            "articles": [self.record(a, catalog) for a in chunk],
+            "page": page, "per_page": self.per_page, "total": len(articles),
         }
         return Response(200, json.dumps(payload, ensure_ascii=False), "application/json")
 
-    def record(self, article: Article) -> dict[str, Any]:
+    def record(self, article: Article, catalog: int = GK_CATALOG) -> dict[str, Any]:
         ts = _ts(article.published)
         return {
             "id": int(article.path.rsplit("_", 1)[1].split(".")[0]),
             "title": article.title,
-            "url": self.url(article.path),
+            "url": f"{self.url(article.path)}#{catalog}",  # as the API gives it: with the catalogue as fragment
             "publisher": article.publisher,
             "identifier": article.extra.get("identifier", ""),
             "document_number": article.extra.get("document_number", ""),
@@ -127,5 +167,16 @@ class GkmlptSite(ReplicaSite):
         chrome = self.chrome()
         # attachments travel in the "attachment" field, as on the real platform, not inside "content"
         detail = dict(self.record(article), content=blocks_html(article.blocks), source=article.publisher)
+        detail["url"] = self.url(article.path)
+        others = [a for a in self.catalogue(GK_CATALOG, state) if a.path != article.path][:2]
+        neighbours = "".join(f'<a class="gk-next" href="{self.prefix}{a.path}?jump=true">{esc(a.title)}</a>'
+                             for a in others)
         return self.shell(chrome, f"{article.title}_深圳市光明区人民政府", " &gt; 法治政府建设年度报告",
-                          f"window._CONFIG.DETAIL = {script_json(detail)};\n")
+                          f"\n  DETAIL: {escaped_json(detail)},", neighbours)
+
+
+class GkmlptDeptSite(GkmlptSite):
+    """The same platform as a department deploys it: under `/gmsfj/` (光明区司法局's site path), 100 a page."""
+
+    prefix = "/gmsfj"
+    per_page = 100
