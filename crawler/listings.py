@@ -192,11 +192,12 @@ def gkmlpt_api_url(base_url: str, catalog_id: str, sid: str, page: int = 1) -> s
     return gkmlpt_root(base_url) + f"api/all/{catalog_id}?page={max(page, 1)}&sid={sid}"
 
 
-def gkmlpt_page_count(data: dict[str, Any]) -> int:
-    """Pages in a catalogue, from `total` (or `classify.post_count`) and the page size of this answer."""
+def gkmlpt_page_count(data: dict[str, Any], per_page: int | None = None) -> int:
+    """Pages in a catalogue, from `total` (or `classify.post_count`) and the page size (`per_page`: the
+    size of the first page, which is full; by default the size of this answer)."""
     articles = data.get("articles") or []
     total = _int(data.get("total")) or _int((data.get("classify") or {}).get("post_count")) or len(articles)
-    per_page = max(len(articles), 1)
+    per_page = max(per_page or len(articles), 1)
     return max(1, -(-total // per_page))
 
 

@@ -44,6 +44,7 @@ class DisclosureSpider(scrapy.Spider):
         self.archived: dict[str, str | None] = {}  # every archived document of the source -> published
         self.newest_published: str | None = None
         self.gkmlpt_seen: dict[str, set[str]] = {}  # catalogue -> article URLs its API pages listed
+        self.gkmlpt_page_size: dict[str, int] = {}  # catalogue -> articles on its first page
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
@@ -153,7 +154,8 @@ class DisclosureSpider(scrapy.Spider):
         seen = self.gkmlpt_seen.setdefault(catalog, set())
         repeated = bool(listed) and listed <= seen
         seen |= listed
-        if repeated or page >= listings.gkmlpt_page_count(data):
+        size = self.gkmlpt_page_size.setdefault(catalog, len(listed))
+        if repeated or len(listed) < size or page >= listings.gkmlpt_page_count(data, size):
             return
         if listings.gkmlpt_page_is_known(data, response.url, [u for u, _ in reports], self.archived,
                                          self.newest_published):
