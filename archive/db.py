@@ -43,7 +43,8 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     ),
     "fetches": (
         {"id": int, "run_id": int, "url": str, "document_id": int, "http_status": int, "outcome": str,
-         "error": str, "content_hash": str, "fetched_at": str, "etag": str, "last_modified": str},
+         "error": str, "content_hash": str, "fetched_at": str, "etag": str, "last_modified": str,
+         "final_url": str},  # where redirects ended, when the page answered from another URL
         {"pk": "id", "not_null": {"url", "outcome", "fetched_at"}},
     ),
     "attachments": (

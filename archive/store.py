@@ -190,10 +190,12 @@ def validators(db: sqlite_utils.Database, source_id: str) -> dict[str, tuple[str
 
 def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str, district: str | None,
                 url: str, http_status: int, page: PageLike, body: bytes, encoding: str,
-                headers: dict[str, str], fetched_at: str | None = None, prepared: Prepared | None = None) -> str:
+                headers: dict[str, str], fetched_at: str | None = None, prepared: Prepared | None = None,
+                final_url: str | None = None) -> str:
     """Write one good page: new document, changed (new revision), unchanged, or suspect. Its outcome.
 
-    `prepared` is :func:`prepare` of the page when the caller did that work already (elsewhere)."""
+    `prepared` is :func:`prepare` of the page when the caller did that work already (elsewhere);
+    `final_url` is where redirects ended (the document stays `url`, the one the listing named)."""
     fetched_at = fetched_at or now()
     prepared = prepared or prepare(page)
     digest = prepared.digest
@@ -219,7 +221,8 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                                   "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
                                   "error": "body far shorter than the last revision; held until confirmed"
                                   if outcome == "suspect" else None,
-                                  "etag": header(headers, "etag"), "last_modified": header(headers, "last-modified")})
+                                  "etag": header(headers, "etag"), "last_modified": header(headers, "last-modified"),
+                                  "final_url": final_url if final_url and final_url != url else None})
     return outcome
 
 
@@ -277,7 +280,8 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
 
 
 def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, outcome: str,
-                   http_status: int | None = None, error: str | None = None, fetched_at: str | None = None) -> str:
+                   http_status: int | None = None, error: str | None = None, fetched_at: str | None = None,
+                   final_url: str | None = None) -> str:
     """Log a fetch that produced no page. A known document that is not found becomes `gone`;
     every other failure leaves documents and revisions untouched. Returns the logged outcome."""
     fetched_at = fetched_at or now()
@@ -289,7 +293,8 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
                          "THEN ? ELSE last_changed END WHERE id = ?", (fetched_at, doc["id"]))
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"] if doc else None,
                                   "http_status": http_status, "outcome": outcome, "error": error,
-                                  "fetched_at": fetched_at})
+                                  "fetched_at": fetched_at,
+                                  "final_url": final_url if final_url and final_url != url else None})
     return outcome
 
 

@@ -17,6 +17,7 @@ class PageItem:
     headers: dict[str, str]
     fetched_at: str
     hints: dict[str, Any] = field(default_factory=dict)
+    final_url: str | None = None  # where redirects ended, when not `url`
     page: Any = None  # crawler.extract.Page, set by ExtractPipeline
     prepared: Any = None  # archive.store.Prepared, set by ExtractPipeline (in the extraction worker)
 
@@ -30,6 +31,7 @@ class FailureItem:
     fetched_at: str
     http_status: int | None = None
     error: str | None = None
+    final_url: str | None = None  # where redirects ended, when not `url`
 
 
 @dataclass

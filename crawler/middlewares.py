@@ -50,10 +50,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return result
 
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDIRECT_REASON = "zwgk_redirect_refused"  # request.meta key: why a redirect was not followed
+
+
 class OffsiteRedirectMiddleware:
-    """A redirect to another host is not followed: the 3xx reaches the spider, whose guard logs it
-    (not-found when it points at a home or error page, else error). Scrapy alone would drop the
-    request silently, leaving no trace of the fetch."""
+    """Redirects are followed (by Scrapy's RedirectMiddleware, which runs after this one) only within
+    the source's hosts — http and https of the same host alike — and for at most REDIRECT_MAX_TIMES hops.
+    A redirect off the hosts, or one hop too many, is not followed: the 3xx reaches the spider with the
+    reason in `request.meta[REDIRECT_REASON]`, and is logged as a fetch (not-found when it points at a home
+    or error page, else error). Scrapy alone would drop such a request silently, leaving no trace."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -64,11 +70,20 @@ class OffsiteRedirectMiddleware:
 
     def process_response(self, request: Request, response: Response) -> Response:
         location = response.headers.get(b"Location")
-        if 300 <= response.status < 400 and location:
-            target = urljoin(response.url, location.decode("latin-1"))
-            if not on_hosts(target, getattr(self.crawler.spider, "allowed_domains", None)):
-                request.meta["dont_redirect"] = True
-                logger.info("not following off-host redirect %s -> %s", response.url, target)
+        if response.status not in REDIRECT_STATUSES or not location or request.meta.get("dont_redirect"):
+            return response
+        target = urljoin(response.url, location.decode("latin-1").strip())
+        hops = int(request.meta.get("redirect_times", 0))
+        limit = self.crawler.settings.getint("REDIRECT_MAX_TIMES")
+        if not on_hosts(target, getattr(self.crawler.spider, "allowed_domains", None)):
+            reason = f"off-host redirect to {target} not followed"
+        elif hops >= limit:
+            reason = f"more than {limit} redirects (last to {target}) not followed"
+        else:
+            return response
+        request.meta["dont_redirect"] = True
+        request.meta[REDIRECT_REASON] = reason
+        logger.info("%s -> %s: %s", response.url, target, reason)
         return response
 
 

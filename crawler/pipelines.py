@@ -53,14 +53,17 @@ class ExtractPipeline:
                 item.page, item.prepared = extract_and_prepare(*args)
         except WorkerCrashed as e:  # a page that kills its worker costs that page, never the run
             logger.error("extraction failed for %s: %s", item.url, e)
-            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}")
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}",
+                               item.final_url)
         except Exception as e:  # an extractor bug must cost one page, never the run
             logger.exception("extraction failed for %s", item.url)
-            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}")
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, f"extraction failed: {e}",
+                               item.final_url)
         finally:
             self.crawler.stats.inc_value("zwgk/extracted")
         if not item.page.text.strip():
-            return FailureItem(item.url, "error", item.fetched_at, item.http_status, "no body text extracted")
+            return FailureItem(item.url, "error", item.fetched_at, item.http_status, "no body text extracted",
+                               item.final_url)
         return item
 
 
@@ -107,7 +110,7 @@ class ArchivePipeline:
             outcome = store.record_page(
                 self.db, self.run_id, source_id=spider.source.id, district=spider.source.district, url=item.url,
                 http_status=item.http_status, page=item.page, body=item.body, encoding=item.encoding,
-                headers=item.headers, fetched_at=item.fetched_at, prepared=item.prepared)
+                headers=item.headers, fetched_at=item.fetched_at, prepared=item.prepared, final_url=item.final_url)
             if outcome == "suspect":
                 logger.warning("suspect page held back (body much shorter than before): %s", item.url)
         elif isinstance(item, NotModifiedItem):
@@ -119,7 +122,7 @@ class ArchivePipeline:
         elif isinstance(item, FailureItem):
             outcome = store.record_failure(self.db, self.run_id, url=item.url, outcome=item.outcome,
                                            http_status=item.http_status, error=item.error,
-                                           fetched_at=item.fetched_at)
+                                           fetched_at=item.fetched_at, final_url=item.final_url)
             if outcome in ("error", "blocked"):
                 logger.warning("%s: %s (%s)", outcome, item.url, item.error)
         return item

@@ -23,6 +23,11 @@ from crawler import guard, listings
 from crawler.items import FailureItem, NotModifiedItem, PageItem
 from crawler.sources import DEFAULT_CONFIG, load_config
 
+# Every answer but a redirect reaches parse_article (a 304, 404, 410 or 5xx is judged there); redirects
+# are followed by Scrapy within the source's hosts (crawler.middlewares.OffsiteRedirectMiddleware).
+ARTICLE_STATUSES = [304, *range(400, 600)]
+MAX_REDIRECTS = 5
+
 
 class DisclosureSpider(scrapy.Spider):
     name = "disclosure"
@@ -50,6 +55,7 @@ class DisclosureSpider(scrapy.Spider):
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Scrapy applies settings after creating the spider, so a source's own settings win here.
+        crawler.settings.set("REDIRECT_MAX_TIMES", MAX_REDIRECTS, priority="spider")
         crawler.settings.setdict(spider.source.settings, priority="spider")
         crawler.signals.connect(spider.ask_known_documents, signal=signals.spider_idle)
         return spider
@@ -86,8 +92,10 @@ class DisclosureSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
     def article_request(self, url: str, hints: dict[str, str] | None = None) -> scrapy.Request:
+        """A report page's request. Not filtered as a duplicate (callers ask each URL once), so that a
+        redirect to a URL also asked elsewhere is still followed and logged under this URL."""
         self.requested.add(url)
-        meta = {"handle_httpstatus_all": True, "hints": hints or {}, "article": True}
+        meta = {"handle_httpstatus_list": ARTICLE_STATUSES, "hints": hints or {}, "article": True}
         headers = {}
         etag, modified = self.validators.get(url, (None, None))
         if etag:
@@ -96,7 +104,8 @@ class DisclosureSpider(scrapy.Spider):
             headers["If-Modified-Since"] = modified
         if headers:
             meta["validators"] = (etag, modified)
-        return scrapy.Request(url, callback=self.parse_article, errback=self.failed, headers=headers, meta=meta)
+        return scrapy.Request(url, callback=self.parse_article, errback=self.failed, headers=headers, meta=meta,
+                              dont_filter=True)
 
     # --- HTML listings ------------------------------------------------------------------------------
     def parse_listing(self, response: Response):
@@ -108,7 +117,8 @@ class DisclosureSpider(scrapy.Spider):
         selector = Selector(text=verdict.text)
         links = listings.page_links(selector, response.url)
         for link in listings.article_links(links, self.source.article_urls, self.source.title_filter):
-            yield self.article_request(link.url)
+            if link.url not in self.requested:
+                yield self.article_request(link.url)
         limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
         for url in listings.listing_links(selector, response.url, links, self.source.listing_urls):
             if self.listing_pages < limit:
@@ -168,20 +178,35 @@ class DisclosureSpider(scrapy.Spider):
 
     # --- articles ---------------------------------------------------------------------------------
     def parse_article(self, response: Response):
-        requested = response.request.meta.get("redirect_urls", [response.url])[0] if response.request else response.url
+        """A report page's answer, judged. After redirects the document is still the URL the listing
+        named; where the redirects ended is recorded as the fetch's `final_url`. A redirect to the home
+        page, an error page or a listing page means the report is gone (not-found)."""
+        requested, final = requested_and_final(response)
         if response.status == 304:
             yield self.not_modified(response, requested)
             return
         verdict = guard.judge(response, requested, memo=response.meta)
+        if verdict.kind == "ok" and final and self.is_listing_page(final):
+            verdict = guard.Verdict("not-found", f"redirected to a listing page {final}")
         if verdict.kind == "ok":
             yield PageItem(
                 url=requested, http_status=response.status, html=verdict.text, body=response.body,
                 encoding=verdict.encoding, fetched_at=now(),
                 headers={k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()},
-                hints=response.meta.get("hints") or {},
+                hints=response.meta.get("hints") or {}, final_url=final,
             )
         else:
-            yield FailureItem(requested, verdict.kind, now(), response.status, verdict.reason)
+            yield FailureItem(requested, verdict.kind, now(), response.status, verdict.reason, final)
+
+    def is_listing_page(self, url: str) -> bool:
+        """Whether `url` is one of the source's listing pages (a start URL, a `listing_urls` match or a
+        gkmlpt index), where a CMS sends a withdrawn report."""
+        url = listings.canonical_url(url)
+        if url in {listings.canonical_url(u) for u in self.source.start_urls}:
+            return True
+        if self.source.listing_urls and listings.matches(url, self.source.listing_urls):
+            return True
+        return self.source.listing == "gkmlpt" and url.rstrip("/").endswith(("/gkmlpt/index", "/gkmlpt"))
 
     def not_modified(self, response: Response, url: str) -> NotModifiedItem | FailureItem:
         """A 304: unchanged if we asked conditionally (validators as answered, else as sent)."""
@@ -193,18 +218,35 @@ class DisclosureSpider(scrapy.Spider):
         return NotModifiedItem(url, now(), 304, etag, modified)
 
     def failed(self, failure: Failure):
+        from crawler.middlewares import REDIRECT_REASON  # not at import: it imports the Twisted reactor
+
         request = failure.request
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             self.logger.info("not fetched: %s (%s)", request.url, failure.value)
             return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
+        url = (request.meta.get("redirect_urls") or [request.url])[0]  # the URL the listing named
+        final = request.url if url != request.url else None
         outcome, error = "error", _describe(failure)
         if response is not None:  # an HTTP error answer: a challenge page is `blocked`, not an error
-            verdict = guard.judge(response, request.url)
-            outcome = "blocked" if verdict.kind == "blocked" else "error"
-            error = f"{error}: {verdict.reason}" if verdict.reason else error
-        yield FailureItem(request.url, outcome, now(), status, error)
+            verdict = guard.judge(response, url)
+            gone = verdict.kind == "not-found" and request.meta.get("article")  # e.g. a redirect home
+            outcome = verdict.kind if verdict.kind == "blocked" or gone else "error"
+            refused = request.meta.get(REDIRECT_REASON)
+            if refused and outcome == "error":
+                error = refused
+            else:
+                error = f"{error}: {verdict.reason}" if verdict.reason else error
+        yield FailureItem(url, outcome, now(), status, error, final)
+
+
+def requested_and_final(response: Response) -> tuple[str, str | None]:
+    """(the URL first asked, the URL the answer came from when redirects were followed, else None)."""
+    chain = response.meta.get("redirect_urls") if response.request is not None else None
+    if not chain:
+        return response.url, None
+    return chain[0], response.url
 
 
 def archived_dates(db, source_id: str) -> dict[str, str | None]:
