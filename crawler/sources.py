@@ -188,8 +188,8 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
     listing = merged.get("listing", "html")
     if listing not in LISTING_KINDS:
         raise fail("listing", f"must be one of {', '.join(LISTING_KINDS)} (got {listing!r})")
-    if listing == "gkmlpt" and not merged.get("catalog"):
-        raise fail("catalog", "required for listing: gkmlpt (a catalogue id or name)")
+    if listing == "gkmlpt" and str(merged.get("catalog") if merged.get("catalog") is not None else "").strip() == "":
+        raise fail("catalog", "required for listing: gkmlpt (a catalogue id, 0 for every article, or a name)")
     if listing == "html" and not merged.get("article_urls"):
         raise fail("article_urls", "missing or empty")
 
