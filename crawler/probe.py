@@ -30,6 +30,7 @@ class Fetched:
     status: int | None
     text: str | None
     error: str | None = None
+    unreachable: bool = False  # the network failed (no HTTP answer at all)
 
 
 def fetch(url: str) -> Fetched:
@@ -41,7 +42,7 @@ def fetch(url: str) -> Fetched:
     except urllib.error.HTTPError as e:
         return Fetched(url, e.code, None, f"HTTP {e.code}")
     except (urllib.error.URLError, OSError, ValueError) as e:
-        return Fetched(url, None, None, f"{type(e).__name__}: {getattr(e, 'reason', e)}")
+        return Fetched(url, None, None, f"cannot reach {url}: {getattr(e, 'reason', e)}", unreachable=True)
     decoded = decode_body(body, ctype)
     if decoded is None:
         return Fetched(url, status, None, "body could not be decoded")
@@ -63,22 +64,28 @@ def robots_allow(url: str, cache: dict[str, urllib.robotparser.RobotFileParser])
 def probe(source: Source, out: TextIO) -> int:
     """Print what a crawl of `source` would follow and one extracted article; 0 when a sample was extracted."""
     print(f"source {source.id}: {source.name} ({source.district}), listing: {source.listing}", file=out)
+    unreachable: list[str] = []
     if source.listing == "gkmlpt":
-        articles = _gkmlpt_articles(source, out)
+        articles = _gkmlpt_articles(source, out, unreachable)
     else:
-        articles = _html_articles(source, out)
+        articles = _html_articles(source, out, unreachable)
     print(f"article links: {len(articles)}", file=out)
     for url, text in articles[:SHOW_LINKS]:
         print(f"  {url}  {text}", file=out)
     if len(articles) > SHOW_LINKS:
         print(f"  … and {len(articles) - SHOW_LINKS} more", file=out)
+    if not articles and unreachable:
+        for error in unreachable:
+            print(error, file=out)
+        print("the network failed: nothing could be checked", file=out)
+        return 1
     if not articles:
         print("no article links found: check start_urls, article_urls and title_filter", file=out)
         return 1
     return _sample(source, articles[0], out)
 
 
-def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
+def _html_articles(source: Source, out: TextIO, unreachable: list[str]) -> list[tuple[str, str]]:
     queue, seen, articles = list(source.start_urls), set(), {}
     pending: list[str] = []
     robots: dict[str, urllib.robotparser.RobotFileParser] = {}
@@ -97,6 +104,8 @@ def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
         page = fetch(url)
         if page.text is None:
             print(f"listing page {url}: {page.error}", file=out)
+            if page.unreachable:
+                unreachable.append(page.error or f"cannot reach {url}")
             continue
         selector = Selector(text=page.text)
         links = listings.page_links(selector, url)
@@ -115,23 +124,28 @@ def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
     return list(articles.items())
 
 
-def _gkmlpt_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
+def _gkmlpt_articles(source: Source, out: TextIO, unreachable: list[str]) -> list[tuple[str, str]]:
     articles: dict[str, str] = {}
     for start in source.start_urls:
         index = fetch(start)
         if index.text is None:
             print(f"gkmlpt index {start}: {index.error}", file=out)
+            if index.unreachable:
+                unreachable.append(index.error or f"cannot reach {start}")
             continue
         sid = source.sid or listings.gkmlpt_sid(index.text)
         catalog = listings.gkmlpt_find_catalog(index.text, source.catalog or "")
         print(f"gkmlpt index {start}: HTTP {index.status}, SID {sid or 'not found'}, "
               f"catalogue {source.catalog!r} -> {catalog or 'not found'}", file=out)
+        print_tree(listings.gkmlpt_tree(index.text), out)
         if not sid or not catalog:
-            known = ", ".join(f"{k}={v}" for k, v in list(listings.gkmlpt_catalogs(index.text).items())[:30])
-            print(f"  catalogues on this site: {known or 'none found'}", file=out)
             continue
         api = listings.gkmlpt_api_url(start, catalog, sid, 1)
         answer = fetch(api)
+        if answer.unreachable:
+            print(f"listing API {api}: {answer.error}", file=out)
+            unreachable.append(answer.error or f"cannot reach {api}")
+            continue
         try:
             data = listings.parse_json(answer.text or "")
         except ValueError as e:
@@ -142,6 +156,18 @@ def _gkmlpt_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
         for url, hints in listings.gkmlpt_report_links(data, api, source.article_urls, source.title_filter):
             articles.setdefault(url, hints.get("title", ""))
     return list(articles.items())
+
+
+def print_tree(tree: list[listings.Catalog], out: TextIO) -> None:
+    """The site's catalogue tree, one catalogue a line (id, name, post count), so a user can choose
+    `catalog` (an id, a name, or 0 for every article)."""
+    if not tree:
+        print("  catalogue tree: none found in window._CONFIG.TREE", file=out)
+        return
+    print("  catalogue tree (id  name  posts; catalog: 0 reads every article):", file=out)
+    for node in tree:
+        count = "?" if node.post_count is None else str(node.post_count)
+        print(f"  {'  ' * node.depth}{node.id}  {node.name}  {count}", file=out)
 
 
 def _sample(source: Source, article: tuple[str, str], out: TextIO) -> int:

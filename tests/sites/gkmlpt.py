@@ -116,8 +116,18 @@ class GkmlptSite(ReplicaSite):
             return Response(200, self.article_html(article, state))
         return None
 
+    def tree(self) -> list[dict[str, Any]]:
+        """TREE with each catalogue's post count, as the platform writes it."""
+        counts = {GK_CATALOG: len(self.catalogue(GK_CATALOG, self.farm.state))}
+
+        def count(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [dict(node, post_count=counts.get(node["id"], 0), children=count(node["children"]))
+                    for node in nodes]
+
+        return count(TREE)
+
     def shell(self, chrome: Chrome, title: str, crumb_tail: str, detail: str, neighbours: str) -> str:
-        return SHELL.substitute(title=esc(title), nonce=chrome.nonce, sid=SID, tree=script_json(TREE),
+        return SHELL.substitute(title=esc(title), nonce=chrome.nonce, sid=SID, tree=script_json(self.tree()),
                                 detail=detail, today=chrome.today, crumb_tail=crumb_tail, count=chrome.count,
                                 app_url=self.prefix, neighbours=neighbours)
 
