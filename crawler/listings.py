@@ -68,6 +68,16 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, ""))
 
 
+def on_hosts(url: str, hosts: Iterable[str] | None) -> bool:
+    """Whether `url` is on one of `hosts` (or a subdomain of one, as Scrapy's offsite rule has it), whatever
+    its scheme and port: http and https of a host are the same host."""
+    hosts = [h.lower() for h in hosts or () if h]
+    if not hosts:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
 def matches(url: str, patterns: Iterable[str]) -> bool:
     return any(re.search(p, url) for p in patterns)
 

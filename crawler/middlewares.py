@@ -19,6 +19,7 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from crawler import guard
+from crawler.listings import on_hosts
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -85,14 +86,6 @@ class OffsiteRedirectMiddleware:
         request.meta[REDIRECT_REASON] = reason
         logger.info("%s -> %s: %s", response.url, target, reason)
         return response
-
-
-def on_hosts(url: str, hosts: list[str] | None) -> bool:
-    """Whether `url` is on one of `hosts` (or a subdomain of one, as Scrapy's offsite rule has it)."""
-    if not hosts:
-        return True
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == h.lower() or host.endswith("." + h.lower()) for h in hosts)
 
 
 class ChallengeMiddleware:

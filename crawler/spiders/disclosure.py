@@ -91,9 +91,18 @@ class DisclosureSpider(scrapy.Spider):
     def listing_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
+    def on_source_hosts(self, url: str) -> bool:
+        """Whether a linked report is on the source's hosts (article requests bypass Scrapy's offsite
+        filter, being `dont_filter`); a report elsewhere is not fetched."""
+        if listings.on_hosts(url, self.allowed_domains):
+            return True
+        self.logger.info("not fetched: %s is not on the source's hosts %s", url, self.allowed_domains)
+        return False
+
     def article_request(self, url: str, hints: dict[str, str] | None = None) -> scrapy.Request:
-        """A report page's request. Not filtered as a duplicate (callers ask each URL once), so that a
-        redirect to a URL also asked elsewhere is still followed and logged under this URL."""
+        """A report page's request. Not filtered as a duplicate (callers ask each URL once, on the
+        source's hosts), so that a redirect to a URL also asked elsewhere is still followed and logged
+        under this URL."""
         self.requested.add(url)
         meta = {"handle_httpstatus_list": ARTICLE_STATUSES, "hints": hints or {}, "article": True}
         headers = {}
@@ -117,7 +126,7 @@ class DisclosureSpider(scrapy.Spider):
         selector = Selector(text=verdict.text)
         links = listings.page_links(selector, response.url)
         for link in listings.article_links(links, self.source.article_urls, self.source.title_filter):
-            if link.url not in self.requested:
+            if link.url not in self.requested and self.on_source_hosts(link.url):
                 yield self.article_request(link.url)
         limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
         for url in listings.listing_links(selector, response.url, links, self.source.listing_urls):
@@ -158,7 +167,7 @@ class DisclosureSpider(scrapy.Spider):
         reports = listings.gkmlpt_report_links(data, response.url, self.source.article_urls,
                                                self.source.title_filter)
         for url, hints in reports:
-            if url not in self.requested:
+            if url not in self.requested and self.on_source_hosts(url):
                 yield self.article_request(url, hints)
         listed = {url for url, _ in listings.gkmlpt_articles(data, response.url)}
         seen = self.gkmlpt_seen.setdefault(catalog, set())
