@@ -185,6 +185,15 @@ def gkmlpt_find_catalog(html: str, catalog: str) -> str | None:
     return None
 
 
+def gkmlpt_wanted_catalog(catalog: str | None, start_url: str) -> str:
+    """The catalogue a source asks for: its `catalog`, else the `#<id>` of its start URL (the platform's
+    index links a catalogue as `…/gkmlpt/index#721`)."""
+    if catalog is not None and str(catalog).strip():
+        return str(catalog).strip()
+    fragment = urlsplit(start_url).fragment.strip()
+    return fragment if fragment.isdigit() else ""
+
+
 def gkmlpt_root(url: str) -> str:
     """The platform's root for a page of it: `…/<dept>/gkmlpt/` for a department site, else `/gkmlpt/`."""
     parts = urlsplit(url)

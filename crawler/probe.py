@@ -134,9 +134,10 @@ def _gkmlpt_articles(source: Source, out: TextIO, unreachable: list[str]) -> lis
                 unreachable.append(index.error or f"cannot reach {start}")
             continue
         sid = source.sid or listings.gkmlpt_sid(index.text)
-        catalog = listings.gkmlpt_find_catalog(index.text, source.catalog or "")
+        wanted = listings.gkmlpt_wanted_catalog(source.catalog, start)
+        catalog = listings.gkmlpt_find_catalog(index.text, wanted)
         print(f"gkmlpt index {start}: HTTP {index.status}, SID {sid or 'not found'}, "
-              f"catalogue {source.catalog!r} -> {catalog or 'not found'}", file=out)
+              f"catalogue {wanted!r} -> {catalog or 'not found'}", file=out)
         print_tree(listings.gkmlpt_tree(index.text), out)
         if not sid or not catalog:
             continue

@@ -188,8 +188,11 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
     listing = merged.get("listing", "html")
     if listing not in LISTING_KINDS:
         raise fail("listing", f"must be one of {', '.join(LISTING_KINDS)} (got {listing!r})")
-    if listing == "gkmlpt" and str(merged.get("catalog") if merged.get("catalog") is not None else "").strip() == "":
-        raise fail("catalog", "required for listing: gkmlpt (a catalogue id, 0 for every article, or a name)")
+    catalog_given = str(merged.get("catalog") if merged.get("catalog") is not None else "").strip() != ""
+    in_urls = all(re.search(r"#\d+$", u) for u in start_urls)
+    if listing == "gkmlpt" and not catalog_given and not in_urls:
+        raise fail("catalog", "required for listing: gkmlpt (a catalogue id, 0 for every article, or a name; "
+                              "or start URLs ending in #<catalogue id>)")
     if listing == "html" and not merged.get("article_urls"):
         raise fail("article_urls", "missing or empty")
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crawler import listings
+from crawler.sources import ConfigError, load_config
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm
 from tests.sites.gkmlpt import GkmlptDeptSite
@@ -151,3 +152,18 @@ def test_page_is_known_rules():
     assert not listings.gkmlpt_page_is_known(data, base, report, {report[0]: "2025-01-31"}, "2025-02-01")
     assert not listings.gkmlpt_page_is_known(data, base, report, known, "2024-12-31")  # a newer non-report
     assert listings.gkmlpt_page_is_known({"articles": []}, base, [], known, "2025-02-01")
+
+
+def test_catalogue_from_the_start_url_fragment(dept, tmp_path):
+    """`…/gkmlpt/index#11938`, as the platform links a catalogue, needs no `catalog` key."""
+    site = dept.sites["gkmlpt"]
+    config = write_config(dept, tmp_path / "sources.yaml", catalog=None,
+                          start_urls=[site.url("/gkmlpt/index") + "#11938"])
+    db = tmp_path / "archive.db"
+    done = crawl(config, db, "replica-gkmlpt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {r["url"] for r in rows(db, "select url from documents")} == {e.url for e in dept.expected(1)}
+    assert all(p.startswith("/gmsfj/gkmlpt/api/all/11938?") for p, _ in dept.fetched("gkmlpt", "/gmsfj/gkmlpt/api/"))
+    bad = write_config(dept, tmp_path / "bad.yaml", catalog=None)  # no catalog, no fragment
+    with pytest.raises(ConfigError, match="catalog"):
+        load_config(bad)

@@ -72,7 +72,8 @@ class DisclosureSpider(scrapy.Spider):
             db.close()
         for url in self.source.start_urls:
             if self.source.listing == "gkmlpt":
-                yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed)
+                yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed,
+                                     cb_kwargs={"start": url})
             else:
                 yield self.listing_request(url)
 
@@ -134,15 +135,16 @@ class DisclosureSpider(scrapy.Spider):
                 yield self.listing_request(url)
 
     # --- gkmlpt listings ----------------------------------------------------------------------------
-    def parse_gkmlpt_index(self, response: Response):
+    def parse_gkmlpt_index(self, response: Response, start: str = ""):
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
             yield listing_failure(response, verdict, "gkmlpt index")
             return
         sid = self.source.sid or listings.gkmlpt_sid(verdict.text)
-        catalog = listings.gkmlpt_find_catalog(verdict.text, self.source.catalog or "")
+        wanted = listings.gkmlpt_wanted_catalog(self.source.catalog, start)
+        catalog = listings.gkmlpt_find_catalog(verdict.text, wanted)
         if not sid or not catalog:
-            missing = "SID" if not sid else f"catalogue {self.source.catalog!r}"
+            missing = "SID" if not sid else f"catalogue {wanted!r}"
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt index: no {missing} found")
             return
         yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, 1),
