@@ -16,6 +16,7 @@ the rest of the object.
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -27,7 +28,10 @@ SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\
 KEYWORDS = {"true": True, "false": False, "null": None, "undefined": None,
             "NaN": float("nan"), "Infinity": float("inf")}
 CLOSERS = {"{": "}", "[": "]", "(": ")"}
+ESCAPE_RE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+                       r"|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
 MAX_DEPTH = 200
+_JSON = json.JSONDecoder(strict=False)  # strict=False: raw tabs and newlines inside strings are kept
 
 
 class JSObjectError(ValueError):
@@ -205,57 +209,49 @@ class _Reader:
                 raise self.fail(pos, "',' or ']' expected")
 
     def string(self, pos: int) -> tuple[str, int]:
-        quote = self.text[pos]
-        text, n = self.text, self.n
-        out: list[str] = []
-        i = pos + 1
-        while True:
-            j = i
-            while j < n and text[j] != quote and text[j] != "\\":
-                j += 1
-            out.append(text[i:j])
-            if j >= n:
-                raise self.fail(pos, "unterminated string")
-            if text[j] == quote:
-                return "".join(out), j + 1
-            i = self.escape(j + 1, out, pos)
+        quote, text = self.text[pos], self.text
+        end = text.find(quote, pos + 1)
+        while end > 0 and _escaped(text, end):
+            end = text.find(quote, end + 1)
+        if end < 0:
+            raise self.fail(pos, "unterminated string")
+        body = text[pos + 1:end]
+        if "\\" not in body:
+            return body, end + 1
+        if quote == '"' or '"' not in body:  # JSON's escapes (most pages' case) decode in C
+            try:
+                return _JSON.decode(f'"{body}"'), end + 1
+            except ValueError:
+                pass
+        return ESCAPE_RE.sub(_unescape, body), end + 1
 
-    def escape(self, i: int, out: list[str], start: int) -> int:
-        text, n = self.text, self.n
-        if i >= n:
-            raise self.fail(start, "unterminated string")
-        ch = text[i]
-        if ch == "u":
-            if i + 1 < n and text[i + 1] == "{":
-                end = text.find("}", i + 2)
-                digits = text[i + 2:end] if end > 0 else ""
-                if not digits or not re.fullmatch(r"[0-9a-fA-F]{1,6}", digits) or int(digits, 16) > 0x10FFFF:
-                    raise self.fail(i, "bad \\u{…} escape")
-                out.append(chr(int(digits, 16)))
-                return end + 1
-            digits = text[i + 1:i + 5]
-            if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
-                raise self.fail(i, "bad \\u escape")
-            code = int(digits, 16)
-            nxt = text[i + 5:i + 11]
-            if 0xD800 <= code < 0xDC00 and re.fullmatch(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}", nxt):
-                low = int(nxt[2:], 16)
-                out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)))
-                return i + 11
-            out.append(chr(code))
-            return i + 5
-        if ch == "x":
-            digits = text[i + 1:i + 3]
-            if not re.fullmatch(r"[0-9a-fA-F]{2}", digits):
-                raise self.fail(i, "bad \\x escape")
-            out.append(chr(int(digits, 16)))
-            return i + 3
-        if ch == "\r":  # line continuation
-            return i + 2 if text.startswith("\r\n", i) else i + 1
-        if ch in "\n\u2028\u2029":
-            return i + 1
-        out.append(SIMPLE_ESCAPES.get(ch, ch))
-        return i + 1
+
+def _escaped(text: str, at: int) -> bool:
+    """Whether the character at `at` is escaped (preceded by an odd number of backslashes)."""
+    n = at - 1
+    while n >= 0 and text[n] == "\\":
+        n -= 1
+    return (at - 1 - n) % 2 == 1
+
+
+def _unescape(m: re.Match) -> str:
+    """One JS escape sequence as its character(s); an invalid one (`\\u12`) stands for its letter, as a
+    tolerant reader should."""
+    esc = m.group(1)
+    head = esc[0]
+    if head == "u" and len(esc) > 1:
+        if esc[1] == "{":
+            code = int(esc[2:-1], 16)
+            return chr(code) if code <= 0x10FFFF else esc
+        if len(esc) == 11:  # a surrogate pair: \uD83D\uDE00
+            high, low = int(esc[1:5], 16), int(esc[7:11], 16)
+            return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+        return chr(int(esc[1:5], 16))
+    if head == "x" and len(esc) == 3:
+        return chr(int(esc[1:], 16))
+    if head in "\r\n\u2028\u2029":  # a line continuation
+        return ""
+    return SIMPLE_ESCAPES.get(head, head)
 
 
 def _number(literal: str) -> int | float:
