@@ -44,10 +44,15 @@ def title_parts(doc_title: str, rules: Rules) -> list[str]:
     if len(parts) == 1:  # "报告-龙华区政府在线": a dash only counts before a site-like tail
         for sep in rules.title_suffix_separators:
             head, found, tail = parts[0].rpartition(sep)
-            site_like = any(w in tail for w in rules.title_site_words) and not re.search(r"\d|年|报告", tail)
-            if found and head.strip() and len(tail) <= 20 and site_like:
+            if found and head.strip() and _site_like(tail, rules):
                 return [normalise_line(head), normalise_line(tail)]
     return parts
+
+
+def _site_like(text: str, rules: Rules) -> bool:
+    """Reads as a site's name ("龙华区政府在线", "坪山区人民政府门户网站"), not an article title."""
+    return (len(text) <= 20 and any(w in text for w in rules.title_site_words)
+            and not re.search(r"\d|年|报告", text))
 
 
 BR_MARK = "\x00"
@@ -117,18 +122,25 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     if meta and _compact(meta) not in site_like:
         return TitleGuess(meta, [], main_part)
 
+    # <title> names the article (it has a site part, or reads as no site's name)
+    names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
+                     and (len(parts) > 1 or not _site_like(main_part, rules)))
+    link_only = names_article
     candidates = []
     for element in tree.xpath(HEADING_XPATH):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
-        text = heading_text(element)
+        if link_only and _is_link(element):
+            continue  # a sidebar or navigation link is not the title when <title> has one
+        text = without_info_line(heading_text(element), rules)
         if 4 <= len(text) <= 200 and _compact(text) not in site_like:
             candidates.append((element, text))
     compact_main = _compact(main_part)
-    if compact_main and len(parts) > 1:  # a <title> without a site part may itself be the site's name
+    if names_article:  # a heading repeating <title>'s article part is the title
         for _, text in candidates:
             if _compact(text) == compact_main:
                 return TitleGuess(text, candidates, main_part)
+    if compact_main and len(parts) > 1:  # a <title> without a site part may itself be the site's name
         for _, text in candidates:
             c = _compact(text)
             # a heading that starts like <title>'s part (which sites truncate with "…"), or most of it;
@@ -143,6 +155,26 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     if len(parts) <= 1 and compact_main == site:
         main_part = ""
     return TitleGuess(None, candidates, main_part, split=len(parts) > 1)
+
+
+def _is_link(element) -> bool:
+    """A heading whose whole text is a link (a list item of a sidebar, a column name)."""
+    text = _compact("".join(element.itertext()))
+    linked = "".join(_compact("".join(a.itertext())) for a in element.iter("a") if a.get("href"))
+    return bool(text) and linked == text
+
+
+INFO_LABELS = ("作者", "编辑", "责任编辑", "记者", "发稿时间")
+
+
+def without_info_line(text: str, rules: Rules) -> str:
+    """A title element that also holds the info line ("标题来源：人民网 作者：张三 2023-12-01 14:43") gives
+    the title alone: cut at the first publisher/date/author label followed by a colon."""
+    labels = sorted({*rules.publisher_labels, *rules.date_labels, *INFO_LABELS}, key=len, reverse=True)
+    match = re.search(rf"[\s【\[(（]*(?:{'|'.join(map(re.escape, labels))})\s*[:：]", text)
+    if match and match.start() >= 4:
+        return text[:match.start()].strip()
+    return text
 
 
 def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
@@ -176,9 +208,23 @@ def find_publisher(tree, lines: str, rules: Rules, site_name: str | None,
                    record: dict[str, str]) -> str | None:
     """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:,
     else the site name."""
-    value = meta_content(tree, rules.publisher_metas) or record.get("发布机构") or labelled_value(
+    value = publisher_meta(tree, rules) or record.get("发布机构") or labelled_value(
         lines, rules.publisher_labels, rules)
     return value or site_name or None
+
+
+def publisher_meta(tree, rules: Rules) -> str | None:
+    """The publisher meta (ContentSource, source …); a value written with its label ("来源：人民网-文化频道
+    原创稿") is stored as the labelled value alone ("人民网-文化频道"), cut as a labelled line is."""
+    value = meta_content(tree, rules.publisher_metas)
+    if not value:
+        return None
+    for label in sorted(rules.publisher_labels, key=len, reverse=True):
+        match = re.match(rf"{re.escape(label)}\s*[:：]\s*", value)
+        if match:
+            all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+            return _cut_value(value[match.end():], rules, all_labels) or None
+    return value
 
 
 PAD = "[ \u3000\u00a0]*"

@@ -23,9 +23,22 @@ ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 SPACES_RE = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\u202f\r\f\v]+")
 
 
+# `</body>` and `</html>` end tags are optional, and a browser keeps parsing into the body after them
+# (HTML's "after body" insertion modes); libxml2 instead drops or misplaces everything that follows. Real
+# templates close the document inside a header include, so these end tags are removed before parsing:
+# the parser closes body and html itself at the end of the input.
+DOCUMENT_END_RE = re.compile(r"</\s*(?:html|body)\s*>", re.I)
+
+
+def neutralise_document_ends(html: str) -> str:
+    """`html` without `</body>` and `</html>` end tags (a stray one would end the document early)."""
+    return DOCUMENT_END_RE.sub("", html)
+
+
 def parse_html(html: str) -> lxml_html.HtmlElement:
-    """Parse decoded HTML; an encoding declaration in an XML prolog is dropped (lxml refuses it on str)."""
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", html or "")
+    """Parse decoded HTML as a browser would keep it: an encoding declaration in an XML prolog is dropped
+    (lxml refuses it on str), and `</body>`/`</html>` end tags cannot cut the document short."""
+    text = neutralise_document_ends(re.sub(r"^\s*<\?xml[^>]*>", "", html or ""))
     if not text.strip():
         raise ValueError("empty HTML")
     try:
