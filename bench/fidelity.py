@@ -127,6 +127,27 @@ def unseen_cases() -> list[Case]:
             for page in unseen_pages()]
 
 
+REAL_DIR = ROOT / "tests" / "real"
+
+
+def real_cases() -> list[Case]:
+    """The real captured pages of tests/real (origins in tests/real/SOURCES.md), with their hand-checked
+    gold: `<key>.html` as captured, `<key>.gold.json` (url, site_name, title, published, publisher) and
+    `<key>.gold.txt` (the body, one paragraph per line)."""
+    import json
+
+    cases = []
+    for gold_file in sorted(REAL_DIR.glob("*.gold.json")):
+        key = gold_file.name.removesuffix(".gold.json")
+        gold = json.loads(gold_file.read_text(encoding="utf-8"))
+        html = (REAL_DIR / f"{key}.html").read_text(encoding="utf-8")
+        body = (REAL_DIR / f"{key}.gold.txt").read_text(encoding="utf-8").strip()
+        cases.append(Case(f"real:{key}", gold["url"], html, gold["site_name"], (),
+                          {"title": gold["title"], "published": gold["published"], "publisher": gold["publisher"],
+                           "report_year": None, "body": body, "attachments": []}))
+    return cases
+
+
 # ---------------------------------------------------------------- extractors under test
 def ours(case: Case) -> dict:
     page = extract_page(case.html, case.url, site_name=case.site_name, prune=case.prune)

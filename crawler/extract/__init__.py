@@ -129,7 +129,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     for key, name in HINT_RECORD_FIELDS.items():
         if given.get(key):
             record[name] = given[key]
-    guess = guess_title(tree, rules, site_name)
+    guess = guess_title(tree, rules, site_name, record.get("名称"))
     order = {element: index for index, element in enumerate(tree.iter())}
 
     content = detail.get("content") if detail else None
@@ -148,6 +148,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
 
     title = given.get("title") or guess.choose(order, root)
     published = (parse_epoch_or_date(given.get("published"))
+                 or labelled_date(lines, rules.shown_date_labels)
                  or parse_date(meta_content(tree, rules.date_metas))
                  or labelled_date(lines, rules.date_labels) or dateline(lines, title))
     publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)

@@ -107,9 +107,9 @@ class TitleGuess:
         return self.title_part or nearest or ""
 
 
-def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
-    """Title evidence of the unpruned page: ArticleTitle meta, headings (h1-h3, *title* classes), <title>
-    split at the site separators; the site name is never a candidate."""
+def guess_title(tree, rules: Rules, site_name: str | None, record_title: str | None = None) -> TitleGuess:
+    """Title evidence of the unpruned page: ArticleTitle meta, the disclosure record's 标题/名称, headings
+    (h1-h3, *title* classes), <title> split at the site separators; the site name is never a candidate."""
     doc_title = normalise_line(tree.findtext(".//title") or "")
     parts = title_parts(doc_title, rules) if doc_title else []
     site = _compact(site_name or "")
@@ -121,6 +121,8 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     meta = meta_content(tree, rules.title_metas[:2])  # ArticleTitle-style metas are article titles
     if meta and _compact(meta) not in site_like:
         return TitleGuess(meta, [], main_part)
+    if record_title and len(record_title) >= 4 and _compact(record_title) not in site_like:
+        return TitleGuess(record_title, [], main_part)
 
     # <title> names the article (it has a site part, or reads as no site's name)
     names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
@@ -194,10 +196,14 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
     """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
     all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
     for label in labels:
-        pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}\s*[:：]\s*\t?([^\n]{{0,80}})")
+        pad = "[ \t\u3000\xa0]*"  # a value is on the label's line (an empty "来源：" takes nothing below)
+        pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}{pad}[:：]{pad}([^\n]{{0,80}})")
         if len(label) > 2:
-            pattern = re.compile(rf"{re.escape(label)}\s*[:：]?\s*\t?([^\n]{{0,80}})")
+            pattern = re.compile(rf"{re.escape(label)}{pad}[:：]?{pad}([^\n]{{0,80}})")
         for match in pattern.finditer(lines):
+            raw = match.group(1).strip(" \t\u3000\xa0:：")
+            if any(raw.startswith(stop) for stop in (*rules.publisher_stop, *all_labels) if stop.strip()):
+                continue  # the label's value is empty: what follows is the next field
             value = _cut_value(match.group(1), rules, all_labels)
             if value and not parse_date(value) and len(value) <= 40:
                 return value
@@ -206,10 +212,14 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
 
 def find_publisher(tree, lines: str, rules: Rules, site_name: str | None,
                    record: dict[str, str]) -> str | None:
-    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:,
-    else the site name."""
-    value = publisher_meta(tree, rules) or record.get("发布机构") or labelled_value(
-        lines, rules.publisher_labels, rules)
+    """ContentSource meta, else the disclosure record's 发布机构, else the text after 来源:/信息来源:, else
+    the site name. A meta the page never shows (a syndication source, "江西统计 公众号") loses to the
+    发布机构 the record shows."""
+    meta = publisher_meta(tree, rules)
+    recorded = record.get("发布机构")
+    if meta and recorded and _compact(meta) not in _compact(lines):
+        meta = None
+    value = meta or recorded or labelled_value(lines, rules.publisher_labels, rules)
     return value or site_name or None
 
 
@@ -227,7 +237,8 @@ def publisher_meta(tree, rules: Rules) -> str | None:
     return value
 
 
-PAD = "[ \u3000\u00a0]*"
+PAD = "[ \u3000\u00a0\u2002\u2003\u2009]*"
+WS = "[ \t\u3000\u00a0\u2002\u2003\u2009]*"
 
 
 def find_record(lines: str, rules: Rules) -> dict[str, str]:
@@ -237,8 +248,10 @@ def find_record(lines: str, rules: Rules) -> dict[str, str]:
     labels = sorted(names, key=len, reverse=True)
     alternatives = "|".join(PAD.join(map(re.escape, label)) for label in labels)
     # after the label, at most one cell break: an empty value cell must not swallow the next label
-    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]{PAD}\t?{PAD}|\t)([^\t\n]*)",
-                         re.M)
+    # or, when the label ends its line ("发布机构：" in a <label>, the value in the next <div>), on the next
+    # line; a value is never another label
+    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]|\t)(?:{WS}\n)?{WS}"
+                         rf"(?!(?:{alternatives}){PAD}[:：])([^\t\n]*)", re.M)
     record: dict[str, str] = {}
     for match in pattern.finditer(lines):
         field = names[re.sub(r"\s+", "", match.group(1))]

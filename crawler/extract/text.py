@@ -348,16 +348,33 @@ def content_root(tree, rules: Rules, share: float = 0.85):
         node = best
 
 
+LABEL_PADDING_RE = re.compile(r"(?<=[\u4e00-\u9fff])[ \u3000\u00a0\u2002\u2003]+(?=[\u4e00-\u9fff]{1,3}\s*[:：])")
+
+
 def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:
     """A short line that only carries page metadata: starts with a date/publisher/record label, or holds
     two labels, e.g. "时间:2024-12-31来源:南山区人民政府"."""
     if len(line) > rules.meta_line_max:
         return False
     labels = (*rules.date_labels, *rules.publisher_labels, *rules.record_labels)
+    line = LABEL_PADDING_RE.sub("", line)  # labels padded to one width: "标　　题：", "主 题 词："
     head = line.lstrip("【[(（ ")
     starts = any(re.match(rf"{re.escape(label)}\s*(?:[:：|]|\s)", head) for label in labels)
     count = sum(1 for label in labels if re.search(rf"{re.escape(label)}\s*[:：]", line))
     return starts or count >= 2
+
+
+def _title_run(lines: list[str], i: int, compact_title: str) -> int:
+    """The end of the lines from `i` that together spell the title (a heading wrapped over several
+    centred lines, as official documents print it), or 0."""
+    spelled = ""
+    for j in range(i, len(lines)):
+        spelled += lines[j].replace(" ", "")
+        if spelled == compact_title:
+            return j + 1
+        if not compact_title.startswith(spelled):
+            return 0
+    return 0
 
 
 def strip_edges(lines: list[str], rules: Rules, *, title: str, values: list[str]) -> list[str]:
@@ -370,8 +387,9 @@ def strip_edges(lines: list[str], rules: Rules, *, title: str, values: list[str]
     start = 0
     if compact_title:
         for i in range(min(first_long, len(lines))):
-            if lines[i].replace(" ", "") == compact_title:
-                start = i + 1
+            end = _title_run(lines, i, compact_title)
+            if end:
+                start = end
                 break
     kept = []
     for i, line in enumerate(lines[start:], start):
