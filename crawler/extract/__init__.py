@@ -40,7 +40,11 @@ from .text import prune as prune_tree
 
 # 2: a source line break inside text no longer splits a paragraph; <br> in a title heading; a column-name
 #    heading inside <title> is not the title
-EXTRACTOR_VERSION = "2"
+# 3: stray </body>/</html> cannot end the document; a title wrapped over several lines at the head of the body
+#    is dropped; shown publication/record dates beat PubDate; record 发布机构 beats an unshown source meta;
+#    labelled source metas lose their label; info lines are cut from title elements; editor notes, "点击进入…>>"
+#    and 【1】【2】 pagers are chrome (issue 11)
+EXTRACTOR_VERSION = "3"
 
 __all__ = ["EXTRACTOR_VERSION", "Page", "RulesError", "extract_page"]
 
