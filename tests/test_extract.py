@@ -427,3 +427,37 @@ def test_body_sentences_mentioning_editors_and_pages_are_kept():
     html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1>"
             f"<div class='content'>{p_html(paras)}</div></body></html>")
     assert extract_page(html, "http://x.gov.cn/1.html", site_name="站点").text == expected_body(paras)
+
+
+# ---------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
+PARAGRAPH = st.text(CJK, min_size=1, max_size=30).map(lambda s: s + "。")
+END_TAGS = st.sampled_from(["</html>", "</body>", "</body></html>", "</HTML>", "</ body >", "</html\n>"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(PARAGRAPH, min_size=1, max_size=8), st.lists(st.tuples(st.integers(0, 8), END_TAGS), max_size=4))
+def test_stray_end_tags_anywhere_keep_every_paragraph_in_order(paragraphs, strays):
+    from crawler.extract.text import parse_html
+
+    blocks = [f"<p>{p}</p>" for p in paragraphs]
+    for position, tag in sorted(strays, reverse=True):
+        blocks.insert(min(position, len(blocks)), tag)
+    tree = parse_html(f"<html><head><title>t</title></head><body>{''.join(blocks)}</body></html>")
+    assert [p.text for p in tree.find("body").iter("p")] == paragraphs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(CJK, min_size=6, max_size=40), st.data())
+def test_a_title_wrapped_over_lines_at_the_head_is_dropped(title, data):
+    from crawler.extract.text import strip_edges
+
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(title) - 1), max_size=3)))
+    pieces = [title[a:b] for a, b in zip([0, *cuts], [*cuts, len(title)], strict=True)]
+    body = ["本机关" + "依法履行职责" * 12 + "。", "二是完善制度。"]
+    assert strip_edges([*pieces, *body], load_rules(), title=title, values=[]) == body
+    # a body line that only starts like the title is kept
+    assert strip_edges([title[:3], *body], load_rules(), title=title, values=[])[0] == title[:3]
