@@ -322,6 +322,8 @@ def test_title_site_suffix_split(doc_title, parts):
     ("来源:深圳特区报  作者:张三 编辑:李四", "深圳特区报", None),
     ("时间:2024-12-31来源:南山区人民政府", "南山区人民政府", "2024-12-31"),
     ("日期:2024年 02月 22日    信息来源: 光明区", "光明区", "2024-02-22"),
+    ("来源：<br>访问量：199<br>发布日期：2017-05-15 10:49:00", "站点", "2017-05-15"),  # an empty 来源
+    ("来源：【南山区司法局】 发布时间：2024-12-31", "南山区司法局", "2024-12-31"),
 ])
 def test_publisher_label_values_are_trimmed(info, publisher, published):
     html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1><div>{info}</div>"

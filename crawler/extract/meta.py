@@ -127,12 +127,11 @@ def guess_title(tree, rules: Rules, site_name: str | None, record_title: str | N
     # <title> names the article (it has a site part, or reads as no site's name)
     names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
                      and (len(parts) > 1 or not _site_like(main_part, rules)))
-    link_only = names_article
     candidates = []
     for element in tree.xpath(HEADING_XPATH):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
-        if link_only and _is_link(element):
+        if names_article and _is_link(element):
             continue  # a sidebar or navigation link is not the title when <title> has one
         text = without_info_line(heading_text(element), rules)
         if 4 <= len(text) <= 200 and _compact(text) not in site_like:
@@ -179,8 +178,14 @@ def without_info_line(text: str, rules: Rules) -> str:
     return text
 
 
+BRACKETS = {"【": "】", "[": "]", "〔": "〕", "（": "）", "(": ")"}
+
+
 def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
     value = value.replace("\xa0", " ").replace("\u3000", " ").strip(" \t:：")
+    if value[:1] in BRACKETS:  # "来源：【南山区司法局】" → the bracketed name
+        closing = value.find(BRACKETS[value[0]])
+        value = value[1:closing] if closing > 1 else value[1:]
     end = len(value)
     for stop in (*rules.publisher_stop, *labels, "\t"):
         index = value.find(stop)
@@ -192,6 +197,9 @@ def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
     return value[:end].strip(" \t:：,，;；、|｜")
 
 
+NEXT_FIELD_RE = re.compile(r"[\u4e00-\u9fa5]{1,6}\s*[:：]")
+
+
 def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | None:
     """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
     all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
@@ -201,9 +209,8 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
         if len(label) > 2:
             pattern = re.compile(rf"{re.escape(label)}{pad}[:：]?{pad}([^\n]{{0,80}})")
         for match in pattern.finditer(lines):
-            raw = match.group(1).strip(" \t\u3000\xa0:：")
-            if any(raw.startswith(stop) for stop in (*rules.publisher_stop, *all_labels) if stop.strip()):
-                continue  # the label's value is empty: what follows is the next field
+            if NEXT_FIELD_RE.match(match.group(1).strip(" \t\u3000\xa0:：")):
+                continue  # the label's value is empty: what follows is the next field ("访问量：199")
             value = _cut_value(match.group(1), rules, all_labels)
             if value and not parse_date(value) and len(value) <= 40:
                 return value
