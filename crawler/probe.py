@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from parsel import Selector
 
 from crawler import listings
+from crawler.extract.text import neutralise_document_ends
 from crawler.guard import decode_body
 from crawler.settings import USER_AGENT
 from crawler.sources import Source
@@ -98,7 +99,7 @@ def _html_articles(source: Source, out: TextIO) -> list[tuple[str, str]]:
         if page.text is None:
             print(f"listing page {url}: {page.error}", file=out)
             continue
-        selector = Selector(text=page.text)
+        selector = Selector(text=neutralise_document_ends(page.text))
         links = listings.page_links(selector, url)
         found = listings.article_links(links, source.article_urls, source.title_filter)
         more = listings.listing_links(selector, url, links, source.listing_urls)

@@ -7,7 +7,7 @@ import pytest
 
 from tests.crawling import crawl, rows
 from tests.sites.faults import FaultFarm, squash
-from tests.sites.templates import TEMPLATE_FAULTS, serve_template_fault
+from tests.sites.templates import TEMPLATE_FAULTS, serve_stray_listing, serve_template_fault
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,7 @@ def archive(tmp_path_factory):
         for fault in TEMPLATE_FAULTS:
             site.add_article(fault)
             serve_template_fault(site, fault, fault)
+        serve_stray_listing(site)  # the listing too closes the document before its list
         config = farm.sources_yaml(workdir / "sources.yaml")
         db = workdir / "archive.db"
         result = crawl(config, db, farm.source_id("tpl"))
@@ -47,3 +48,13 @@ def test_body_after_a_stray_end_tag_is_archived(archive, fault):
         spec.title, spec.date, spec.publisher)
     [fetch] = rows(db, "SELECT outcome FROM fetches WHERE url = ?", [site.article_url(fault)])
     assert fetch["outcome"] == "new"
+
+
+def test_listing_links_after_a_stray_end_tag_are_followed(archive):
+    site, db, _ = archive
+    from parsel import Selector
+
+    listing = site.routes["/list/index.html"]().body
+    assert "/content/" not in " ".join(Selector(text=listing).css("a::attr(href)").getall())  # lxml loses them
+    archived = {r["url"] for r in rows(db, "SELECT url FROM documents")}
+    assert archived == {site.article_url(slug) for slug in site.listed}

@@ -72,6 +72,18 @@ TEMPLATE_FAULTS: dict[str, Callable[[FaultSite, str], str]] = {
 }
 
 
+def serve_stray_listing(site: FaultSite) -> None:
+    """From now on the listing's header include closes the document before the list of reports."""
+    def listing() -> Response:
+        items = "\n".join(f'<li><a href="{site.article_path(slug)}">{esc(site.articles[slug].title)}</a>'
+                          f'<span>{site.articles[slug].date}</span></li>' for slug in site.listed)
+        head = HEAD.format(title="法治政府建设年度报告", site=site.name, date="", publisher="")
+        page = f'{head}{HEADER_DOCUMENT}<ul class="list">\n{items}\n</ul>\n</body>\n</html>\n'
+        return Response(200, page, "text/html; charset=utf-8")
+
+    site.routes["/list/index.html"] = listing
+
+
 def serve_template_fault(site: FaultSite, slug: str, fault: str) -> None:
     """From now on the article `slug` is served with the template fault `fault`."""
     make = TEMPLATE_FAULTS[fault]
