@@ -31,7 +31,7 @@ from crawler.extract.rules import load_rules  # noqa: E402
 # The issue's own list of chrome, on top of config/chrome.yaml's phrases.
 ISSUE_CHROME = tuple("""分享到 微信 微博 QQ空间 扫一扫在手机打开当前页 手机扫一扫打开当前页面 扫码下载 微信里点
 二维码 用手机扫描二维码 字号 字体 视力保护色 保护视力色 当前位置 您现在的位置 您所在的位置 打印本页 关闭窗口
-上一篇 下一篇 我要纠错 浏览次数 访问量 责任编辑 版权所有 网站标识码 ICP备 触碰右侧展开""".split())
+上一篇 下一篇 我要纠错 浏览次数 访问量 责任编辑 版权所有 网站标识码 ICP备 触碰右侧展开 责编 点击进入""".split())
 FIELDS = ("title", "published", "publisher", "report_year")
 
 
