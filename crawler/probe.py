@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from parsel import Selector
 
 from crawler import listings
+from crawler.extract.text import neutralise_document_ends
 from crawler.guard import decode_body
 from crawler.settings import USER_AGENT
 from crawler.sources import Source
@@ -107,7 +108,7 @@ def _html_articles(source: Source, out: TextIO, unreachable: list[str]) -> list[
             if page.unreachable:
                 unreachable.append(page.error or f"cannot reach {url}")
             continue
-        selector = Selector(text=page.text)
+        selector = Selector(text=neutralise_document_ends(page.text))
         links = listings.page_links(selector, url)
         found = listings.article_links(links, source.article_urls, source.title_filter)
         more = listings.listing_links(selector, url, links, source.listing_urls)

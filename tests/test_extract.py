@@ -322,6 +322,8 @@ def test_title_site_suffix_split(doc_title, parts):
     ("来源:深圳特区报  作者:张三 编辑:李四", "深圳特区报", None),
     ("时间:2024-12-31来源:南山区人民政府", "南山区人民政府", "2024-12-31"),
     ("日期:2024年 02月 22日    信息来源: 光明区", "光明区", "2024-02-22"),
+    ("来源：<br>访问量：199<br>发布日期：2017-05-15 10:49:00", "站点", "2017-05-15"),  # an empty 来源
+    ("来源：【南山区司法局】 发布时间：2024-12-31", "南山区司法局", "2024-12-31"),
 ])
 def test_publisher_label_values_are_trimmed(info, publisher, published):
     html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1><div>{info}</div>"
@@ -329,3 +331,135 @@ def test_publisher_label_values_are_trimmed(info, publisher, published):
     page = extract_page(html, "http://x.gov.cn/1.html", site_name="站点")
     assert (page.publisher, page.published) == (publisher, published)
     assert page.text == expected_body()
+
+
+# ---------------------------------------------------------------- template faults of real sites (issue 11)
+@pytest.mark.parametrize("stray", ["</html>", "</body>", "</body></html>", "</BODY>\n</HTML>", "</html >"])
+@pytest.mark.parametrize("where", ["header", "before-body"])
+def test_stray_document_end_tags_never_lose_the_body(stray, where):
+    """A header include that closes the document (`</body></html>` before the article) must not end the
+    page: the body after it is still the body, as in a browser."""
+    header = f'<div class="top"><a href="/">首页</a> | 无障碍</div>{stray}' if where == "header" else ""
+    before = stray if where == "before-body" else ""
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{TITLE}_南山区政府在线</title></head>{before}"
+            f"<body>{header}<div class='main'><h1>{TITLE}</h1><p>发布时间：2024-12-31 来源：南山区人民政府</p>"
+            f"<div class='content'>{p_html(PARAS)}</div></div>"
+            f"<div class='footer'>版权所有 深圳市南山区人民政府</div></body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="南山区政府在线")
+    assert page.text == expected_body()
+    assert (page.title, page.published, page.publisher) == (TITLE, "2024-12-31", "南山区人民政府")
+
+
+def test_parse_html_keeps_everything_after_a_stray_end_tag():
+    from crawler.extract.text import parse_html
+
+    tree = parse_html("<html><body><p>页头</p></body></html><div id='a'><p>正文。</p></div></body></html>")
+    body = tree.find("body")
+    assert [p.text for p in body.iter("p")] == ["页头", "正文。"]
+    assert tree.find(".//div[@id='a']").getparent() is body
+
+
+@pytest.mark.parametrize("label", ["来源于：", "稿件来源：", "文章来源：", "发布单位：", "来源单位："])
+def test_more_publisher_labels(label):
+    html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1>"
+            f"<div class='info'>发布时间：2024-12-31 {label}深圳市南山区司法局</div>{p_html(PARAS)}</body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="站点")
+    assert page.publisher == "深圳市南山区司法局"
+    assert page.text == expected_body()
+
+
+@pytest.mark.parametrize("value,publisher", [
+    ("来源：人民网-文化频道 原创稿", "人民网-文化频道"),
+    ("来源: 深圳特区报", "深圳特区报"),
+    ("稿件来源：南山区委宣传部", "南山区委宣传部"),
+    ("南方日报", "南方日报"),
+])
+def test_source_meta_is_stored_without_its_label(value, publisher):
+    html = (f"<html><head><title>{TITLE}_X</title><meta name='source' content='{value}'></head><body>"
+            f"<h1>{TITLE}</h1>{p_html(PARAS)}</body></html>")
+    assert extract_page(html, "http://x.gov.cn/1.html", site_name="站点").publisher == publisher
+
+
+def test_title_element_holding_the_info_line_gives_the_clean_title():
+    """A news portal's title block holds the heading and the info line in one element."""
+    title = "文化惠民活动走进社区 群众共享文化盛宴"
+    html = (f"<html><head><title>{title}--文化·娱乐--人民网</title></head><body>"
+            f"<div class='nav'><a>首页</a></div>"
+            f"<div class='title-box'><h1>{title}</h1><div>来源：人民网-文化频道 作者：张三 2023-12-01 14:43</div></div>"
+            f"<div class='sidebar'><h3 class='title'><a>一周热点新闻回顾</a></h3></div>"
+            f"<div class='article'>{p_html(PARAS)}</div></body></html>")
+    page = extract_page(html, "http://culture.people.com.cn/n1/2023/1201/c1.html", site_name="人民网")
+    assert page.title == title
+    assert (page.published, page.publisher) == ("2023-12-01", "人民网-文化频道")
+    assert page.text == expected_body()
+
+
+def test_title_glued_to_its_info_line_in_one_element():
+    title = "区政府召开常务会议研究部署年度重点工作"
+    html = (f"<html><head><title>{title}</title></head><body>"
+            f"<div class='articleTitle'>{title}来源：区政府办公室 作者：李四 2023-12-01 14:43</div>"
+            f"<div class='article'>{p_html(PARAS)}</div></body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="站点")
+    assert page.title == title
+    assert page.published == "2023-12-01"
+
+
+def test_document_title_naming_the_article_beats_a_sidebar_heading():
+    title = "关于做好2024年度法治政府建设年度报告公开工作的通知"
+    html = (f"<html><head><title>{title}</title></head><body>"
+            f"<div class='side'><h2><a href='/x'>深圳市南山区人民政府门户网站信息公开专栏</a></h2></div>"
+            f"<div class='box'><div class='content'>{p_html(PARAS)}</div></div></body></html>")
+    page = extract_page(html, "http://x.gov.cn/1.html", site_name="站点")
+    assert page.title == title
+
+
+@pytest.mark.parametrize("trailer", [
+    "【编辑:王芳】", "(责编：王芳、李四)", "（责编：王芳）", "点击进入专题>>", "点击进入南山区法治政府建设专题 >>",
+    "【1】【2】【3】", "[1] [2] [3] [下一页]", "【责任编辑：王芳】",
+])
+def test_trailing_editor_notes_links_and_pagers_are_dropped(trailer):
+    html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1>"
+            f"<div class='content'>{p_html(PARAS)}<p>{trailer}</p></div></body></html>")
+    assert extract_page(html, "http://x.gov.cn/1.html", site_name="站点").text == expected_body()
+
+
+def test_body_sentences_mentioning_editors_and_pages_are_kept():
+    paras = (*PARAS, "区融媒体中心编辑部全年编辑稿件1200篇,点击进入率明显提升。",
+             "第1条至第3条规定的事项,按【1】【2】两类分别办理。")
+    html = (f"<html><head><title>{TITLE}_X</title></head><body><h1>{TITLE}</h1>"
+            f"<div class='content'>{p_html(paras)}</div></body></html>")
+    assert extract_page(html, "http://x.gov.cn/1.html", site_name="站点").text == expected_body(paras)
+
+
+# ---------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
+PARAGRAPH = st.text(CJK, min_size=1, max_size=30).map(lambda s: s + "。")
+END_TAGS = st.sampled_from(["</html>", "</body>", "</body></html>", "</HTML>", "</ body >", "</html\n>"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(PARAGRAPH, min_size=1, max_size=8), st.lists(st.tuples(st.integers(0, 8), END_TAGS), max_size=4))
+def test_stray_end_tags_anywhere_keep_every_paragraph_in_order(paragraphs, strays):
+    from crawler.extract.text import parse_html
+
+    blocks = [f"<p>{p}</p>" for p in paragraphs]
+    for position, tag in sorted(strays, reverse=True):
+        blocks.insert(min(position, len(blocks)), tag)
+    tree = parse_html(f"<html><head><title>t</title></head><body>{''.join(blocks)}</body></html>")
+    assert [p.text for p in tree.find("body").iter("p")] == paragraphs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(CJK, min_size=6, max_size=40), st.data())
+def test_a_title_wrapped_over_lines_at_the_head_is_dropped(title, data):
+    from crawler.extract.text import strip_edges
+
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(title) - 1), max_size=3)))
+    pieces = [title[a:b] for a, b in zip([0, *cuts], [*cuts, len(title)], strict=True)]
+    body = ["本机关" + "依法履行职责" * 12 + "。", "二是完善制度。"]
+    assert strip_edges([*pieces, *body], load_rules(), title=title, values=[]) == body
+    # a body line that only starts like the title is kept
+    assert strip_edges([title[:3], *body], load_rules(), title=title, values=[])[0] == title[:3]

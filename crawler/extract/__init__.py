@@ -39,7 +39,11 @@ from .text import prune as prune_tree
 
 # 2: a source line break inside text no longer splits a paragraph; <br> in a title heading; a column-name
 #    heading inside <title> is not the title
-EXTRACTOR_VERSION = "2"
+# 3: stray </body>/</html> cannot end the document; a title wrapped over several lines at the head of the body
+#    is dropped; shown publication/record dates beat PubDate; record 发布机构 beats an unshown source meta;
+#    labelled source metas lose their label; info lines are cut from title elements; editor notes, "点击进入…>>"
+#    and 【1】【2】 pagers are chrome (issue 11)
+EXTRACTOR_VERSION = "3"
 
 __all__ = ["EXTRACTOR_VERSION", "Page", "RulesError", "extract_page"]
 
@@ -126,7 +130,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     for key, name in HINT_RECORD_FIELDS.items():
         if given.get(key):
             record[name] = given[key]
-    guess = guess_title(tree, rules, site_name)
+    guess = guess_title(tree, rules, site_name, record.get("名称"))
     order = {element: index for index, element in enumerate(tree.iter())}
 
     content = detail.get("content") if detail else None
@@ -145,6 +149,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
 
     title = given.get("title") or guess.choose(order, root)
     published = (parse_epoch_or_date(given.get("published"))
+                 or labelled_date(lines, rules.shown_date_labels)
                  or parse_date(meta_content(tree, rules.date_metas))
                  or labelled_date(lines, rules.date_labels) or dateline(lines, title))
     publisher = given.get("publisher") or find_publisher(tree, lines, rules, site_name, record)

@@ -44,10 +44,15 @@ def title_parts(doc_title: str, rules: Rules) -> list[str]:
     if len(parts) == 1:  # "报告-龙华区政府在线": a dash only counts before a site-like tail
         for sep in rules.title_suffix_separators:
             head, found, tail = parts[0].rpartition(sep)
-            site_like = any(w in tail for w in rules.title_site_words) and not re.search(r"\d|年|报告", tail)
-            if found and head.strip() and len(tail) <= 20 and site_like:
+            if found and head.strip() and _site_like(tail, rules):
                 return [normalise_line(head), normalise_line(tail)]
     return parts
+
+
+def _site_like(text: str, rules: Rules) -> bool:
+    """Reads as a site's name ("龙华区政府在线", "坪山区人民政府门户网站"), not an article title."""
+    return (len(text) <= 20 and any(w in text for w in rules.title_site_words)
+            and not re.search(r"\d|年|报告", text))
 
 
 BR_MARK = "\x00"
@@ -102,9 +107,9 @@ class TitleGuess:
         return self.title_part or nearest or ""
 
 
-def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
-    """Title evidence of the unpruned page: ArticleTitle meta, headings (h1-h3, *title* classes), <title>
-    split at the site separators; the site name is never a candidate."""
+def guess_title(tree, rules: Rules, site_name: str | None, record_title: str | None = None) -> TitleGuess:
+    """Title evidence of the unpruned page: ArticleTitle meta, the disclosure record's 标题/名称, headings
+    (h1-h3, *title* classes), <title> split at the site separators; the site name is never a candidate."""
     doc_title = normalise_line(tree.findtext(".//title") or "")
     parts = title_parts(doc_title, rules) if doc_title else []
     site = _compact(site_name or "")
@@ -116,19 +121,27 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     meta = meta_content(tree, rules.title_metas[:2])  # ArticleTitle-style metas are article titles
     if meta and _compact(meta) not in site_like:
         return TitleGuess(meta, [], main_part)
+    if record_title and len(record_title) >= 4 and _compact(record_title) not in site_like:
+        return TitleGuess(record_title, [], main_part)
 
+    # <title> names the article (it has a site part, or reads as no site's name)
+    names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
+                     and (len(parts) > 1 or not _site_like(main_part, rules)))
     candidates = []
     for element in tree.xpath(HEADING_XPATH):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
-        text = heading_text(element)
+        if names_article and _is_link(element):
+            continue  # a sidebar or navigation link is not the title when <title> has one
+        text = without_info_line(heading_text(element), rules)
         if 4 <= len(text) <= 200 and _compact(text) not in site_like:
             candidates.append((element, text))
     compact_main = _compact(main_part)
-    if compact_main and len(parts) > 1:  # a <title> without a site part may itself be the site's name
+    if names_article:  # a heading repeating <title>'s article part is the title
         for _, text in candidates:
             if _compact(text) == compact_main:
                 return TitleGuess(text, candidates, main_part)
+    if compact_main and len(parts) > 1:  # a <title> without a site part may itself be the site's name
         for _, text in candidates:
             c = _compact(text)
             # a heading that starts like <title>'s part (which sites truncate with "…"), or most of it;
@@ -145,8 +158,34 @@ def guess_title(tree, rules: Rules, site_name: str | None) -> TitleGuess:
     return TitleGuess(None, candidates, main_part, split=len(parts) > 1)
 
 
+def _is_link(element) -> bool:
+    """A heading whose whole text is a link (a list item of a sidebar, a column name)."""
+    text = _compact("".join(element.itertext()))
+    linked = "".join(_compact("".join(a.itertext())) for a in element.iter("a") if a.get("href"))
+    return bool(text) and linked == text
+
+
+INFO_LABELS = ("作者", "编辑", "责任编辑", "记者", "发稿时间")
+
+
+def without_info_line(text: str, rules: Rules) -> str:
+    """A title element that also holds the info line ("标题来源：人民网 作者：张三 2023-12-01 14:43") gives
+    the title alone: cut at the first publisher/date/author label followed by a colon."""
+    labels = sorted({*rules.publisher_labels, *rules.date_labels, *INFO_LABELS}, key=len, reverse=True)
+    match = re.search(rf"[\s【\[(（]*(?:{'|'.join(map(re.escape, labels))})\s*[:：]", text)
+    if match and match.start() >= 4:
+        return text[:match.start()].strip()
+    return text
+
+
+BRACKETS = {"【": "】", "[": "]", "〔": "〕", "（": "）", "(": ")"}
+
+
 def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
     value = value.replace("\xa0", " ").replace("\u3000", " ").strip(" \t:：")
+    if value[:1] in BRACKETS:  # "来源：【南山区司法局】" → the bracketed name
+        closing = value.find(BRACKETS[value[0]])
+        value = value[1:closing] if closing > 1 else value[1:]
     end = len(value)
     for stop in (*rules.publisher_stop, *labels, "\t"):
         index = value.find(stop)
@@ -158,14 +197,20 @@ def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
     return value[:end].strip(" \t:：,，;；、|｜")
 
 
+NEXT_FIELD_RE = re.compile(r"[\u4e00-\u9fa5]{1,6}\s*[:：]")
+
+
 def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | None:
     """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
     all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
     for label in labels:
-        pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}\s*[:：]\s*\t?([^\n]{{0,80}})")
+        pad = "[ \t\u3000\xa0]*"  # a value is on the label's line (an empty "来源：" takes nothing below)
+        pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}{pad}[:：]{pad}([^\n]{{0,80}})")
         if len(label) > 2:
-            pattern = re.compile(rf"{re.escape(label)}\s*[:：]?\s*\t?([^\n]{{0,80}})")
+            pattern = re.compile(rf"{re.escape(label)}{pad}[:：]?{pad}([^\n]{{0,80}})")
         for match in pattern.finditer(lines):
+            if NEXT_FIELD_RE.match(match.group(1).strip(" \t\u3000\xa0:：")):
+                continue  # the label's value is empty: what follows is the next field ("访问量：199")
             value = _cut_value(match.group(1), rules, all_labels)
             if value and not parse_date(value) and len(value) <= 40:
                 return value
@@ -174,14 +219,33 @@ def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | N
 
 def find_publisher(tree, lines: str, rules: Rules, site_name: str | None,
                    record: dict[str, str]) -> str | None:
-    """ContentSource meta, else the record's 发布机构, else the text after 来源:/信息来源:,
-    else the site name."""
-    value = meta_content(tree, rules.publisher_metas) or record.get("发布机构") or labelled_value(
-        lines, rules.publisher_labels, rules)
+    """ContentSource meta, else the disclosure record's 发布机构, else the text after 来源:/信息来源:, else
+    the site name. A meta the page never shows (a syndication source, "江西统计 公众号") loses to the
+    发布机构 the record shows."""
+    meta = publisher_meta(tree, rules)
+    recorded = record.get("发布机构")
+    if meta and recorded and _compact(meta) not in _compact(lines):
+        meta = None
+    value = meta or recorded or labelled_value(lines, rules.publisher_labels, rules)
     return value or site_name or None
 
 
-PAD = "[ \u3000\u00a0]*"
+def publisher_meta(tree, rules: Rules) -> str | None:
+    """The publisher meta (ContentSource, source …); a value written with its label ("来源：人民网-文化频道
+    原创稿") is stored as the labelled value alone ("人民网-文化频道"), cut as a labelled line is."""
+    value = meta_content(tree, rules.publisher_metas)
+    if not value:
+        return None
+    for label in sorted(rules.publisher_labels, key=len, reverse=True):
+        match = re.match(rf"{re.escape(label)}\s*[:：]\s*", value)
+        if match:
+            all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+            return _cut_value(value[match.end():], rules, all_labels) or None
+    return value
+
+
+PAD = "[ \u3000\u00a0\u2002\u2003\u2009]*"
+WS = "[ \t\u3000\u00a0\u2002\u2003\u2009]*"
 
 
 def find_record(lines: str, rules: Rules) -> dict[str, str]:
@@ -191,8 +255,10 @@ def find_record(lines: str, rules: Rules) -> dict[str, str]:
     labels = sorted(names, key=len, reverse=True)
     alternatives = "|".join(PAD.join(map(re.escape, label)) for label in labels)
     # after the label, at most one cell break: an empty value cell must not swallow the next label
-    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]{PAD}\t?{PAD}|\t)([^\t\n]*)",
-                         re.M)
+    # or, when the label ends its line ("发布机构：" in a <label>, the value in the next <div>), on the next
+    # line; a value is never another label
+    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]|\t)(?:{WS}\n)?{WS}"
+                         rf"(?!(?:{alternatives}){PAD}[:：])([^\t\n]*)", re.M)
     record: dict[str, str] = {}
     for match in pattern.finditer(lines):
         field = names[re.sub(r"\s+", "", match.group(1))]

@@ -39,6 +39,7 @@ class Rules:
     publisher_labels: tuple[str, ...]
     publisher_stop: tuple[str, ...]
     date_labels: tuple[str, ...]
+    shown_date_labels: tuple[str, ...]
     date_metas: tuple[str, ...]
     title_metas: tuple[str, ...]
     publisher_metas: tuple[str, ...]
@@ -115,6 +116,7 @@ def load_rules(path: str | None = None) -> Rules:
         publisher_labels=_strings(data, "publisher_labels"),
         publisher_stop=_strings(data, "publisher_stop"),
         date_labels=_strings(data, "date_labels"),
+        shown_date_labels=_strings(data, "shown_date_labels"),
         date_metas=_strings(data, "date_metas"),
         title_metas=_strings(data, "title_metas"),
         publisher_metas=_strings(data, "publisher_metas"),

@@ -23,9 +23,22 @@ ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), Non
 SPACES_RE = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\u202f\r\f\v]+")
 
 
+# `</body>` and `</html>` end tags are optional, and a browser keeps parsing into the body after them
+# (HTML's "after body" insertion modes); libxml2 instead drops or misplaces everything that follows. Real
+# templates close the document inside a header include, so these end tags are removed before parsing:
+# the parser closes body and html itself at the end of the input.
+DOCUMENT_END_RE = re.compile(r"</\s*(?:html|body)\s*>", re.I)
+
+
+def neutralise_document_ends(html: str) -> str:
+    """`html` without `</body>` and `</html>` end tags (a stray one would end the document early)."""
+    return DOCUMENT_END_RE.sub("", html)
+
+
 def parse_html(html: str) -> lxml_html.HtmlElement:
-    """Parse decoded HTML; an encoding declaration in an XML prolog is dropped (lxml refuses it on str)."""
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", html or "")
+    """Parse decoded HTML as a browser would keep it: an encoding declaration in an XML prolog is dropped
+    (lxml refuses it on str), and `</body>`/`</html>` end tags cannot cut the document short."""
+    text = neutralise_document_ends(re.sub(r"^\s*<\?xml[^>]*>", "", html or ""))
     if not text.strip():
         raise ValueError("empty HTML")
     try:
@@ -335,16 +348,33 @@ def content_root(tree, rules: Rules, share: float = 0.85):
         node = best
 
 
+LABEL_PADDING_RE = re.compile(r"(?<=[\u4e00-\u9fff])[ \u3000\u00a0\u2002\u2003]+(?=[\u4e00-\u9fff]{1,3}\s*[:：])")
+
+
 def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:
     """A short line that only carries page metadata: starts with a date/publisher/record label, or holds
     two labels, e.g. "时间:2024-12-31来源:南山区人民政府"."""
     if len(line) > rules.meta_line_max:
         return False
     labels = (*rules.date_labels, *rules.publisher_labels, *rules.record_labels)
+    line = LABEL_PADDING_RE.sub("", line)  # labels padded to one width: "标　　题：", "主 题 词："
     head = line.lstrip("【[(（ ")
     starts = any(re.match(rf"{re.escape(label)}\s*(?:[:：|]|\s)", head) for label in labels)
     count = sum(1 for label in labels if re.search(rf"{re.escape(label)}\s*[:：]", line))
     return starts or count >= 2
+
+
+def _title_run(lines: list[str], i: int, compact_title: str) -> int:
+    """The end of the lines from `i` that together spell the title (a heading wrapped over several
+    centred lines, as official documents print it), or 0."""
+    spelled = ""
+    for j in range(i, len(lines)):
+        spelled += lines[j].replace(" ", "")
+        if spelled == compact_title:
+            return j + 1
+        if not compact_title.startswith(spelled):
+            return 0
+    return 0
 
 
 def strip_edges(lines: list[str], rules: Rules, *, title: str, values: list[str]) -> list[str]:
@@ -357,8 +387,9 @@ def strip_edges(lines: list[str], rules: Rules, *, title: str, values: list[str]
     start = 0
     if compact_title:
         for i in range(min(first_long, len(lines))):
-            if lines[i].replace(" ", "") == compact_title:
-                start = i + 1
+            end = _title_run(lines, i, compact_title)
+            if end:
+                start = end
                 break
     kept = []
     for i, line in enumerate(lines[start:], start):

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from archive.db import connect, now
 from archive.store import live_urls, validators
 from crawler import guard, listings
+from crawler.extract.text import neutralise_document_ends
 from crawler.items import FailureItem, NotModifiedItem, PageItem
 from crawler.sources import DEFAULT_CONFIG, load_config
 
@@ -124,7 +125,7 @@ class DisclosureSpider(scrapy.Spider):
         if verdict.kind != "ok":
             yield listing_failure(response, verdict, "listing page")
             return
-        selector = Selector(text=verdict.text)
+        selector = Selector(text=neutralise_document_ends(verdict.text))
         links = listings.page_links(selector, response.url)
         for link in listings.article_links(links, self.source.article_urls, self.source.title_filter):
             if link.url not in self.requested and self.on_source_hosts(link.url):
