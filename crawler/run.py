@@ -73,6 +73,7 @@ class Lifeline:
         self.run_id = run_id
         self.started = time.monotonic()
         self.orphaned_at: float | None = None
+        self.pdeathsig = False  # True when the kernel will signal us (a second SIGTERM would force Scrapy)
 
     def orphaned(self) -> bool:
         """True when the supervising process has died (this process was re-parented)."""
@@ -81,7 +82,7 @@ class Lifeline:
     def start(self) -> None:
         if self.parent_pid is not None:
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
-                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+                self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
                 pass
             if self.orphaned():  # the parent died before prctl took effect
@@ -95,7 +96,8 @@ class Lifeline:
             elapsed = time.monotonic() - self.started
             if self.orphaned_at is None and self.orphaned():
                 self.orphaned_at = time.monotonic()
-                os.kill(os.getpid(), signal.SIGTERM)  # where PR_SET_PDEATHSIG did not already
+                if not self.pdeathsig:
+                    os.kill(os.getpid(), signal.SIGTERM)  # Scrapy closes the spider cleanly
             if self.orphaned_at is not None and time.monotonic() - self.orphaned_at > self.grace:
                 self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died; the crawl did not "
                                              f"stop within {self.grace:g}s and was killed")

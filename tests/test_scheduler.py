@@ -229,6 +229,8 @@ def test_second_scheduler_does_not_crawl_a_locked_source_and_abandoned_runs_are_
     assert len(runs(db_path)) == 1, "the second scheduler must not start a parallel crawl"
 
     # The first scheduler and its crawl die without a chance to clean up: the row is left running ...
+    # (the crawl is frozen first, or it would notice its scheduler's death and close its run itself)
+    os.kill(crawl_pid, signal.SIGSTOP)
     first.kill()
     first.wait()
     os.kill(crawl_pid, signal.SIGKILL)
@@ -239,6 +241,59 @@ def test_second_scheduler_does_not_crawl_a_locked_source_and_abandoned_runs_are_
     third = scheduler("--once", "--config", str(config), "--db", str(db_path), "--time-limit", "2", "--grace", "1")
     assert [r["status"] for r in runs(db_path)] == ["abandoned", "failed"]
     assert third.returncode == 1
+
+
+def process_group(pgid: int) -> list[int]:
+    """The pids of live processes in process group `pgid` (a crawl and its extraction workers)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def test_crawls_die_with_a_killed_scheduler_and_no_run_stays_running(farm, tmp_path, db_path, hanging_url):
+    """kill -9 of the scheduler, three times, mid-crawl of a page that never answers: each time the crawl
+    (and its workers) ends within its grace, and its run is closed `abandoned`; nothing is left running."""
+    config = write_config(tmp_path / "sources.yaml", farm, extra={"hang": hanging_url}, sites=())
+    for attempt in range(3):
+        proc = start_scheduler(tmp_path, "--once", "--config", str(config), "--db", str(db_path),
+                               "--time-limit", "600", "--grace", "3", name=f"scheduler{attempt}")
+        running = wait_for("the crawl to start", lambda: [r for r in runs(db_path) if r["status"] == "running"
+                                                          and r["pid"] != proc.pid], proc)
+        crawl_pid = running[-1]["pid"]
+        assert process_group(crawl_pid), "the crawl runs in its own process group"
+        proc.kill()  # SIGKILL: the scheduler cannot clean up
+        proc.wait()
+        wait_for("the crawl to end with its scheduler", lambda: not process_group(crawl_pid))
+        assert runs(db_path)[-1]["status"] == "abandoned"
+    assert [r["status"] for r in runs(db_path)] == ["abandoned"] * 3
+    assert all("scheduler" in r["message"] and r["finished_at"] for r in runs(db_path))
+
+
+def test_a_crawl_keeps_its_own_deadline_when_its_scheduler_hangs(farm, tmp_path, db_path, hanging_url):
+    """A frozen scheduler (SIGSTOP) cannot stop its crawl: the crawl stops itself at its time limit."""
+    config = write_config(tmp_path / "sources.yaml", farm, extra={"hang": hanging_url}, sites=())
+    proc = start_scheduler(tmp_path, "--once", "--config", str(config), "--db", str(db_path),
+                           "--time-limit", "3", "--grace", "2")
+    running = wait_for("the crawl to start", lambda: [r for r in runs(db_path) if r["status"] == "running"
+                                                      and r["pid"] != proc.pid], proc)
+    crawl_pid = running[0]["pid"]
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for("the crawl to stop itself", lambda: not process_group(crawl_pid))
+        (row,) = runs(db_path)
+        assert row["status"] == "failed" and "time limit of 3s" in row["message"]
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert stop(proc) == 1  # --once: the source could not be crawled
 
 
 # --- the long-running scheduler --------------------------------------------------------------------------
