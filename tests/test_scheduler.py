@@ -266,13 +266,13 @@ def test_crawls_die_with_a_killed_scheduler_and_no_run_stays_running(farm, tmp_p
     for attempt in range(3):
         proc = start_scheduler(tmp_path, "--once", "--config", str(config), "--db", str(db_path),
                                "--time-limit", "600", "--grace", "3", name=f"scheduler{attempt}")
-        running = wait_for("the crawl to start", lambda: [r for r in runs(db_path) if r["status"] == "running"
-                                                          and r["pid"] != proc.pid], proc)
+        running = wait_for("the crawl to start", lambda p=proc: [r for r in runs(db_path) if r["status"] == "running"
+                                                                 and r["pid"] != p.pid], proc)
         crawl_pid = running[-1]["pid"]
         assert process_group(crawl_pid), "the crawl runs in its own process group"
         proc.kill()  # SIGKILL: the scheduler cannot clean up
         proc.wait()
-        wait_for("the crawl to end with its scheduler", lambda: not process_group(crawl_pid))
+        wait_for("the crawl to end with its scheduler", lambda pgid=crawl_pid: not process_group(pgid))
         assert runs(db_path)[-1]["status"] == "abandoned"
     assert [r["status"] for r in runs(db_path)] == ["abandoned"] * 3
     assert all("scheduler" in r["message"] and r["finished_at"] for r in runs(db_path))

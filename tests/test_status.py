@@ -13,8 +13,7 @@ import pytest
 import sqlite_utils
 import yaml
 
-from tests.crawling import ROOT, rows
-from tests.crawling import crawl
+from tests.crawling import ROOT, crawl, rows
 from tests.sites import ReplicaFarm
 from tests.sites.faults import FaultFarm
 
