@@ -394,3 +394,83 @@ def test_demo_never_replaces_an_archive_that_is_not_a_demo(tmp_path):
     assert done.returncode == 2
     assert "not from a demo" in done.stderr and done.stderr.count("\n") == 1
     assert rows(db, "select url from documents") == [{"url": "http://www.szpsq.gov.cn/a.html"}]
+
+
+# --- the job settings, in process (APScheduler's own behaviour, real crawls in child processes) ------------
+
+def _job_events(service) -> tuple[list, object]:
+    """Every executed / missed / failed job event of the service's scheduler, and a condition to wait on."""
+    import threading
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+
+    events, changed = [], threading.Condition()
+
+    def listen(event) -> None:
+        with changed:
+            events.append(event)
+            changed.notify_all()
+
+    service.scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    return events, changed
+
+
+def _wait_events(events: list, changed, count: int) -> None:
+    with changed:
+        assert changed.wait_for(lambda: len(events) >= count, timeout=DEADLINE), f"only {len(events)} job events"
+
+
+def test_missed_slots_of_a_job_run_once_however_late(farm, tmp_path, db_path):
+    """The scheduler finds a job whose slots passed days ago (the machine slept): the crawl runs once —
+    not once per missed slot (coalesce=True), and not zero times because it is late
+    (misfire_grace_time=None; APScheduler's default of 1 s would drop every slot)."""
+    from datetime import UTC, datetime, timedelta
+
+    from crawler.service import SchedulerService
+
+    config = write_config(tmp_path / "sources.yaml", farm, schedule="0 6 * * *", sites=("news",))
+    assert scheduler("--once", "--config", str(config), "--db", str(db_path)).returncode == 0  # not due now
+    service = SchedulerService(config, db_path, jitter=0, log_dir=tmp_path / "logs")
+    events, changed = _job_events(service)
+    service.start()
+    try:
+        assert len(runs(db_path)) == 1, "nothing is due at start-up"
+        job = service.scheduler.get_job("replica-news")
+        slept_from = datetime.now(UTC) - timedelta(days=3, minutes=1)
+        first_slot = job.trigger.get_next_fire_time(None, slept_from)
+        assert len(job._get_run_times(datetime.now(UTC))) == 0
+        service.scheduler.modify_job("replica-news", next_run_time=first_slot)
+        _wait_events(events, changed, 1)
+    finally:
+        service.stop()
+        service.shutdown()
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    assert [e.code for e in events] == [EVENT_JOB_EXECUTED], "the late job must run, not be missed"
+    assert [r["status"] for r in runs(db_path)] == ["ok", "ok"], "three missed slots make one run"
+
+
+def test_a_job_that_waits_for_a_free_crawl_slot_still_runs(farm, tmp_path, db_path, hanging_url):
+    """One crawl at a time, two sources due together, each crawl taking its 3 s time limit: the second
+    job starts seconds after its time and must still run (misfire_grace_time=None)."""
+    from crawler.service import SchedulerService
+
+    config = write_config(tmp_path / "sources.yaml", farm, schedule="0 6 * * *",
+                          extra={"hang1": hanging_url, "hang2": hanging_url}, sites=())
+    service = SchedulerService(config, db_path, max_concurrent=1, time_limit=3, grace=1, jitter=0,
+                               log_dir=tmp_path / "logs")
+    events, changed = _job_events(service)
+    service.start()  # both never ran: both due now
+    try:
+        _wait_events(events, changed, 2)
+    finally:
+        service.stop()
+        service.shutdown()
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    assert sorted(e.job_id for e in events) == ["hang1", "hang2"]
+    assert all(e.code == EVENT_JOB_EXECUTED for e in events), "a late job was dropped as missed"
+    done = runs(db_path)
+    assert sorted(r["source_id"] for r in done) == ["hang1", "hang2"]
+    assert all(r["status"] == "failed" and "time limit of 3s" in r["message"] for r in done)
+    assert done[0]["finished_at"] <= done[1]["started_at"], "one crawl at a time"
