@@ -230,13 +230,22 @@ def test_runner_kill_ends_a_crawl_at_once(tmp_path, hanging_url):
 # --- service.py ------------------------------------------------------------------------------------
 
 def test_setup_logging(tmp_path):
-    path = setup_logging(tmp_path / "logs", stderr=False)
-    assert path == tmp_path / "logs" / "scheduler.log"
+    import re
+
+    path = setup_logging(tmp_path / "new" / "logs", stderr=False)  # parents created
+    assert path == tmp_path / "new" / "logs" / "scheduler.log"
     log = logging.getLogger("zwgk")
     assert log.level == logging.INFO and log.propagate is False and len(log.handlers) == 1
+    (handler,) = log.handlers
+    assert (handler.maxBytes, handler.backupCount, handler.encoding) == (5_000_000, 5, "utf-8")  # rotated
     assert logging.getLogger("apscheduler").level == logging.WARNING
+    assert logging.getLogger("apscheduler").handlers == [handler]
     logging.getLogger("zwgk.test").info("hello %s", "there")
-    assert "INFO zwgk.test: hello there" in path.read_text(encoding="utf-8")
+    logging.getLogger("zwgk.test").debug("not at INFO")
+    logging.getLogger("apscheduler.x").info("chatter")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO zwgk.test: hello there", lines[0])
+    setup_logging(tmp_path / "new" / "logs", stderr=False)  # again: the same directory is fine
     setup_logging(tmp_path / "logs", level=logging.DEBUG)
     assert len(log.handlers) == 2 and log.level == logging.DEBUG  # replaced, not added to
     assert logging.getLogger("apscheduler").level == logging.WARNING
@@ -259,11 +268,16 @@ def test_run_once_summary(tmp_path):
     write(tmp_path / "sources.yaml", source("down"), source("other"))
     config = load_config(tmp_path / "sources.yaml")
     runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs")
+    db = connect(tmp_path / "archive.db")
+    store.upsert_source(db, {"id": "other", "name": "other"})
+    stale = store.start_run(db, "other", 0)  # left running by a scheduler that is gone
+    db.close()
     out = io.StringIO()
     outcomes = run_once(runner, [config.get("down")], out)
     assert [o.status for o in outcomes] == ["failed"]
+    assert rows(tmp_path / "archive.db", "select status from runs where id = ?", [stale])[0]["status"] == "abandoned"
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("down  failed      run 1    pages ") and "errors 1" in lines[0]
+    assert lines[0].startswith("down  failed      run 2    pages ") and "errors 1" in lines[0]
     assert lines[1] == f"0 of 1 source(s) crawled; not crawled: down; archive: {runner.db_path}"
     runner.stop()
     out = io.StringIO()
@@ -271,6 +285,21 @@ def test_run_once_summary(tmp_path):
     assert [o.status for o in skipped] == ["skipped", "skipped"]
     assert out.getvalue().splitlines()[0] == "down   skipped     no run    stopped before it started"
     assert "0 of 2 source(s) crawled; not crawled: down, other" in out.getvalue()
+
+
+def test_run_once_live_table(tmp_path):
+    write(tmp_path / "sources.yaml", source("down"), source("other"))
+    config = load_config(tmp_path / "sources.yaml")
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs")
+    out = io.StringIO()
+    outcomes = run_once(runner, [config.get("down"), config.get("other")], out, live=True)
+    assert [o.status for o in outcomes] == ["failed", "failed"]
+    text = out.getvalue()
+    table = text[text.rindex("zwgk-archive: crawling"):]
+    for sid in ("down", "other"):
+        row = next(line for line in table.splitlines() if f" {sid} " in line)
+        assert "failed" in row and row.split("│")[7].strip() == "1"  # errors
+    assert "0 of 2 source(s) crawled" in text
 
 
 def service_for(tmp_path: Path, *sources: dict, **kwargs) -> SchedulerService:
