@@ -92,6 +92,10 @@ def test_last_line(tmp_path):
     assert jobs._last_line(log) == "ValueError: boom"
     log.write_text("x" * 500 + "\n", encoding="utf-8")
     assert jobs._last_line(log) == "x" * 300
+    log.write_bytes("抓取失败：连接被拒绝\n".encode() + b"\xff\xfe broken\n")  # a crash mid-character
+    assert jobs._last_line(log) == "\ufffd\ufffd broken"
+    log.write_bytes("抓取失败：连接被拒绝\n".encode())
+    assert jobs._last_line(log) == "抓取失败：连接被拒绝"
 
 
 def test_time_limit_of_a_source():
@@ -111,6 +115,17 @@ def test_crawler_alive():
         os._exit(0)
     os.waitpid(dead, 0)
     assert jobs._crawler_alive(dead) is False
+    import subprocess
+    import sys
+
+    for word, alive in (("crawler.run", True), ("scrapy", True), ("scheduler.py", True), ("other", False)):
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; print(1, flush=True); sys.stdin.read()", word],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout.readline() == b"1\n"  # exec'd: /proc shows its own command line
+            assert jobs._crawler_alive(proc.pid) is alive, word  # a recycled pid is not a crawl
+        finally:
+            proc.communicate(b"")
 
 
 # --- abandoned runs --------------------------------------------------------------------------------
@@ -244,7 +259,8 @@ def test_setup_logging(tmp_path):
     logging.getLogger("zwgk.test").debug("not at INFO")
     logging.getLogger("apscheduler.x").info("chatter")
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO zwgk.test: hello there", lines[0])
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert len(lines) == 1 and re.fullmatch(stamp + " INFO zwgk.test: hello there", lines[0])
     setup_logging(tmp_path / "new" / "logs", stderr=False)  # again: the same directory is fine
     setup_logging(tmp_path / "logs", level=logging.DEBUG)
     assert len(log.handlers) == 2 and log.level == logging.DEBUG  # replaced, not added to
