@@ -244,7 +244,24 @@ def test_runner_kill_ends_a_crawl_at_once(tmp_path, hanging_url):
 
 # --- service.py ------------------------------------------------------------------------------------
 
-def test_setup_logging(tmp_path):
+@pytest.fixture
+def restore_logging():
+    """setup_logging reconfigures the process's loggers: put them back for the tests after."""
+    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).propagate,
+                    list(logging.getLogger(name).handlers)) for name in ("zwgk", "apscheduler")}
+    yield
+    for name, (level, propagate, handlers) in saved.items():
+        log = logging.getLogger(name)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+            handler.close()
+        log.setLevel(level)
+        log.propagate = propagate
+        for handler in handlers:
+            log.addHandler(handler)
+
+
+def test_setup_logging(tmp_path, restore_logging):
     import re
 
     path = setup_logging(tmp_path / "new" / "logs", stderr=False)  # parents created
@@ -356,8 +373,18 @@ def test_catch_up_due(tmp_path):
 
 
 def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
-    service = service_for(tmp_path, source("a"), source("b"), jitter=0)
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("a"), source("b"), jitter=0, max_concurrent=1)
+    db = connect(tmp_path / "archive.db")
+    store.upsert_source(db, {"id": "gone", "name": "gone"})
+    stale = store.start_run(db, "gone", 0)  # left running by a scheduler that died
+    db.close()
     service.start()
+    messages = [r.getMessage() for r in caplog.records]
+    assert rows(tmp_path / "archive.db", "select status from runs where id = ?", [stale])[0]["status"] == "abandoned"
+    assert (f"scheduler started (pid {os.getpid()}): 2 source(s), at most 1 crawl(s) at once, config "
+            f"{tmp_path / 'sources.yaml'}, archive {tmp_path / 'archive.db'}") in messages
+    assert "missed or never-run source(s), crawling now: a, b" in messages
     try:
         assert sorted(j.id for j in service.scheduler.get_jobs()) == ["a", "b"]
         assert service.reload() is False  # nothing changed
@@ -367,8 +394,18 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
         assert service.reload() is False
         assert "config change rejected" in caplog.text
         assert service._snapshot.read_text(encoding="utf-8") == good  # crawls keep the last good config
+        assert "config change rejected, the last good config stays in force: " in caplog.text
+        assert "field 'id'" in caplog.text or "'a a'" in caplog.text
         write(tmp_path / "sources.yaml", source("a", schedule="every 2h"), source("c"), source("b", enabled=False))
+        caplog.clear()
         assert service.reload(force=True) is True
+        assert service.reload() is False  # applied: the same file is not reloaded again
+        messages = [r.getMessage() for r in caplog.records]
+        assert "source b: removed from the schedule" in messages
+        assert "source c: added to the schedule (0 6 * * *)" in messages
+        assert "source a: schedule changed to every 2h" in messages
+        assert not any(m.startswith("source a: added") for m in messages)
+        assert f"config reloaded from {tmp_path / 'sources.yaml'}: 2 source(s) scheduled" in messages
         jobs_now = {j.id: j for j in service.scheduler.get_jobs()}
         assert sorted(jobs_now) == ["a", "c"]
         assert "interval[2:00:00]" in str(jobs_now["a"].trigger)
@@ -378,14 +415,20 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
         service.stop()
         service.shutdown()
     assert not service._snapshot_dir.exists()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "scheduler stopping: no new crawls; running crawls get 20s to stop" in messages
+    assert messages[-1] == "scheduler stopped"
 
 
-def test_stop_signals(tmp_path):
+def test_stop_signals(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     service = service_for(tmp_path, source("a"))
     service._on_stop_signal(signal.SIGTERM, None)
     assert service._stop.is_set() and service.runner.stopping.is_set() and not service.runner._killing.is_set()
     service._on_stop_signal(signal.SIGINT, None)
     assert service.runner._killing.is_set()
+    assert [r.getMessage() for r in caplog.records] == ["received SIGTERM",
+                                                        "received SIGINT again: killing running crawls now"]
 
 
 def test_mtime(tmp_path):
