@@ -438,3 +438,32 @@ def test_mtime(tmp_path):
     (tmp_path / "f").write_text("x")
     os.utime(tmp_path / "f", ns=(5, 7))
     assert _mtime(tmp_path / "f") == 7
+
+
+def test_run_forever_reloads_and_stops(tmp_path, caplog):
+    import time
+
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("a"), jitter=0, reload_interval=0.2)
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(service.run_forever(install_signals=False)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not service.scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        write(tmp_path / "sources.yaml", source("a"), source("b"))
+        os.utime(tmp_path / "sources.yaml", ns=(2, 2))  # a changed mtime, as an edit makes
+        while service.scheduler.get_job("b") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.scheduler.get_job("b") is not None, "the edit was not picked up"
+        caplog.clear()
+        service._reload_requested.set()  # SIGHUP: reload now even though the file did not change
+        while not any("config reloaded" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("config reloaded" in r.getMessage() for r in caplog.records)
+    finally:
+        service.stop()
+        thread.join(60)
+    assert result == [0] and not thread.is_alive()
+    assert not service.scheduler.running
