@@ -141,7 +141,7 @@ def _once(args, database: Path, log_dir: Path, sources) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    outcomes = run_once(runner, sources, sys.stdout)
+    outcomes = run_once(runner, sources, sys.stdout, live=sys.stdout.isatty())
     return 0 if all(o.succeeded for o in outcomes) else 1
 
 

@@ -5,6 +5,7 @@ Every command takes the global ``--db`` (default: $ARCHIVE_DB, else data/archive
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import click
 
 from archive import diff as diffs
 from archive import history as hist
-from archive.db import connect, db_path
+from archive.db import NotAnArchive, connect, connect_readonly, db_path
 
 METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
 
@@ -23,7 +24,18 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
-@click.group()
+class ArchiveGroup(click.Group):
+    """Turns an SQLite error met while a command reads the archive (a damaged file) into one line, exit 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as exc:
+            db = (ctx.obj or {}).get("db") or db_path(None)
+            raise BadInput(f"{db}: {exc}") from None
+
+
+@click.group(cls=ArchiveGroup)
 @click.option("--db", "db", default=None, metavar="PATH",
               help="The archive's SQLite file (default: $ARCHIVE_DB, else data/archive.db).")
 @click.pass_context
@@ -44,11 +56,22 @@ def db_option(command):
 
 
 def open_archive(ctx: click.Context):
-    """The archive named by --db, which must exist; a one-line error otherwise."""
+    """The archive named by --db, opened read-only (every reading command goes through here): it must
+    exist and be a zwgk archive; one line naming the file and the problem, exit 2, otherwise."""
+    try:
+        return connect_readonly(ctx.obj["db"])
+    except NotAnArchive as exc:
+        raise BadInput(str(exc)) from None
+
+
+def open_archive_for_writing(ctx: click.Context):
+    """The archive named by --db for a command that writes (reextract): it must already be an archive
+    (checked read-only first); missing columns and indexes are then added."""
+    open_archive(ctx).conn.close()
     try:
         return connect(ctx.obj["db"], create=False)
-    except FileNotFoundError as exc:
-        raise BadInput(str(exc)) from None
+    except (sqlite3.Error, OSError) as exc:
+        raise BadInput(f"{ctx.obj['db']}: {exc}") from None
 
 
 def _document(db, ref: str) -> dict:
@@ -141,7 +164,7 @@ def reextract(ctx: click.Context, source_id: str | None) -> None:
     """
     from archive.reextract import reextract as run_reextract
 
-    db = open_archive(ctx)
+    db = open_archive_for_writing(ctx)
     if source_id and db.execute("SELECT 1 FROM sources WHERE id = ?", [source_id]).fetchone() is None:
         raise click.BadParameter(f"no source {source_id!r} in the archive", param_hint="--source")
     counts = run_reextract(db, source_id)
@@ -151,19 +174,22 @@ def reextract(ctx: click.Context, source_id: str | None) -> None:
 @cli.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--failures", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
+              help="Failed runs in a row that mark a source FAILING.")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Each source's last run, last success, failures in a row and documents live/gone; exits 1 when any
-    source has not succeeded within twice its schedule period (for cron or monitoring to alert on).
+def status(ctx: click.Context, as_json: bool, failures: int) -> None:
+    """Each source's last run, last success, failures in a row and documents live/gone (times in UTC);
+    exits 1 when any source has not succeeded within twice its schedule period (OVERDUE) or its last N
+    runs failed (FAILING), for cron or monitoring to alert on.
 
     Example: python -m archive status --db data/archive.db
     """
     from archive import status as health
 
     db = open_archive(ctx)
-    statuses = health.source_statuses(db)
+    statuses = health.source_statuses(db, failures=failures)
     click.echo(health.as_json(statuses) if as_json else health.format_table(statuses))
-    if any(s.overdue for s in statuses):
+    if health.unhealthy(statuses):
         ctx.exit(1)
 
 
@@ -177,7 +203,7 @@ def serve(ctx: click.Context, port: int, host: str) -> None:
 
     Example: python -m archive --db data/archive.db serve --port 8001
     """
-    open_archive(ctx).conn.close()  # must exist; makes sure the schema and search index are there
+    open_archive(ctx).conn.close()  # must be an archive; Datasette itself opens it read-only (mode=ro)
     args = [sys.executable, "-m", "datasette", "serve", str(ctx.obj["db"]), "--port", str(port),
             "--host", host, "--metadata", str(METADATA_FILE),
             # facet suggestions re-run a search once per column (~1 s on 100,000 revisions): off

@@ -8,6 +8,7 @@ import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -103,6 +104,57 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sq
     conn.execute("PRAGMA foreign_keys = ON")
     ensure_schema(db)
     return db
+
+
+class NotAnArchive(Exception):
+    """The path given as an archive cannot be read as one; the message is one line naming the file."""
+
+
+ARCHIVE_TABLES = ("documents", "revisions")
+
+
+def connect_readonly(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+    """Open an existing archive for reading only: SQLite's `mode=ro`, no schema created, no pragma that
+    writes (no WAL switch), so a read never changes the file. NotAnArchive (one line) when the path is
+    missing, a directory, unreadable, not SQLite, or an SQLite file without the archive's tables."""
+    path = db_path(path)
+    if not path.exists():
+        raise NotAnArchive(f"{path}: no such file")
+    if path.is_dir():
+        raise NotAnArchive(f"{path}: is a directory, not an archive file")
+    if not os.access(path, os.R_OK):
+        raise NotAnArchive(f"{path}: cannot read it (permission denied)")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if _wal_mode(path) and not Path(f"{path}-wal").exists():
+        # Nobody has the archive open (a writer keeps its -wal file): read the file as it is, or SQLite
+        # would leave -wal/-shm files behind. A crawl starting meanwhile writes to its own -wal first.
+        uri += "&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as e:
+        raise NotAnArchive(f"{path}: cannot open it ({e})") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise NotAnArchive(f"{path}: not an SQLite database ({e})") from None
+    missing = [name for name in ARCHIVE_TABLES if name not in tables]
+    if missing:
+        conn.close()
+        raise NotAnArchive(f"{path}: not a zwgk archive (no {'/'.join(missing)} table"
+                           f"{'s' if len(missing) > 1 else ''})")
+    conn.execute("PRAGMA query_only = ON")  # belt and braces: this connection never writes
+    return sqlite_utils.Database(conn)
+
+
+def _wal_mode(path: Path) -> bool:
+    """True when the file's header says WAL (bytes 18 and 19 of an SQLite header are 2)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:

@@ -141,16 +141,21 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
                message: str | None = None, pages_fetched: int | None = None,
                pages_extracted: int | None = None) -> dict[str, Any]:
     """Close a run with its counts. Without a status: ok, or partial when some fetches failed, or
-    failed when nothing at all could be fetched."""
+    failed when nothing at all could be fetched. A partial run in which no page could be archived
+    (every page tried failed or was blocked) is failed, its message saying why."""
     counts = run_counts(db, run_id)
     good = counts["new_revisions"] + counts["unchanged"] + counts["gone"]
     if status is None:
         if counts["errors"] or counts["blocked"]:
-            # blocked answers mean "not allowed this time", not a broken crawl: partial, never failed
+            # blocked answers mean "not allowed this time": partial (failed below if nothing was archived)
             status = "partial" if good or counts["blocked"] or (pages_fetched or 0) > counts["errors"] \
                 else "failed"
         else:
             status = "ok" if good or pages_fetched else "failed"
+    tried = counts["errors"] + counts["blocked"]
+    if tried and not good and (status == "partial" or (status == "failed" and message is None)):
+        # pages were tried and none could be archived: the source is not working, say why
+        status, message = "failed", nothing_archived(db, run_id, counts, message)
     row = {**counts, "status": status, "finished_at": now(), "message": message}
     if pages_fetched is not None:
         row["pages_fetched"] = pages_fetched
@@ -160,6 +165,16 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
         sets = ", ".join(f"{k} = ?" for k in row)
         conn.execute(f"UPDATE runs SET {sets} WHERE id = ? AND status = 'running'", [*row.values(), run_id])
     return {**row, "id": run_id}
+
+
+def nothing_archived(db: sqlite_utils.Database, run_id: int, counts: dict[str, int], message: str | None) -> str:
+    """Why a run that archived nothing failed: its failure counts and its first failed fetch."""
+    first = db.execute("SELECT url, outcome, error FROM fetches WHERE run_id = ? AND outcome IN "
+                       "('error', 'blocked', 'suspect') ORDER BY id LIMIT 1", [run_id]).fetchone()
+    why = f"no page could be archived ({counts['errors']} errors, {counts['blocked']} blocked)"
+    if first:
+        why += f"; first: {first[1]} {first[0]}" + (f" ({first[2]})" if first[2] else "")
+    return f"{why}; {message}" if message else why
 
 
 # --- pages ----------------------------------------------------------------------------------------

@@ -44,3 +44,19 @@ class NotModifiedItem:
     http_status: int = 304
     etag: str | None = None
     last_modified: str | None = None
+
+
+@dataclass
+class ArchivedPage:
+    """What the crawl hands on after archiving a page: one record per page for Scrapy's feed exports
+    (`scrapy crawl disclosure -a source=ID -o pages.jsonl`), never raw bytes. `outcome` is the archive's
+    verdict: new, changed, unchanged (304s included) or suspect."""
+
+    url: str
+    title: str | None
+    published: str | None
+    publisher: str | None
+    district: str | None
+    report_year: int | None
+    text: str | None
+    outcome: str

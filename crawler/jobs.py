@@ -6,12 +6,14 @@ the scheduler down: hence one child process per crawl.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIME_LIMIT = 2 * 3600  # seconds one crawl may take before it is stopped
 DEFAULT_GRACE = 20  # seconds a stopped crawl gets to close cleanly before it is killed
 FAILED_FETCHES = ("error", "blocked", "suspect")
+PROGRESS_LOG_INTERVAL = 30.0  # seconds between progress log lines of a running crawl
 COUNT_FIELDS = ("pages_fetched", "new_documents", "new_revisions", "unchanged", "gone", "errors", "blocked")
 
 logger = logging.getLogger("zwgk.scheduler")
@@ -61,8 +64,14 @@ class CrawlRunner:
 
     def __init__(self, config_path: str | os.PathLike, db_path: str | os.PathLike, *,
                  time_limit: float = DEFAULT_TIME_LIMIT, grace: float = DEFAULT_GRACE,
-                 log_dir: str | os.PathLike | None = None) -> None:
+                 log_dir: str | os.PathLike | None = None,
+                 on_progress: Callable[[str, dict], None] | None = None,
+                 progress_log_interval: float = PROGRESS_LOG_INTERVAL) -> None:
         self.config_path = Path(config_path).resolve()
+        # on_progress(source_id, snapshot) about once a second while a crawl runs (the --once display);
+        # without it, one progress log line every progress_log_interval seconds.
+        self.on_progress = on_progress
+        self.progress_log_interval = progress_log_interval
         self.db_path = Path(db_path).resolve()
         self.time_limit = time_limit
         self.grace = grace
@@ -106,7 +115,7 @@ class CrawlRunner:
                 row = store.finish_run(db, run_id, status="failed", message=f"could not start the crawler: {e}")
                 return self._outcome(db, source, run_id, started, log_path, row["message"])
             db.execute("UPDATE runs SET pid = ? WHERE id = ?", [child.pid, run_id])
-            stop_reason = self._wait(child, started, limit)
+            stop_reason = self._wait(child, started, limit, source.id)
             message = self._settle(db, run_id, child.returncode, stop_reason, limit, log_path)
             return self._outcome(db, source, run_id, started, log_path, message)
         finally:
@@ -117,10 +126,14 @@ class CrawlRunner:
         import subprocess
 
         cmd = [sys.executable, "-m", "crawler.run", "--source", source.id, "--config", str(self.config_path),
-               "--db", str(self.db_path), "--run-id", str(run_id), "--log-level", "INFO"]
+               "--db", str(self.db_path), "--run-id", str(run_id), "--log-level", "INFO",
+               # the child's own deadline and its tie to this process (crawler.run.Lifeline)
+               "--time-limit", f"{_time_limit(source, self.time_limit):g}", "--grace", f"{self.grace:g}",
+               "--parent-pid", str(os.getpid()), "--lock-held", "--progress-file", str(self._progress_path(source.id))]
         env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings",
                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._progress_path(source.id).unlink(missing_ok=True)  # no stale figures from the run before
         if log_path.exists():
             log_path.replace(log_path.with_suffix(".log.1"))
         with open(log_path, "wb") as log_file:
@@ -129,10 +142,19 @@ class CrawlRunner:
             return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                                     env=env, cwd=ROOT, start_new_session=True, pass_fds=(lock.fileno(),))
 
-    def _wait(self, child, started: float, limit: float) -> str | None:
+    def _wait(self, child, started: float, limit: float, source_id: str = "") -> str | None:
         """Wait for the child; stop it at the time limit or when the runner stops. Why it was stopped."""
         reason, signalled_at = None, None
+        progress_path, last_log, last_seen = self._progress_path(source_id), time.monotonic(), None
         while child.poll() is None:
+            snapshot = _read_progress(progress_path)
+            if snapshot and snapshot != last_seen:
+                last_seen = snapshot
+                if self.on_progress is not None:
+                    self.on_progress(source_id, snapshot)
+            if self.on_progress is None and time.monotonic() - last_log >= self.progress_log_interval:
+                last_log = time.monotonic()
+                logger.info("source %s: %s", source_id, progress_text(last_seen) if last_seen else "starting")
             if reason is None:
                 if time.monotonic() - started > limit:
                     reason = "time-limit"
@@ -187,6 +209,23 @@ class CrawlRunner:
 
     def _log_path(self, source_id: str) -> Path:
         return self.log_dir / "crawls" / f"{source_id}.log"
+
+    def _progress_path(self, source_id: str) -> Path:
+        return self.log_dir / "crawls" / f"{source_id}.progress.json"
+
+
+def progress_text(p: dict) -> str:
+    """'pages 12 done / 30 queued, new 3, changed 1, errors 0, 1.5 pages/s'."""
+    return (f"pages {p.get('pages_fetched', 0)} done / {p.get('queued', 0)} queued, new {p.get('new_documents', 0)}, "
+            f"changed {p.get('changed', 0)}, errors {p.get('errors', 0) + p.get('blocked', 0)}, "
+            f"{p.get('rate', 0):.1f} pages/s")
+
+
+def _read_progress(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def abandon_stale_runs(db_path: str | os.PathLike) -> list[int]:

@@ -1,18 +1,26 @@
 """Item pipelines, one job each: ExtractPipeline turns a judged page into text and metadata;
-ArchivePipeline hands every item to the archive, which alone decides new / changed / unchanged / gone."""
+ArchivePipeline hands every item to the archive, which alone decides new / changed / unchanged / gone,
+keeps the running `runs` row's counts current, and hands on one ArchivedPage per page (feed exports)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
 
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task
 
 from archive import store
-from archive.db import connect
-from crawler.items import FailureItem, NotModifiedItem, PageItem
+from archive.db import connect, db_path
+from crawler.items import ArchivedPage, FailureItem, NotModifiedItem, PageItem
+from crawler.locks import SourceLock
 from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
 
 logger = logging.getLogger(__name__)
@@ -67,14 +75,28 @@ class ExtractPipeline:
         return item
 
 
+# runs columns from fetch outcomes, as archive.store.run_counts counts them
+PROGRESS_COLUMNS = {"new_documents": ("new",), "new_revisions": ("new", "changed"), "unchanged": ("unchanged",),
+                    "gone": ("gone",), "errors": ("error", "suspect"), "blocked": ("blocked",)}
+
+
 class ArchivePipeline:
-    """Writes pages and failures to the archive (ARCHIVE_DB / the spider's `db`), and the run row."""
+    """Writes pages and failures to the archive (ARCHIVE_DB / the spider's `db`), and the run row.
+
+    Unless the caller holds it already (ZWGK_LOCK_HELD, the scheduler), the crawl takes the source's
+    lock first, so `scrapy crawl` never runs beside a scheduled crawl of the same source."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.db = None
         self.run_id: int | None = None
         self.write_error: str | None = None
+        self.lock: SourceLock | None = None
+        self.outcomes: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self._progress: task.LoopingCall | None = None
+        self._last_update = 0.0
+        self.export = bool(crawler.settings.getdict("FEEDS"))  # look up 304 pages' text only for -o
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -85,17 +107,65 @@ class ArchivePipeline:
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
+        if not self.crawler.settings.getbool("ZWGK_LOCK_HELD"):
+            lock = SourceLock(db_path(spider.db_path), spider.source.id)
+            if not lock.acquire(note=f"crawl of {spider.source.id}"):
+                spider.locked_by = lock.holder()  # the spider then requests nothing
+                spider.run_status = "locked"
+                logger.error("source %s is being crawled already (lock %s held by %s): not crawled",
+                             spider.source.id, lock.path, spider.locked_by)
+                return
+            self.lock = lock
         self.db = connect(spider.db_path)
         store.upsert_source(self.db, spider.source.as_row())
         self.run_id = spider.run_id or store.start_run(self.db, spider.source.id, os.getpid())
         spider.run_id = self.run_id
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
+        self.started = self._last_update = time.monotonic()
+        self._progress = task.LoopingCall(self.report_progress)
+        self._progress.start(1.0, now=False)
+
+    # --- progress -------------------------------------------------------------------------------------
+    def progress(self) -> dict:
+        """The crawl so far: pages done and queued, outcomes counted as the runs row counts them, rate."""
+        stats = self.crawler.stats
+        done = stats.get_value("response_received_count", 0)
+        queued = max(0, stats.get_value("scheduler/enqueued", 0) - stats.get_value("scheduler/dequeued", 0))
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        counts = {col: sum(self.outcomes[o] for o in outcomes) for col, outcomes in PROGRESS_COLUMNS.items()}
+        return {"run_id": self.run_id, "source_id": self.crawler.spider.source.id, "pages_fetched": done,
+                "queued": queued, **counts, "changed": counts["new_revisions"] - counts["new_documents"],
+                "rate": round(done / elapsed, 2), "elapsed": round(elapsed, 1)}
+
+    def report_progress(self) -> None:
+        """Every second: the progress file (ZWGK_PROGRESS_FILE) if asked for; every
+        ZWGK_PROGRESS_INTERVAL seconds: one UPDATE of the running `runs` row's counts."""
+        if self.db is None or self.write_error:
+            return
+        now = time.monotonic()
+        snapshot = self.progress()
+        path = self.crawler.settings.get("ZWGK_PROGRESS_FILE")
+        if path:
+            tmp = Path(f"{path}.tmp")
+            try:
+                tmp.write_text(json.dumps(snapshot), encoding="utf-8")
+                tmp.replace(path)
+            except OSError:
+                pass
+        if now - self._last_update >= self.crawler.settings.getfloat("ZWGK_PROGRESS_INTERVAL"):
+            self._last_update = now
+            columns = ["pages_fetched", *PROGRESS_COLUMNS]
+            try:
+                self.db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} "
+                                "WHERE id = ? AND status = 'running'", [*(snapshot[c] for c in columns), self.run_id])
+            except sqlite3.Error as e:  # busy for 30 s or worse: the next update tries again
+                logger.warning("could not update the progress of run %s: %s", self.run_id, e)
 
     def process_item(self, item):
-        if self.write_error:  # the archive cannot be written: what is still in flight is not recorded
+        if self.write_error or self.db is None:  # the archive cannot be written: nothing more is recorded
             return item
         try:
-            return self._record(item)
+            outcome = self._record(item)
         except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
             self.write_error = f"{type(e).__name__}: {e}"
             self.crawler.spider.archive_error = self.write_error
@@ -103,8 +173,29 @@ class ArchivePipeline:
                          self.write_error)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
             return item
+        self.outcomes[outcome] += 1
+        return self._archived(item, outcome)
 
-    def _record(self, item):
+    def _archived(self, item, outcome: str) -> ArchivedPage:
+        """The record handed on (to feed exports) for a page; a failure is dropped (it archived nothing)."""
+        source = self.crawler.spider.source
+        if isinstance(item, PageItem):
+            page = item.page
+            return ArchivedPage(item.url, page.title, page.published, page.publisher, source.district,
+                                page.report_year, page.text, outcome)
+        if isinstance(item, NotModifiedItem) and outcome == "unchanged":
+            row = {}
+            if self.export:
+                row = next(self.db.query(
+                    "SELECT r.title, r.published, r.publisher, r.report_year, r.text, d.district FROM documents d "
+                    "JOIN revisions r ON r.id = d.latest_revision_id WHERE d.url = ?", [item.url]), {})
+            return ArchivedPage(item.url, row.get("title"), row.get("published"), row.get("publisher"),
+                                row.get("district", source.district), row.get("report_year"), row.get("text"),
+                                outcome)
+        raise DropItem(f"{outcome}: {item.url}", log_level="DEBUG")
+
+    def _record(self, item) -> str:
+        """Write one item to the archive; the fetch's outcome."""
         spider = self.crawler.spider
         if isinstance(item, PageItem):
             outcome = store.record_page(
@@ -125,18 +216,30 @@ class ArchivePipeline:
                                            fetched_at=item.fetched_at, final_url=item.final_url)
             if outcome in ("error", "blocked"):
                 logger.warning("%s: %s (%s)", outcome, item.url, item.error)
-        return item
+        else:
+            raise TypeError(f"not an item of the crawl: {type(item).__name__}")
+        return outcome
 
     def finish_run(self, spider, reason: str) -> None:
-        """Close the run row: interrupted unless the crawl finished, partial when stopped by anti-bot
-        answers, failed when the archive could not be written."""
+        """Close the run row: interrupted unless the crawl finished, failed at its time limit (Scrapy's
+        closespider_timeout), abandoned when stopped because its scheduler died, partial when stopped by
+        anti-bot answers, failed when the archive could not be written."""
+        if self._progress is not None and self._progress.running:
+            self._progress.stop()
         if self.db is None:
+            self._release()
             return
         stats = self.crawler.stats
         pages = stats.get_value("response_received_count", 0) if stats else None
         extracted = stats.get_value("zwgk/extracted", 0) if stats else None
         status = None if reason in (None, "finished") else "interrupted"
         message = None if status is None else f"crawl stopped: {reason}"
+        parent = self.crawler.settings.get("ZWGK_PARENT_PID")
+        if reason == "closespider_timeout":
+            status = "failed"
+            message = f"stopped at the time limit of {self.crawler.settings.getfloat('CLOSESPIDER_TIMEOUT'):g}s"
+        elif reason == "shutdown" and parent is not None and os.getppid() != int(parent):
+            status, message = "abandoned", f"its scheduler (pid {parent}) died; the crawl stopped itself"
         stop_message = getattr(self.crawler.spider, "stop_message", None)
         if stop_message:  # stopped by the source's anti-bot answers (crawler.middlewares)
             status, message = "partial", stop_message
@@ -160,3 +263,9 @@ class ArchivePipeline:
     def _close(self) -> None:
         self.db.close()
         self.db = None
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None

@@ -1,37 +1,55 @@
 """Run one source's crawl in this process: what the scheduler starts in a child process.
 
     python -m crawler.run --source pingshan [--config config/sources.yaml] [--db data/archive.db] [--run-id N]
+                          [--time-limit S] [--grace S] [--parent-pid PID] [--lock-held]
+
+A crawl can never outlive its supervisor or its time limit: with `--time-limit` Scrapy closes the
+spider at the limit (CLOSESPIDER_TIMEOUT; the run is `failed`) and the process kills itself `--grace`
+seconds later if it has not ended; with `--parent-pid` it stops when that process dies (Linux:
+PR_SET_PDEATHSIG; everywhere: a watchdog thread comparing os.getppid()), its run `abandoned`.
 
 Exit code: 0 when the run ended ok, 1 when partial, 3 when failed or interrupted, 2 for bad arguments.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sqlite3
 import sys
+import threading
+import time
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 
-from archive.db import connect, db_path
+from archive.db import connect, db_path, now
 from crawler import guard
 from crawler.sources import DEFAULT_CONFIG, ConfigError, Source, load_config
 
 EXIT_CODES = {"ok": 0, "partial": 1}
+PR_SET_PDEATHSIG = 1
 
 
 def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, run_id: int | None = None,
-          settings: dict[str, Any] | None = None) -> str:
+          settings: dict[str, Any] | None = None, lifeline: Lifeline | None = None) -> str:
     """Crawl one source into the archive; the run's final status. Only once per process (Twisted)."""
     source = load_config(config).get(source_id)  # fail fast, with a clear message, before Scrapy starts
     project = get_project_settings()
     project.setdict(settings or {}, priority="cmdline")
+    if lifeline is not None:
+        if lifeline.time_limit:
+            project.set("CLOSESPIDER_TIMEOUT", lifeline.time_limit, priority="cmdline")
+        if lifeline.parent_pid is not None:
+            project.set("ZWGK_PARENT_PID", lifeline.parent_pid, priority="cmdline")
     preflight(source, project, db, str(config))
     check_archive_writable(db)
     process = CrawlerProcess(project)
+    if lifeline is not None:
+        lifeline.start()
     crawler = process.create_crawler("disclosure")
     process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id)
     process.start()
@@ -39,6 +57,70 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
     if getattr(spider, "archive_error", None):  # set by ArchivePipeline: disk full, read-only, I/O error
         raise ArchiveError(f"archive {db_path(db)}: {spider.archive_error}; crawl stopped")
     return getattr(spider, "run_status", None) or "failed"
+
+
+class Lifeline:
+    """This crawl's own deadline and its tie to the process supervising it (see the module docstring).
+    `start()` arms both: SIGTERM when the parent dies (Scrapy then closes the spider cleanly), and a
+    hard exit `grace` seconds after the time limit or after the parent's death, whatever Scrapy is doing."""
+
+    def __init__(self, time_limit: float | None, grace: float, parent_pid: int | None,
+                 db: str | None = None, run_id: int | None = None) -> None:
+        self.time_limit = time_limit
+        self.grace = grace
+        self.parent_pid = parent_pid
+        self.db = db
+        self.run_id = run_id
+        self.started = time.monotonic()
+        self.orphaned_at: float | None = None
+        self.pdeathsig = False  # True when the kernel will signal us (a second SIGTERM would force Scrapy)
+
+    def orphaned(self) -> bool:
+        """True when the supervising process has died (this process was re-parented)."""
+        return self.parent_pid is not None and os.getppid() != self.parent_pid
+
+    def start(self) -> None:
+        if self.parent_pid is not None:
+            try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
+                self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
+            except (OSError, AttributeError):
+                pass
+            if self.orphaned():  # the parent died before prctl took effect
+                self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died before the crawl started")
+        if self.parent_pid is not None or self.time_limit:
+            threading.Thread(target=self._watch, name="crawl-lifeline", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.5)
+            elapsed = time.monotonic() - self.started
+            if self.orphaned_at is None and self.orphaned():
+                self.orphaned_at = time.monotonic()
+                if not self.pdeathsig:
+                    os.kill(os.getpid(), signal.SIGTERM)  # Scrapy closes the spider cleanly
+            if self.orphaned_at is not None and time.monotonic() - self.orphaned_at > self.grace:
+                self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died; the crawl did not "
+                                             f"stop within {self.grace:g}s and was killed")
+            if self.time_limit and elapsed > self.time_limit + self.grace:
+                self._hard_exit("failed", f"stopped at the time limit of {self.time_limit:g}s; it did not end "
+                                          f"within {self.grace:g}s and killed itself")
+
+    def _hard_exit(self, status: str, message: str) -> None:
+        """Record the run's end if the archive answers within 2 s, then end this process group at once."""
+        if self.run_id is not None:
+            try:
+                conn = sqlite3.connect(str(db_path(self.db)), timeout=2, isolation_level=None)
+                try:
+                    conn.execute("UPDATE runs SET status = ?, message = ?, finished_at = ? "
+                                 "WHERE id = ? AND status = 'running'", [status, message, now(), self.run_id])
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                pass  # the next scheduler marks the run abandoned
+        print(f"crawler.run: {message}", file=sys.stderr, flush=True)
+        if os.getpgrp() == os.getpid():  # our own group (the scheduler starts us in a new session)
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os._exit(3)
 
 
 class ArchiveError(RuntimeError):
@@ -104,10 +186,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None)
     parser.add_argument("--run-id", type=int, default=None)
     parser.add_argument("--log-level", default=None)
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds before the crawl stops itself")
+    parser.add_argument("--grace", type=float, default=20.0, help="seconds after a stop before a hard exit")
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process dies")
+    parser.add_argument("--progress-file", default=None, help="write the crawl's progress (JSON) here every second")
+    parser.add_argument("--lock-held", action="store_true",
+                        help="the caller holds the source's lock (crawler/locks.py) and passed it down")
     args = parser.parse_args(argv)
+    settings: dict[str, Any] = {"LOG_LEVEL": args.log_level} if args.log_level else {}
+    if args.lock_held:
+        settings["ZWGK_LOCK_HELD"] = True
+    if args.progress_file:
+        settings["ZWGK_PROGRESS_FILE"] = args.progress_file
+    lifeline = Lifeline(args.time_limit, args.grace, args.parent_pid, args.db, args.run_id)
     try:
-        status = crawl(args.source, args.config, args.db, args.run_id,
-                       {"LOG_LEVEL": args.log_level} if args.log_level else None)
+        status = crawl(args.source, args.config, args.db, args.run_id, settings, lifeline)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

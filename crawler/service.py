@@ -65,15 +65,29 @@ def enabled_sources(config: Config, only: str | None = None) -> list[Source]:
 
 # --- --once ----------------------------------------------------------------------------------------
 
-def run_once(runner: CrawlRunner, sources: list[Source], out: TextIO) -> list[CrawlOutcome]:
-    """Crawl each source now, one after another, printing a summary line per source to `out`."""
+def run_once(runner: CrawlRunner, sources: list[Source], out: TextIO, live: bool = False) -> list[CrawlOutcome]:
+    """Crawl each source now, one after another, printing a summary line per source to `out`; with
+    `live` (a terminal), a live progress table per source while they run (crawler/progress.py)."""
     abandon_stale_runs(runner.db_path)
+    view = None
+    if live:
+        from crawler.progress import LiveProgress
+
+        view = LiveProgress([s.id for s in sources], out)
+        runner.on_progress = view.update
+        view.__enter__()
     outcomes = []
-    for source in sources:
-        if runner.stopping.is_set():
-            outcomes.append(CrawlOutcome(source.id, "skipped", message="stopped before it started"))
-            continue
-        outcomes.append(runner.crawl(source))
+    try:
+        for source in sources:
+            if runner.stopping.is_set():
+                outcomes.append(CrawlOutcome(source.id, "skipped", message="stopped before it started"))
+                continue
+            outcomes.append(runner.crawl(source))
+            if view is not None:
+                view.finished(outcomes[-1])
+    finally:
+        if view is not None:
+            view.__exit__(None, None, None)
     width = max((len(o.source_id) for o in outcomes), default=6)
     for o in outcomes:
         run = f"run {o.run_id}" if o.run_id else "no run"

@@ -31,9 +31,15 @@ DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 # --- Engine ---------------------------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's RemoteControl extension runs an HTTP server on localhost that executes Python code sent
+# to it (token in a job file): off, like telnet. Nothing here is meant to be steered from outside.
+REMOTE_CONTROL_ENABLED = False
 COOKIES_ENABLED = True
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+# `scrapy crawl disclosure -a source=ID -o pages.jsonl|json|csv`: one record per archived page
+# (crawler.items.ArchivedPage, what ArchivePipeline hands on), in this column order, never raw bytes.
+FEED_EXPORT_FIELDS = ["url", "title", "published", "publisher", "district", "report_year", "text", "outcome"]
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -63,3 +69,12 @@ ZWGK_RETRY_BACKOFF_MAX = 60.0
 # ZWGK_BLOCKED_LIMIT of them its crawl stops for the run (0: never stop).
 ZWGK_BLOCKED_DELAY = 30.0
 ZWGK_BLOCKED_LIMIT = 3
+# A crawl's own limits (crawler/run.py sets them from the scheduler): the supervising process, whose
+# death stops the crawl (None: none), and whether that process already holds the source's lock (else the
+# crawl takes it itself, as `scrapy crawl` does).
+ZWGK_PARENT_PID = None
+ZWGK_LOCK_HELD = False
+# Seconds between updates of the running `runs` row's counts (one UPDATE each) and of the progress file
+# the scheduler shows (written every second when ZWGK_PROGRESS_FILE is set).
+ZWGK_PROGRESS_INTERVAL = 10.0
+ZWGK_PROGRESS_FILE = None

@@ -84,7 +84,7 @@ def test_diff_from_to_and_errors(archive):
     assert wrong.exit_code == 2 and "no revision with id 999" in wrong.output
     assert run("--db", str(path), "diff", str(ids["report"]), "--format", "pdf").exit_code == 2
     nodb = run("--db", str(path.parent / "nope.db"), "history", "1")
-    assert nodb.exit_code == 2 and "archive database not found" in nodb.output
+    assert nodb.exit_code == 2 and "nope.db: no such file" in nodb.output
     assert not (path.parent / "nope.db").exists()
 
 
@@ -131,3 +131,95 @@ def test_serve_starts_datasette_on_the_archive(archive):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- read-only opening -------------------------------------------------------------------------------
+
+# every reading command with arguments that make it read the archive
+READS = {"history": ["1"], "diff": ["1"], "changes": ["--since", "2000-01-01"], "status": [], "status --json": []}
+
+
+def snapshot(path: Path) -> tuple:
+    """What a read must not change: the file's bytes and mtime, and which files sit beside it."""
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+@pytest.mark.parametrize("command", READS)
+def test_reading_commands_never_write(tmp_path, command):
+    path = tmp_path / "archive.db"
+    make_archive(path)
+    before = snapshot(path)
+    result = run("--db", str(path), *command.split(), *READS[command])
+    assert result.exit_code in (0, 1), result.output  # status exits 1 for an unhealthy source
+    assert result.output.strip()
+    assert snapshot(path) == before, "a reading command changed the archive or left -wal/-shm files"
+
+
+def test_reading_while_a_writer_has_the_archive_open_sees_its_commits(tmp_path):
+    path = tmp_path / "archive.db"
+    ids = make_archive(path)
+    from archive.db import connect
+
+    writer = connect(path)  # a crawl holding the archive open (its -wal file exists)
+    try:
+        writer.execute("UPDATE documents SET title = '改过的标题' WHERE id = ?", [ids["other"]])
+        result = run("--db", str(path), "history", str(ids["other"]))
+        assert result.exit_code == 0 and "改过的标题" in result.output
+    finally:
+        writer.close()
+
+
+def not_sqlite(path: Path) -> None:
+    path.write_text("url,title\nhttp://example.gov.cn/1.html,报告\n", encoding="utf-8")
+
+
+def other_sqlite(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO notes (text) VALUES ('mine')")
+    conn.commit()
+    conn.close()
+
+
+BAD_FILES = {  # how to make it, what the one line says
+    "text file": (not_sqlite, "not an SQLite database"),
+    "other SQLite file": (other_sqlite, "not a zwgk archive (no documents/revisions tables)"),
+    "empty file": (lambda p: p.write_bytes(b""), "not a zwgk archive"),
+    "directory": (lambda p: p.mkdir(), "is a directory"),
+    "missing file": (lambda p: None, "no such file"),
+}
+
+
+@pytest.mark.parametrize("problem", BAD_FILES)
+@pytest.mark.parametrize("command", [*READS, "reextract"])
+def test_bad_db_is_one_line_exit_2_and_left_alone(tmp_path, problem, command):
+    path = tmp_path / "given.db"
+    make, expected = BAD_FILES[problem]
+    make(path)
+    before = snapshot(path) if path.is_file() else sorted(p.name for p in tmp_path.iterdir())
+    result = run("--db", str(path), *command.split(), *READS.get(command, []))
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and str(path) in result.output and expected in result.output
+    assert (snapshot(path) if path.is_file() else sorted(p.name for p in tmp_path.iterdir())) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_db_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "archive.db"
+    make_archive(path)
+    path.chmod(0)
+    result = run("--db", str(path), "status")
+    assert result.exit_code == 2 and "permission denied" in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("problem", ["text file", "other SQLite file", "directory"])
+def test_serve_refuses_a_bad_db_in_one_line(tmp_path, problem):
+    path = tmp_path / "given.db"
+    make, expected = BAD_FILES[problem]
+    make(path)
+    done = subprocess.run([sys.executable, "-m", "archive", "--db", str(path), "serve", "--port", str(free_port())],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and expected in done.stderr and str(path) in done.stderr

@@ -56,11 +56,12 @@ def test_source_stops_after_repeated_challenges(tmp_path):
         for slug in site.articles:
             site.faults[slug] = "ruishu-412"
         done = crawl(config, db, "fault-waf")
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 3, done.stderr[-2000:]  # nothing could be archived: failed
     from tests.crawling import rows
 
     [row] = rows(db, "SELECT * FROM runs WHERE id = 2")
-    assert row["status"] == "partial" and "stopped after 2 blocked responses" in row["message"]
+    assert row["status"] == "failed" and row["message"].startswith("no page could be archived (0 errors, 2")
+    assert "stopped after 2 blocked responses" in row["message"]
     challenged = site.served("ruishu-412")
     assert 2 <= len(challenged) <= 4, challenged  # the limit, plus what was already in flight
     assert len(challenged) < 1 + len(site.articles)

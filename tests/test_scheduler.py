@@ -229,6 +229,8 @@ def test_second_scheduler_does_not_crawl_a_locked_source_and_abandoned_runs_are_
     assert len(runs(db_path)) == 1, "the second scheduler must not start a parallel crawl"
 
     # The first scheduler and its crawl die without a chance to clean up: the row is left running ...
+    # (the crawl is frozen first, or it would notice its scheduler's death and close its run itself)
+    os.kill(crawl_pid, signal.SIGSTOP)
     first.kill()
     first.wait()
     os.kill(crawl_pid, signal.SIGKILL)
@@ -239,6 +241,59 @@ def test_second_scheduler_does_not_crawl_a_locked_source_and_abandoned_runs_are_
     third = scheduler("--once", "--config", str(config), "--db", str(db_path), "--time-limit", "2", "--grace", "1")
     assert [r["status"] for r in runs(db_path)] == ["abandoned", "failed"]
     assert third.returncode == 1
+
+
+def process_group(pgid: int) -> list[int]:
+    """The pids of live processes in process group `pgid` (a crawl and its extraction workers)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def test_crawls_die_with_a_killed_scheduler_and_no_run_stays_running(farm, tmp_path, db_path, hanging_url):
+    """kill -9 of the scheduler, three times, mid-crawl of a page that never answers: each time the crawl
+    (and its workers) ends within its grace, and its run is closed `abandoned`; nothing is left running."""
+    config = write_config(tmp_path / "sources.yaml", farm, extra={"hang": hanging_url}, sites=())
+    for attempt in range(3):
+        proc = start_scheduler(tmp_path, "--once", "--config", str(config), "--db", str(db_path),
+                               "--time-limit", "600", "--grace", "3", name=f"scheduler{attempt}")
+        running = wait_for("the crawl to start", lambda p=proc: [r for r in runs(db_path) if r["status"] == "running"
+                                                                 and r["pid"] != p.pid], proc)
+        crawl_pid = running[-1]["pid"]
+        assert process_group(crawl_pid), "the crawl runs in its own process group"
+        proc.kill()  # SIGKILL: the scheduler cannot clean up
+        proc.wait()
+        wait_for("the crawl to end with its scheduler", lambda pgid=crawl_pid: not process_group(pgid))
+        assert runs(db_path)[-1]["status"] == "abandoned"
+    assert [r["status"] for r in runs(db_path)] == ["abandoned"] * 3
+    assert all("scheduler" in r["message"] and r["finished_at"] for r in runs(db_path))
+
+
+def test_a_crawl_keeps_its_own_deadline_when_its_scheduler_hangs(farm, tmp_path, db_path, hanging_url):
+    """A frozen scheduler (SIGSTOP) cannot stop its crawl: the crawl stops itself at its time limit."""
+    config = write_config(tmp_path / "sources.yaml", farm, extra={"hang": hanging_url}, sites=())
+    proc = start_scheduler(tmp_path, "--once", "--config", str(config), "--db", str(db_path),
+                           "--time-limit", "3", "--grace", "2")
+    running = wait_for("the crawl to start", lambda: [r for r in runs(db_path) if r["status"] == "running"
+                                                      and r["pid"] != proc.pid], proc)
+    crawl_pid = running[0]["pid"]
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for("the crawl to stop itself", lambda: not process_group(crawl_pid))
+        (row,) = runs(db_path)
+        assert row["status"] == "failed" and "time limit of 3s" in row["message"]
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert stop(proc) == 1  # --once: the source could not be crawled
 
 
 # --- the long-running scheduler --------------------------------------------------------------------------
@@ -339,3 +394,83 @@ def test_demo_never_replaces_an_archive_that_is_not_a_demo(tmp_path):
     assert done.returncode == 2
     assert "not from a demo" in done.stderr and done.stderr.count("\n") == 1
     assert rows(db, "select url from documents") == [{"url": "http://www.szpsq.gov.cn/a.html"}]
+
+
+# --- the job settings, in process (APScheduler's own behaviour, real crawls in child processes) ------------
+
+def _job_events(service) -> tuple[list, object]:
+    """Every executed / missed / failed job event of the service's scheduler, and a condition to wait on."""
+    import threading
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+
+    events, changed = [], threading.Condition()
+
+    def listen(event) -> None:
+        with changed:
+            events.append(event)
+            changed.notify_all()
+
+    service.scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    return events, changed
+
+
+def _wait_events(events: list, changed, count: int) -> None:
+    with changed:
+        assert changed.wait_for(lambda: len(events) >= count, timeout=DEADLINE), f"only {len(events)} job events"
+
+
+def test_missed_slots_of_a_job_run_once_however_late(farm, tmp_path, db_path):
+    """The scheduler finds a job whose slots passed days ago (the machine slept): the crawl runs once —
+    not once per missed slot (coalesce=True), and not zero times because it is late
+    (misfire_grace_time=None; APScheduler's default of 1 s would drop every slot)."""
+    from datetime import UTC, datetime, timedelta
+
+    from crawler.service import SchedulerService
+
+    config = write_config(tmp_path / "sources.yaml", farm, schedule="0 6 * * *", sites=("news",))
+    assert scheduler("--once", "--config", str(config), "--db", str(db_path)).returncode == 0  # not due now
+    service = SchedulerService(config, db_path, jitter=0, log_dir=tmp_path / "logs")
+    events, changed = _job_events(service)
+    service.start()
+    try:
+        assert len(runs(db_path)) == 1, "nothing is due at start-up"
+        job = service.scheduler.get_job("replica-news")
+        slept_from = datetime.now(UTC) - timedelta(days=3, minutes=1)
+        first_slot = job.trigger.get_next_fire_time(None, slept_from)
+        assert len(job._get_run_times(datetime.now(UTC))) == 0
+        service.scheduler.modify_job("replica-news", next_run_time=first_slot)
+        _wait_events(events, changed, 1)
+    finally:
+        service.stop()
+        service.shutdown()
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    assert [e.code for e in events] == [EVENT_JOB_EXECUTED], "the late job must run, not be missed"
+    assert [r["status"] for r in runs(db_path)] == ["ok", "ok"], "three missed slots make one run"
+
+
+def test_a_job_that_waits_for_a_free_crawl_slot_still_runs(farm, tmp_path, db_path, hanging_url):
+    """One crawl at a time, two sources due together, each crawl taking its 3 s time limit: the second
+    job starts seconds after its time and must still run (misfire_grace_time=None)."""
+    from crawler.service import SchedulerService
+
+    config = write_config(tmp_path / "sources.yaml", farm, schedule="0 6 * * *",
+                          extra={"hang1": hanging_url, "hang2": hanging_url}, sites=())
+    service = SchedulerService(config, db_path, max_concurrent=1, time_limit=3, grace=1, jitter=0,
+                               log_dir=tmp_path / "logs")
+    events, changed = _job_events(service)
+    service.start()  # both never ran: both due now
+    try:
+        _wait_events(events, changed, 2)
+    finally:
+        service.stop()
+        service.shutdown()
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    assert sorted(e.job_id for e in events) == ["hang1", "hang2"]
+    assert all(e.code == EVENT_JOB_EXECUTED for e in events), "a late job was dropped as missed"
+    done = runs(db_path)
+    assert sorted(r["source_id"] for r in done) == ["hang1", "hang2"]
+    assert all(r["status"] == "failed" and "time limit of 3s" in r["message"] for r in done)
+    assert done[0]["finished_at"] <= done[1]["started_at"], "one crawl at a time"

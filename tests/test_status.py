@@ -13,8 +13,9 @@ import pytest
 import sqlite_utils
 import yaml
 
-from tests.crawling import ROOT, rows
+from tests.crawling import ROOT, crawl, rows
 from tests.sites import ReplicaFarm
+from tests.sites.faults import FaultFarm
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -54,18 +55,19 @@ def test_status_reports_runs_failures_and_documents(archive):
     news_runs = rows(db, "select * from runs where source_id = 'replica-news' order by id")
     expected_live = len([e for e in farm.expected(1) if e.site == "news"])
     news = line_of(done.stdout, "replica-news")
-    # source, date, time, status, new, chg, same, gone, err, blk, success date, time, fails, live, gone
-    assert news[3] == "ok" and int(news[4]) == news_runs[-1]["new_documents"] == expected_live
-    assert news[12:15] == ["0", str(expected_live), "0"]
+    # source, time (UTC), status, new, chg, same, gone, err, blk, success (UTC), fails, live, gone
+    assert news[2] == "ok" and int(news[3]) == news_runs[-1]["new_documents"] == expected_live
+    assert news[10:13] == ["0", str(expected_live), "0"]
+    assert news[1].endswith("Z") and news[9].endswith("Z") and news[1][:10] == news_runs[-1]["started_at"][:10]
     down = line_of(done.stdout, "down")
-    assert down[3] == "failed" and down[10] == "-" and down[11] == "2"  # never succeeded, 2 failures in a row
+    assert down[2] == "failed" and down[9] == "-" and down[10] == "2"  # never succeeded, 2 failures in a row
     assert "none overdue" in done.stdout
 
     farm.set_state(2)  # one report edited, one withdrawn, one added
     run("scheduler.py", "--once", "--source", "replica-news", "--config", str(config), "--db", str(db))
     news = line_of(status(db).stdout, "replica-news")
-    assert news[4:8] == ["1", "1", str(expected_live - 2), "1"]  # new, changed, unchanged, gone
-    assert news[13:15] == [str(len([e for e in farm.expected(2) if e.site == "news"])), "1"]
+    assert news[3:7] == ["1", "1", str(expected_live - 2), "1"]  # new, changed, unchanged, gone
+    assert news[11:13] == [str(len([e for e in farm.expected(2) if e.site == "news"])), "1"]
 
 
 def test_a_source_without_success_in_twice_its_period_is_overdue(archive):
@@ -106,3 +108,36 @@ def test_a_source_removed_from_the_config_is_not_overdue(archive):
     done = status(db)
     assert "1 overdue: replica-news" in done.stdout
     assert rows(db, "select count(*) n from runs where source_id = 'down'")[0]["n"] == 2
+
+
+def test_a_source_whose_every_page_fails_is_failed_then_failing(tmp_path):
+    """The listing loads, every report fails: each run is `failed` saying why (not `partial`), and after
+    three of them `status` marks the source FAILING and exits 1 (`--failures N` moves the threshold)."""
+    db = tmp_path / "archive.db"
+    with FaultFarm(("dead",)) as farm:
+        site = farm.sites["dead"]
+        for n in range(3):
+            site.add_article(f"a{n}")
+            site.faults[f"a{n}"] = "empty"
+        config = farm.sources_yaml(tmp_path / "sources.yaml")
+        for attempt in range(3):
+            done = crawl(config, db, "fault-dead")
+            assert done.returncode == 3, done.stderr[-2000:]  # crawler.run: 3 = failed
+            if attempt == 1:
+                two = status(db)
+                assert two.returncode == 0 and "FAILING" not in two.stdout and "none failing" in two.stdout
+    runs = rows(db, "select * from runs order by id")
+    assert [r["status"] for r in runs] == ["failed"] * 3
+    assert all(r["pages_fetched"] > r["errors"] == 3 for r in runs)  # the listing was fetched
+    assert runs[0]["message"].startswith("no page could be archived (3 errors, 0 blocked); first: error ")
+    done = status(db)
+    assert done.returncode == 1, done.stdout
+    line = next(x for x in done.stdout.splitlines() if x.startswith("fault-dead "))
+    assert "FAILING (3 failed runs in a row; last: no page could be archived" in line and "OVERDUE" not in line
+    assert "1 failing: fault-dead" in done.stdout
+    assert status(db, "--failures", "4").returncode == 0
+    data = json.loads(status(db, "--json").stdout)
+    (dead,) = data
+    assert dead["failing"] is True and dead["consecutive_failures"] == 3 and dead["overdue"] is False
+    assert dead["last_run"]["started_at"].endswith("Z") and dead["last_run"]["finished_at"].endswith("Z")
+    assert json.loads(status(db, "--json", "--failures", "4").stdout)[0]["failing"] is False

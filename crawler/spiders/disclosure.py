@@ -62,6 +62,8 @@ class DisclosureSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if getattr(self, "locked_by", None):  # another crawl of this source holds its lock (ArchivePipeline)
+            return
         db = connect(self.db_path)
         try:
             self.known = live_urls(db, self.source.id)
