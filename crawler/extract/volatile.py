@@ -103,12 +103,15 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
     cleaned = rules.anywhere.sub("", text)
     if prose:  # a text node of a prose block: where its sentences begin and end is not known here
         return cleaned
-    if prose is None and is_prose(cleaned):  # a prose line: only whole sentences that are volatile go ("……召开。本文已被阅读1235次")
+    if prose is None and is_prose(cleaned):  # a prose line: only whole sentences that are volatile go
         sentences = SENTENCE_END.split(cleaned)
         kept = [part for part in sentences if not _all_volatile(part, rules, cut)]
-        return "".join(kept) if len(kept) < len(sentences) else cleaned
-    stripped = rules.outside_prose.sub(cut, cleaned)
-    return "" if not WORDLESS.sub("", stripped) else _tidy(stripped) if stripped != cleaned else cleaned
+        cleaned = "".join(kept)
+    else:
+        cleaned = rules.outside_prose.sub(cut, cleaned)
+    if cleaned == text:
+        return text
+    return _tidy(cleaned) if WORDLESS.sub("", cleaned) else ""
 
 
 def _all_volatile(text: str, rules: VolatileRules, cut) -> bool:
