@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from crawler.extract import extract_page
 from crawler.extract.rules import RulesError
-from crawler.extract.volatile import load_volatile, scrub_tree, strip_volatile
 from crawler.extract.text import block_text, parse_html
+from crawler.extract.volatile import load_volatile, scrub_tree, strip_volatile
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm, Request, Response
-from tests.sites.server import blocks_html, esc
 from tests.sites.seeds import SEED_SPECS, seed_body
+from tests.sites.server import blocks_html, esc
 
 SEED_PARAGRAPHS = [p for seed in SEED_SPECS for p in seed_body(seed)]
 WEEKDAYS = "一二三四五六日"
@@ -29,7 +29,8 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 WHOLE_LINES = [
     "浏览次数 1235", "浏览次数：1235", "访问量：1235 次", "本文已被阅读1235次", "本文已被阅读1235次。", "阅读量：1235",
-    "阅读量 1235", "点击数：1235", "点击数 1235", "阅读次数：1235", "浏览：(1235)", "【浏览次数：1235】", "已有1235人阅读",
+    "阅读量 1235", "点击数：1235", "点击数 1235", "阅读次数：1235", "浏览：(1235)", "【浏览次数：1235】",
+    "已有1235人阅读",
     "总访问量：1,235", "今日浏览：88", "今天是2026年11月21日 星期六", "今天是2026年11月21日 星期六 农历十月初二",
     "当前时间：2026年11月21日 10:02", "当前时间：2026-11-21 10:02:33", "今天是：星期六", "2026年11月21日 星期六",
     "星期六 2026-11-21", "2026年11月21日 (星期六) 10:02", "深圳 晴 18℃~25℃", "天气：多云 22°C", "在线人数：12",
@@ -127,8 +128,8 @@ def test_property_volatile_lines_anywhere_leave_exactly_the_report(report, inser
 
 
 @PROPERTY
-@given(st.text(alphabet=st.sampled_from("浏览次数阅读量今天是年月日星期六当前时间：: 0123456789。\n|天气晴℃在线人第位访客"),
-               max_size=80))
+@given(st.text(alphabet=st.sampled_from("浏览次数阅读量今天是年月日星期六当前时间：: 0123456789。\n|天气晴℃"
+                                        "在线人第位访客"), max_size=80))
 def test_property_strip_volatile_is_idempotent(text):
     once = strip_volatile(text)
     assert strip_volatile(once) == once
@@ -180,8 +181,8 @@ def test_property_two_visits_extract_the_same_page(visit1, visit2, paragraphs, l
 
 def test_a_clock_is_never_the_publication_date():
     html = PAGE.format(title="某区2024年法治政府建设年度报告", dateline="",
-                       v=["当前时间：2026年11月21日 10:02", "<p>今天是2026年11月21日 星期六</p>", "", "<p>2026-11-21 星期六</p>",
-                          "", "", "", ""],
+                       v=["当前时间：2026年11月21日 10:02", "<p>今天是2026年11月21日 星期六</p>", "",
+                          "<p>2026-11-21 星期六</p>", "", "", "", ""],
                        body="\n".join(f"<p>{esc(p)}</p>" for p in seed_body("001")[:3]))
     page = extract_page(html, "http://127.0.0.1/content/post_1.html")
     assert page.published is None
@@ -248,7 +249,8 @@ class VolatileColumn:
             self.site.add_route(f"/volatile/{key}.html", self.article)
 
     def listing(self, request: Request) -> Response:
-        links = "".join(f'<li><a href="/volatile/{key}.html">{esc(title)}</a></li>' for key, title in self.titles.items())
+        links = "".join(f'<li><a href="/volatile/{key}.html">{esc(title)}</a></li>'
+                        for key, title in self.titles.items())
         return Response(200, f"<html><head><title>法治政府建设</title></head><body><ul>{links}</ul></body></html>")
 
     def article(self, request: Request) -> Response:
