@@ -316,3 +316,151 @@ def test_a_gone_document_is_asked_again_and_comes_back_live(tmp_path):
     [doc] = rows(db, "SELECT * FROM documents WHERE url = ?", [url])
     assert doc["status"] == "live"
     assert len(rows(db, "SELECT id FROM revisions WHERE document_id = ?", [doc["id"]])) == 1
+
+
+# --- runs, sources, failures, 304s: the rest of the store's rules -------------------------------------
+
+def finish(db, outcomes: list[str], **kwargs) -> dict:
+    """A run whose fetches had these outcomes, closed with finish_run(**kwargs)."""
+    run = store.start_run(db, "s")
+    for n, outcome in enumerate(outcomes):
+        db.execute("INSERT INTO fetches (run_id, url, outcome, fetched_at) VALUES (?, ?, ?, ?)",
+                   [run, f"http://127.0.0.1/{n}", outcome, store.now()])
+    return store.finish_run(db, run, **kwargs)
+
+
+@pytest.mark.parametrize(("outcomes", "kwargs", "status"), [
+    (["new", "changed", "unchanged", "gone"], {}, "ok"),
+    ([], {"pages_fetched": 1}, "ok"),  # a listing with nothing to report on
+    ([], {}, "failed"),
+    ([], {"pages_fetched": 0}, "failed"),
+    (["unchanged", "error"], {}, "partial"),
+    (["gone", "suspect"], {}, "partial"),
+    (["error", "error"], {"pages_fetched": 2}, "failed"),  # every page fetched was an error
+    (["error", "error"], {"pages_fetched": 3}, "partial"),  # the listing worked
+    (["blocked"], {}, "partial"),  # "not allowed this time" is never a failed crawl
+    (["error", "blocked"], {"pages_fetched": 2}, "partial"),
+    (["new", "error"], {"status": "interrupted"}, "interrupted"),
+])
+def test_a_run_is_ok_partial_or_failed_by_its_fetches(db, outcomes, kwargs, status):
+    assert finish(db, outcomes, **kwargs)["status"] == status
+
+
+def test_a_run_row_has_its_counts_and_closes_once(db):
+    row = finish(db, ["new", "new", "changed", "unchanged", "gone", "error", "suspect", "blocked", "not-found"],
+                 pages_fetched=12, pages_extracted=4, message="done")
+    [run] = db.query("SELECT * FROM runs")
+    expected = {"new_documents": 2, "new_revisions": 3, "unchanged": 1, "gone": 1, "errors": 2, "blocked": 1,
+                "pages_fetched": 12, "pages_extracted": 4, "status": "partial", "message": "done"}
+    assert {k: run[k] for k in expected} == expected
+    assert {k: row[k] for k in expected} == expected and row["id"] == run["id"]
+    assert run["finished_at"] >= run["started_at"] and run["pid"] > 0
+    store.finish_run(db, run["id"], status="failed", message="late")  # a closed run is never reopened
+    [again] = db.query("SELECT * FROM runs")
+    assert (again["status"], again["message"], again["finished_at"]) == ("partial", "done", run["finished_at"])
+    assert store.finish_run(db, store.start_run(db, "s", pid=4321), status="ok")["status"] == "ok"
+    assert [r["pid"] for r in db.query("SELECT pid FROM runs ORDER BY id")][-1] == 4321
+
+
+def test_sources_are_upserted_and_retired(db):
+    store.upsert_source(db, {"id": "u", "name": "甲", "district": "甲区"})
+    store.upsert_source(db, {"id": "u", "name": "乙", "district": "乙区"})
+    assert store.retire_sources(db, ["s", "u"]) == ["t"]
+    assert store.retire_sources(db, ["s", "u"]) == []
+    sources = {r["id"]: r for r in db.query("SELECT * FROM sources")}
+    assert (sources["u"]["name"], sources["u"]["district"], sources["u"]["active"]) == ("乙", "乙区", 1)
+    assert sources["t"]["active"] == 0 and sources["t"]["updated_at"] > sources["s"]["updated_at"]
+    store.upsert_source(db, {"id": "t", "name": "某区"})  # back in the config: active again
+    assert store.retire_sources(db, []) == ["s", "t", "u"]
+    store.upsert_source(db, {"id": "t", "name": "某区"})
+    assert [r["active"] for r in db.query("SELECT active FROM sources ORDER BY id")] == [0, 1, 0]
+
+
+def test_a_failure_never_touches_the_archive_and_not_found_makes_gone(db):
+    assert record(db, page()) == "new"
+    [doc] = db.query("SELECT * FROM documents")
+    for outcome in ("error", "blocked"):
+        assert store.record_failure(db, None, url=URL, outcome=outcome, http_status=503, error="x") == outcome
+    assert list(db.query("SELECT status, last_changed FROM documents")) == [
+        {"status": "live", "last_changed": doc["last_changed"]}]
+    assert store.record_failure(db, None, url=URL, outcome="not-found", http_status=404,
+                                fetched_at="2030-01-01T00:00:00+00:00") == "gone"
+    assert store.record_failure(db, None, url=URL, outcome="not-found", http_status=404,
+                                fetched_at="2030-02-01T00:00:00+00:00") == "gone"
+    [gone] = db.query("SELECT * FROM documents")
+    assert (gone["status"], gone["last_changed"]) == ("gone", "2030-01-01T00:00:00+00:00")  # when it went
+    other = "http://127.0.0.1/never-seen.html"
+    assert store.record_failure(db, None, url=other, outcome="not-found", http_status=404) == "not-found"
+    assert db.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+    fetches = list(db.query("SELECT url, outcome, http_status, error, document_id FROM fetches ORDER BY id"))
+    assert [f["outcome"] for f in fetches] == ["new", "error", "blocked", "gone", "gone", "not-found"]
+    assert fetches[1]["error"] == "x" and fetches[1]["http_status"] == 503
+    assert fetches[-1]["document_id"] is None and fetches[-2]["document_id"] == doc["id"]
+    assert len(revisions(db)) == 1
+    assert record(db, page()) == "unchanged"  # it returned
+    assert next(iter(db.query("SELECT status FROM documents")))["status"] == "live"
+
+
+def test_a_304_stands_only_for_a_confirmed_revision_with_its_validators(db):
+    assert store.record_not_modified(db, None, url=URL, etag='"a"') == "error"  # never seen
+    assert record(db, page(), etag='"a"') == "new"
+    assert store.record_not_modified(db, None, url=URL) == "unchanged"  # no validators answered: as sent
+    assert store.record_not_modified(db, None, url=URL, etag='"b"', last_modified="Mon, 01 Jan 2029 00:00:00 GMT",
+                                     fetched_at="2031-01-01T00:00:00+00:00") == "unchanged"
+    fetches = list(db.query("SELECT * FROM fetches ORDER BY id"))
+    assert [(f["outcome"], f["http_status"], f["etag"]) for f in fetches] == [
+        ("error", 304, None), ("new", 200, '"a"'), ("unchanged", 304, '"a"'), ("unchanged", 304, '"b"')]
+    assert fetches[0]["error"] and fetches[-1]["content_hash"] == fetches[1]["content_hash"]
+    assert store.validators(db, "s") == {URL: ('"b"', "Mon, 01 Jan 2029 00:00:00 GMT")}
+    [doc] = db.query("SELECT * FROM documents")
+    assert doc["last_seen"] == "2031-01-01T00:00:00+00:00" and doc["status"] == "live"
+    # a page fetched without validators is not offered for conditional requests
+    assert record(db, page(), url="http://127.0.0.1/plain.html") == "new"
+    assert set(store.validators(db, "s")) == {URL}
+    store.record_failure(db, None, url=URL, outcome="not-found", http_status=404)
+    assert store.validators(db, "s") == {}  # gone: fetched in full next time
+    assert store.record_not_modified(db, None, url=URL, etag='"b"') == "error"
+
+
+def test_header_names_are_case_insensitive():
+    assert store.header({"ETag": '"x"', "Last-Modified": ""}, "etag") == '"x"'
+    assert store.header({"etag": '"x"'}, "ETag") == '"x"'
+    assert store.header({"Last-Modified": ""}, "last-modified") is None
+    assert store.header(None, "etag") is None
+
+
+def test_a_revision_keeps_its_attachments_record_and_the_documents_latest_state(db):
+    item = page(attachments=[("http://127.0.0.1/a.pdf", "附件1"), ("http://127.0.0.1/b.docx", "附件2")],
+                record={"索引号": "11440300-2025-001", "文号": "深某〔2025〕1号"}, report_year=2024)
+    assert record(db, item) == "new"
+    [rev] = revisions(db)
+    [doc] = db.query("SELECT * FROM documents")
+    attachments = [(a["url"], a["text"], a["revision_id"], a["document_id"])
+                   for a in db.query("SELECT * FROM attachments ORDER BY id")]
+    assert attachments == [("http://127.0.0.1/a.pdf", "附件1", rev["id"], doc["id"]),
+                           ("http://127.0.0.1/b.docx", "附件2", rev["id"], doc["id"])]
+    assert '"索引号": "11440300-2025-001"' in rev["record"] and rev["report_year"] == 2024
+    assert (rev["captured_at"], rev["suspect"], rev["reextracted"]) == (rev["fetched_at"], 0, 0)
+    assert rev["extractor"] and rev["capture_hash"]
+    assert {k: doc[k] for k in ("title", "published", "publisher", "report_year", "latest_revision_id", "status")} \
+        == {"title": rev["title"], "published": "2025-01-10", "publisher": "某区司法局", "report_year": 2024,
+            "latest_revision_id": rev["id"], "status": "live"}
+    assert doc["first_seen"] == doc["last_seen"] == doc["last_changed"] == rev["fetched_at"]
+    assert (doc["source_id"], doc["district"]) == ("s", "某区")
+    # a revision added with an older time never moves last_seen back
+    with store.transaction(db) as conn:
+        store.add_revision(conn, doc["id"], page(publisher=None), "2000-01-01T00:00:00+00:00", None)
+    [after] = db.query("SELECT * FROM documents")
+    assert after["last_seen"] == doc["last_seen"] and after["publisher"] is None
+    assert after["last_changed"] == "2000-01-01T00:00:00+00:00"
+
+
+def test_small_pages_and_half_sized_bodies_are_not_suspect(db):
+    short_page = "依法行政，建设法治政府。" * 20  # 240 characters: too little to judge
+    assert record(db, page(text=short_page), url="http://127.0.0.1/small.html") == "new"
+    assert record(db, page(text="很短。"), url="http://127.0.0.1/small.html") == "changed"
+    assert record(db, page()) == "new"
+    chars = len(store.normalize(LONG))
+    half = store.normalize(LONG)[: (chars + 1) // 2]  # exactly half (rounded up): not far shorter
+    assert record(db, page(text=half)) == "changed"
+    assert record(db, page(text=half[: len(half) // 2 - 1])) == "suspect"
