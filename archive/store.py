@@ -55,10 +55,11 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
 
 
 def normalize(text: str | None) -> str:
-    """NFC, with every run of whitespace inside a line folded to one space and blank lines dropped."""
+    """NFC, with every run of whitespace inside a line (full-width and no-break spaces included: str.split
+    knows them) folded to one space, and blank lines dropped."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text).replace("\u3000", " ").replace("\xa0", " ")
+    text = unicodedata.normalize("NFC", text)
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 

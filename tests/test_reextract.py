@@ -112,6 +112,7 @@ def test_a_reextracted_revision_is_dated_when_it_is_made(replica, db_path):
     revs = list(db.query("SELECT * FROM revisions ORDER BY id"))
     assert [r["captured_at"] for r in revs] == ["2026-01-01T00:00:00+00:00", later, "2026-01-01T00:00:00+00:00"]
     assert revs[-1]["fetched_at"] >= started > later
+    assert [r["suspect"] for r in revs] == [0, 0, 0] and [r["reextracted"] for r in revs] == [0, 0, 1]
     assert [r["id"] for r in sorted(revs, key=lambda r: r["fetched_at"])] == [r["id"] for r in revs]
     [after] = db.query("SELECT * FROM documents")
     assert (after["last_seen"], after["last_changed"]) == (before["last_seen"], before["last_changed"])

@@ -224,7 +224,8 @@ def test_a_document_listed_by_two_sources_is_validated_for_both(db):
     assert store.validators(db, "t") == {}
     assert record(db, page(), source="t", etag='"v1"') == "unchanged"
     assert store.validators(db, "t") == store.validators(db, "s") == {URL: ('"v1"', None)}
-    assert store.known_urls(db, "t") == [URL]
+    assert store.known_urls(db, "t") == store.live_urls(db, "t") == [URL]
+    assert store.known_urls(db, "nobody") == store.live_urls(db, "nobody") == []
     links = {(r["source_id"], r["first_seen"] <= r["last_seen"]) for r in db.query("SELECT * FROM document_sources")}
     assert links == {("s", True), ("t", True)}
     # a 304 answered to source t's run refreshes t's link
@@ -419,6 +420,8 @@ def test_a_304_stands_only_for_a_confirmed_revision_with_its_validators(db):
     assert set(store.validators(db, "s")) == {URL}
     store.record_failure(db, None, url=URL, outcome="not-found", http_status=404)
     assert store.validators(db, "s") == {}  # gone: fetched in full next time
+    assert store.live_urls(db, "s") == ["http://127.0.0.1/plain.html"]
+    assert store.known_urls(db, "s") == [URL, "http://127.0.0.1/plain.html"]  # gone ones are asked too
     assert store.record_not_modified(db, None, url=URL, etag='"b"') == "error"
 
 
@@ -451,6 +454,7 @@ def test_a_revision_keeps_its_attachments_record_and_the_documents_latest_state(
     with store.transaction(db) as conn:
         store.add_revision(conn, doc["id"], page(publisher=None), "2000-01-01T00:00:00+00:00", None)
     [after] = db.query("SELECT * FROM documents")
+    assert revisions(db)[-1]["suspect"] == 0 and revisions(db)[-1]["record"] is None
     assert after["last_seen"] == doc["last_seen"] and after["publisher"] is None
     assert after["last_changed"] == "2000-01-01T00:00:00+00:00"
 
@@ -464,3 +468,14 @@ def test_small_pages_and_half_sized_bodies_are_not_suspect(db):
     half = store.normalize(LONG)[: (chars + 1) // 2]  # exactly half (rounded up): not far shorter
     assert record(db, page(text=half)) == "changed"
     assert record(db, page(text=half[: len(half) // 2 - 1])) == "suspect"
+
+
+def test_a_new_revision_is_found_by_search(db):
+    """Each revision is indexed for Chinese search as it is written (title and text, segmented)."""
+    from archive.search import search
+
+    assert record(db, page()) == "new"
+    assert record(db, page(title="某区2025年依法行政工作报告", text=LONG.replace("2024年", "2025年"))) == "changed"
+    found = {r["id"] for r in search(db, "依法行政工作报告")}
+    assert found == {revisions(db)[-1]["id"]}
+    assert {r["id"] for r in search(db, "法治政府建设")} >= {revisions(db)[0]["id"]}
