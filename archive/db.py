@@ -33,8 +33,12 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "revisions": (
         {"id": int, "document_id": int, "fetched_at": str, "content_hash": str, "title": str,
          "published": str, "publisher": str, "report_year": int, "text": str, "record": str,
-         "capture_hash": str, "reextracted": int, "extractor": str},
+         "capture_hash": str, "reextracted": int, "extractor": str, "captured_at": str, "suspect": int},
         {"pk": "id", "not_null": {"document_id", "fetched_at", "content_hash", "text"}},
+    ),
+    "document_sources": (  # which sources list (or re-ask) a document; a shared report is watched by each
+        {"document_id": int, "source_id": str, "first_seen": str, "last_seen": str},
+        {"pk": ("document_id", "source_id"), "not_null": {"first_seen", "last_seen"}},
     ),
     "runs": (
         {"id": int, "source_id": str, "started_at": str, "finished_at": str, "status": str, "pid": int,
@@ -62,6 +66,7 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
 FOREIGN_KEYS = {
     "documents": [("source_id", "sources", "id")],
     "revisions": [("document_id", "documents", "id")],
+    "document_sources": [("document_id", "documents", "id"), ("source_id", "sources", "id")],
     "runs": [("source_id", "sources", "id")],
     "fetches": [("run_id", "runs", "id"), ("document_id", "documents", "id")],
     "attachments": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
@@ -76,6 +81,7 @@ INDEXES = [
     ("fetches", ["run_id"], False),
     ("fetches", ["url", "id"], False),
     ("attachments", ["revision_id"], False),
+    ("document_sources", ["source_id"], False),
 ]
 
 
@@ -160,12 +166,21 @@ def _wal_mode(path: Path) -> bool:
 def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns and indexes; never drops or rewrites anything."""
     existing = set(db.table_names())
+    if "documents" in existing and "document_sources" not in existing:  # an archive from before the link
+        db["document_sources"].create(SCHEMA["document_sources"][0], **SCHEMA["document_sources"][1],
+                                      foreign_keys=FOREIGN_KEYS["document_sources"])
+        db["document_sources"].create_index(["source_id"], if_not_exists=True)
+        db.execute("INSERT OR IGNORE INTO document_sources SELECT id, source_id, first_seen,"
+                   " coalesce(last_seen, first_seen) FROM documents WHERE first_seen IS NOT NULL")
+        existing.add("document_sources")
     if all(name in existing for name in SCHEMA):
         for name, (columns, _) in SCHEMA.items():
             have = db[name].columns_dict
             for col, typ in columns.items():
                 if col not in have:
                     db[name].add_column(col, typ)
+                    if (name, col) == ("revisions", "captured_at"):  # before: every revision dated by its capture
+                        db.execute("UPDATE revisions SET captured_at = fetched_at")
         ensure_search(db)
         return
     for name, (columns, options) in SCHEMA.items():

@@ -11,6 +11,7 @@ import logging
 import sqlite_utils
 
 from archive import captures, store
+from archive.db import now
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,12 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
     counts = {"documents": 0, "changed": 0, "unchanged": 0, "missing": 0, "failed": 0}
     where, params = ("WHERE d.source_id = ?", [source_id]) if source_id else ("", [])
     rows = db.execute(
-        "SELECT d.id, d.url, d.source_id, d.status, d.last_changed, r.content_hash, r.capture_hash,"
-        " r.fetched_at, r.record"
+        "SELECT d.id, d.url, d.source_id, d.status, d.last_changed, d.last_seen, r.content_hash, r.capture_hash,"
+        " coalesce(r.captured_at, r.fetched_at), r.record"
         f" FROM documents d JOIN revisions r ON r.id = d.latest_revision_id {where} ORDER BY d.id",
         params).fetchall()
     sources: dict = {}
-    for doc_id, url, src, status, last_changed, old_hash, capture_hash, fetched_at, record_json in rows:
+    for doc_id, url, src, status, last_changed, last_seen, old_hash, capture_hash, captured_at, record_json in rows:
         counts["documents"] += 1
         capture = captures.load_capture(db, capture_hash) if capture_hash else None
         if capture is None:
@@ -84,10 +85,11 @@ def reextract(db: sqlite_utils.Database, source_id: str | None = None) -> dict[s
             counts["unchanged"] += 1
             continue
         with store.transaction(db) as conn:
-            store.add_revision(conn, doc_id, page, capture.fetched_at or fetched_at, capture_hash,
-                               digest=digest, reextracted=True, extractor=EXTRACTOR_VERSION)
-            # a re-extraction is not news about the page: keep its status (e.g. gone) and change time
-            conn.execute("UPDATE documents SET status = ?, last_changed = ? WHERE id = ?",
-                         (status, last_changed, doc_id))
+            # dated when it is made (so it sorts after every earlier revision); its capture's time kept apart
+            store.add_revision(conn, doc_id, page, now(), capture_hash, digest=digest, reextracted=True,
+                               extractor=EXTRACTOR_VERSION, captured_at=capture.fetched_at or captured_at)
+            # a re-extraction is not news about the page: keep its status (e.g. gone), change and seen times
+            conn.execute("UPDATE documents SET status = ?, last_changed = ?, last_seen = ? WHERE id = ?",
+                         (status, last_changed, last_seen, doc_id))
         counts["changed"] += 1
     return counts

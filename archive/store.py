@@ -24,6 +24,9 @@ from archive.db import now
 # until the next run confirms it.
 SUSPECT_RATIO = 0.5
 SUSPECT_MIN_CHARS = 300
+# ... and a page still suspect on its fetch in this many runs is stored anyway, as a revision marked
+# `suspect = 1` (it is what the site now serves), so it cannot hold its source `partial` forever.
+SUSPECT_RUNS = 3
 # fetch outcomes that confirm the document's latest revision as what the server serves
 CONFIRMING_OUTCOMES = ("new", "changed", "unchanged")
 
@@ -52,10 +55,11 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
 
 
 def normalize(text: str | None) -> str:
-    """NFC, with every run of whitespace inside a line folded to one space and blank lines dropped."""
+    """NFC, with every run of whitespace inside a line (full-width and no-break spaces included: str.split
+    knows them) folded to one space, and blank lines dropped."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text).replace("\u3000", " ").replace("\xa0", " ")
+    text = unicodedata.normalize("NFC", text)
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
@@ -179,9 +183,23 @@ def nothing_archived(db: sqlite_utils.Database, run_id: int, counts: dict[str, i
 
 # --- pages ----------------------------------------------------------------------------------------
 
+# The documents a source watches: those it found first, and every one it has listed or re-asked since
+# (a report two sources list is watched by both).
+_SOURCE_DOCUMENTS = ("(SELECT id FROM documents WHERE source_id = :source"
+                     " UNION SELECT document_id FROM document_sources WHERE source_id = :source)")
+
+
 def live_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
-    return [r[0] for r in db.execute(
-        "SELECT url FROM documents WHERE source_id = ? AND status = 'live' ORDER BY id", [source_id])]
+    """URLs of the source's live documents."""
+    return [r[0] for r in db.execute(f"SELECT url FROM documents WHERE id IN {_SOURCE_DOCUMENTS} AND status = 'live'"
+                                     " ORDER BY id", {"source": source_id})]
+
+
+def known_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
+    """URLs of every document the source watches, live or gone: each run asks them all again, so an
+    edit to a report that slid off the listings is seen and a restored page comes back `live`."""
+    return [r[0] for r in db.execute(f"SELECT url FROM documents WHERE id IN {_SOURCE_DOCUMENTS} ORDER BY id",
+                                     {"source": source_id})]
 
 
 # The newest fetch of a URL that was not an error or blocked, if it confirmed the document's latest
@@ -199,7 +217,7 @@ def validators(db: sqlite_utils.Database, source_id: str) -> dict[str, tuple[str
     """url → (ETag, Last-Modified) for every document of a source whose latest good fetch confirmed its
     latest revision, for conditional requests. A document whose latest word was suspect, gone or
     re-extracted is left out: it must be fetched in full and judged again."""
-    rows = db.execute(_CONFIRMED_FETCH + " AND d.source_id = ?", [source_id]).fetchall()
+    rows = db.execute(_CONFIRMED_FETCH + f" AND d.id IN {_SOURCE_DOCUMENTS}", {"source": source_id}).fetchall()
     return {url: (etag, modified) for url, etag, modified, _ in rows}
 
 
@@ -218,10 +236,12 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
         doc = _document(conn, url)
         doc_id = doc["id"] if doc else None
         latest = _latest_revision(conn, doc_id) if doc else None
+        held = _suspect(conn, url, latest, prepared.text, digest) if latest and latest["content_hash"] != digest \
+            else 0
         if doc and latest and latest["content_hash"] == digest:
             outcome = "unchanged"
             conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc_id))
-        elif doc and latest and _suspect(conn, url, latest, prepared.text, digest):
+        elif 0 < held < SUSPECT_RUNS:
             outcome = "suspect"
         else:
             outcome = "changed" if doc else "new"
@@ -231,7 +251,9 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                     "first_seen": fetched_at})
             capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
                                              http_status=http_status, headers=headers, encoding=encoding)
-            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared)
+            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared,
+                         suspect=bool(held))
+        _link_source(conn, doc_id, source_id, fetched_at)
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc_id, "http_status": http_status,
                                   "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
                                   "error": "body far shorter than the last revision; held until confirmed"
@@ -258,6 +280,9 @@ def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: s
             return "error"
         _, sent_etag, sent_modified, digest = confirmed
         conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
+        source = conn.execute("SELECT source_id FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id else None
+        if source:
+            _link_source(conn, doc["id"], source[0], fetched_at)
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"], "http_status": http_status,
                                   "outcome": "unchanged", "content_hash": digest, "fetched_at": fetched_at,
                                   "etag": etag or sent_etag, "last_modified": last_modified or sent_modified})
@@ -266,8 +291,12 @@ def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: s
 
 def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fetched_at: str,
                  capture_hash: str | None, *, digest: str | None = None, reextracted: bool = False,
-                 extractor: str | None = None, prepared: Prepared | None = None) -> int:
-    """Append a revision (and its attachments) and move the document's latest state to it."""
+                 extractor: str | None = None, prepared: Prepared | None = None, captured_at: str | None = None,
+                 suspect: bool = False) -> int:
+    """Append a revision (and its attachments) and move the document's latest state to it.
+
+    `fetched_at` is when the revision is made; `captured_at` when its capture was fetched (the same, but
+    for a re-extraction). `suspect` marks a body far shorter than before, stored after SUSPECT_RUNS runs."""
     if extractor is None:
         from crawler.extract import EXTRACTOR_VERSION as extractor
     if prepared is None or prepared.search_text is None:
@@ -278,6 +307,7 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
         "report_year": page.report_year, "text": prepared.text,
         "record": json.dumps(page.record, ensure_ascii=False) if page.record else None,
         "capture_hash": capture_hash, "reextracted": int(reextracted), "extractor": extractor,
+        "captured_at": captured_at or fetched_at, "suspect": int(suspect),
     })
     for url, text in page.attachments or ():
         _insert(conn, "attachments", {"document_id": document_id, "revision_id": rev_id, "url": url, "text": text})
@@ -315,15 +345,29 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
 
 # --- helpers --------------------------------------------------------------------------------------
 
-def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest: str) -> bool:
-    """A body (normalised `text`) far shorter than the last revision's, not yet confirmed by an identical
-    previous fetch."""
+def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest: str) -> int:
+    """For a body (normalised `text`) far shorter than the last revision's and not yet confirmed by an
+    identical previous fetch: the number of runs it has been suspect in, this one included. 0 otherwise."""
     old_len, new_len = latest["chars"] or 0, len(text)
     if old_len < SUSPECT_MIN_CHARS or new_len >= old_len * SUSPECT_RATIO:
-        return False
-    prev = conn.execute("SELECT outcome, content_hash FROM fetches WHERE url = ? AND outcome NOT IN "
-                        "('error', 'blocked') ORDER BY id DESC LIMIT 1", (url,)).fetchone()
-    return not (prev and prev[0] == "suspect" and prev[1] == digest)
+        return 0
+    previous = conn.execute("SELECT outcome, content_hash, run_id FROM fetches WHERE url = ? AND outcome NOT IN "
+                            "('error', 'blocked') ORDER BY id DESC", (url,))
+    runs: set = set()
+    for outcome, content_hash, run_id in previous:
+        if outcome != "suspect":
+            break
+        if not runs and content_hash == digest:
+            return 0  # the same short body as last time: confirmed
+        runs.add(run_id)
+    return len(runs) + 1
+
+
+def _link_source(conn: sqlite3.Connection, document_id: int, source_id: str, seen: str) -> None:
+    """Note that `source_id` lists (or re-asks) the document, as of `seen`."""
+    conn.execute("INSERT INTO document_sources (document_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT(document_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+                 (document_id, source_id, seen, seen))
 
 
 def _document(conn: sqlite3.Connection, url: str) -> dict | None:

@@ -145,26 +145,28 @@ def test_workers_end_with_a_killed_crawl_process(tmp_path):
 
     from tests.crawling import ROOT
 
-    script = ("import os, sys, time\n"
+    # the workers' pids as their parent knows them (the pool forks them all at start); not by scanning /proc,
+    # where any other process may exit between listing and reading (that made this test flaky)
+    script = ("import multiprocessing, time\n"
               "from crawler.workers import ExtractorPool\n"
-              "pool = ExtractorPool(2); pool.start(); time.sleep(1)\n"
-              "print(*[p for p in os.listdir('/proc') if p.isdigit() and "
-              "open(f'/proc/{p}/stat').read().split(')')[1].split()[1] == str(os.getpid())], flush=True)\n"
+              "pool = ExtractorPool(2); pool.start()\n"
+              "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
               "time.sleep(60)\n")
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    workers = [int(p) for p in child.stdout.readline().split()]
-    assert len(workers) >= 2
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    def running(pid: int) -> bool:  # alive and not a zombie
+
+    def running(pid: int) -> bool:  # alive and not a zombie (a pid that is gone: not running)
         try:
             with open(f"/proc/{pid}/stat") as f:
                 return f.read().rsplit(")", 1)[1].split()[0] != "Z"
         except OSError:
             return False
 
-    deadline = time.monotonic() + 5
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    workers = [int(p) for p in child.stdout.readline().split()]
+    assert len(workers) == 2 and all(map(running, workers))
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 30  # they go at once (the kernel kills them): this only bounds a failure
     while time.monotonic() < deadline and any(map(running, workers)):
         time.sleep(0.1)
     assert [p for p in workers if running(p)] == []

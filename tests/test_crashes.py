@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import random
 import resource
@@ -17,7 +16,8 @@ import time
 
 import pytest
 
-from archive.store import normalize
+from archive.store import content_hash
+from crawler.extract import Page
 from crawler.jobs import abandon_stale_runs
 from tests.crawling import ROOT, crawl, rows
 from tests.sites.faults import FaultFarm, squash
@@ -53,9 +53,9 @@ def assert_archive_sound(db) -> None:
         conn.close()
     for rev in rows(db, "SELECT r.*, d.id AS doc FROM revisions r LEFT JOIN documents d ON d.id = r.document_id"):
         assert rev["doc"] is not None and rev["text"] and rev["title"] and rev["fetched_at"]
-        key = json.dumps([normalize(rev["title"]), rev["published"] or "", normalize(rev["publisher"]),
-                          normalize(rev["text"])], ensure_ascii=False)
-        assert hashlib.sha256(key.encode()).hexdigest() == rev["content_hash"], f"revision {rev['id']} is torn"
+        stored = Page(title=rev["title"], published=rev["published"], publisher=rev["publisher"],
+                      report_year=rev["report_year"], text=rev["text"])
+        assert content_hash(stored) == rev["content_hash"], f"revision {rev['id']} is torn"
         assert rows(db, "SELECT count(*) n FROM captures WHERE hash = ?", [rev["capture_hash"]])[0]["n"] == 1
     for doc in rows(db, "SELECT * FROM documents"):
         [latest] = rows(db, "SELECT max(id) id FROM revisions WHERE document_id = ?", [doc["id"]])

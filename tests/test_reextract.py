@@ -93,3 +93,27 @@ def test_a_capture_with_broken_bytes_is_decoded_as_the_crawler_does(replica, db_
     latest = db.execute("SELECT text FROM revisions ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert "\ufffd" not in latest
     assert latest == store.normalize(fresh[url].text)
+
+
+def test_a_reextracted_revision_is_dated_when_it_is_made(replica, db_path):
+    """It sorts after every revision before it (by fetched_at, as history and changes feeds do); the time
+    its capture was fetched is kept in captured_at; the document was not seen again because of it."""
+    db, fresh = _archive_with_stale_pages(replica, db_path, count=1)
+    [url] = fresh
+    later = "2026-06-01T00:00:00+00:00"  # a later fetch of the same (stale) page, a revision of its own
+    doc_id = db.execute("SELECT id FROM documents WHERE url = ?", [url]).fetchone()[0]
+    with store.transaction(db) as conn:
+        old = db.execute("SELECT capture_hash FROM revisions").fetchone()[0]
+        stale = dataclasses.replace(fresh[url], text=fresh[url].text + STALE_CHROME + "\n更新")
+        store.add_revision(conn, doc_id, stale, later, old)
+    [before] = db.query("SELECT * FROM documents")
+    started = store.now()
+    assert reextract(db)["changed"] == 1
+    revs = list(db.query("SELECT * FROM revisions ORDER BY id"))
+    assert [r["captured_at"] for r in revs] == ["2026-01-01T00:00:00+00:00", later, "2026-01-01T00:00:00+00:00"]
+    assert revs[-1]["fetched_at"] >= started > later
+    assert [r["suspect"] for r in revs] == [0, 0, 0] and [r["reextracted"] for r in revs] == [0, 0, 1]
+    assert [r["id"] for r in sorted(revs, key=lambda r: r["fetched_at"])] == [r["id"] for r in revs]
+    [after] = db.query("SELECT * FROM documents")
+    assert (after["last_seen"], after["last_changed"]) == (before["last_seen"], before["last_changed"])
+    assert after["latest_revision_id"] == revs[-1]["id"]

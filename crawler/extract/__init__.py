@@ -36,6 +36,7 @@ from .text import (
     trafilatura_text,
 )
 from .text import prune as prune_tree
+from .volatile import scrub_tree, strip_volatile
 
 # 2: a source line break inside text no longer splits a paragraph; <br> in a title heading; a column-name
 #    heading inside <title> is not the title
@@ -43,6 +44,7 @@ from .text import prune as prune_tree
 #    is dropped; shown publication/record dates beat PubDate; record 发布机构 beats an unshown source meta;
 #    labelled source metas lose their label; info lines are cut from title elements; editor notes, "点击进入…>>"
 #    and 【1】【2】 pagers are chrome (issue 11)
+#    per-visit text (counters, clocks, "today" lines, weather; config/volatile.yaml) kept out of text and dates
 EXTRACTOR_VERSION = "3"
 
 __all__ = ["EXTRACTOR_VERSION", "Page", "RulesError", "extract_page"]
@@ -123,8 +125,8 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     detail = gkmlpt_detail(html)
     if detail:
         given = {**detail_hints(detail), **given}
-    tree = parse_html(html)
-    lines = block_text(tree)
+    tree = scrub_tree(parse_html(html))  # per-visit text (counters, clocks) is never title, date or body
+    lines = strip_volatile(block_text(tree))
 
     record = find_record(lines, rules)
     for key, name in HINT_RECORD_FIELDS.items():
@@ -157,11 +159,11 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
         record["发布机构"] = publisher
 
     drop = [text for _, text in attachments]
-    body_lines = strip_edges(clean_lines(raw_text, rules, drop=drop), rules, title=title,
+    body_lines = strip_edges(clean_lines(strip_volatile(raw_text), rules, drop=drop), rules, title=title,
                              values=[publisher or "", *record.values()])
     text = "\n".join(body_lines)
     if not published:
-        published = fallback_date(parse_html(html))
+        published = fallback_date(scrub_tree(parse_html(html)))
     return Page(title=title, published=published, publisher=publisher,
                 report_year=report_year(title, opening_sentence(text)), text=text,
                 attachments=attachments, record=record)

@@ -18,7 +18,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from archive.db import connect, now
-from archive.store import live_urls, validators
+from archive.store import known_urls, validators
 from crawler import guard, listings
 from crawler.extract.text import neutralise_document_ends
 from crawler.items import FailureItem, NotModifiedItem, PageItem
@@ -45,7 +45,7 @@ class DisclosureSpider(scrapy.Spider):
         self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.source.start_urls})
         self.listing_pages = 0
         self.validators: dict[str, tuple[str | None, str | None]] = {}  # url -> (ETag, Last-Modified)
-        self.known: list[str] = []  # live documents of the source in the archive
+        self.known: list[str] = []  # documents the source watches in the archive, live or gone
         self.requested: set[str] = set()  # article URLs asked in this run
         self.archived: dict[str, str | None] = {}  # every archived document of the source -> published
         self.newest_published: str | None = None
@@ -66,7 +66,7 @@ class DisclosureSpider(scrapy.Spider):
             return
         db = connect(self.db_path)
         try:
-            self.known = live_urls(db, self.source.id)
+            self.known = known_urls(db, self.source.id)
             self.archived = archived_dates(db, self.source.id)
             self.newest_published = max((d for d in self.archived.values() if d), default=None)
             if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
@@ -81,9 +81,10 @@ class DisclosureSpider(scrapy.Spider):
                 yield self.listing_request(url)
 
     def ask_known_documents(self) -> None:
-        """When the listings are done, every known live document they did not link is asked again, so a
-        report that slid off the listings is still watched. (Asked last, so that a listing's request —
-        which may carry the gkmlpt API's fields — is the one that is made.)"""
+        """When the listings are done, every known document they did not link is asked again, so a
+        report that slid off the listings is still watched — gone ones too, so a restored page comes back
+        live. (Asked last, so that a listing's request — which may carry the gkmlpt API's fields — is the
+        one that is made.)"""
         missed = [url for url in self.known if url not in self.requested]
         self.known = []
         for url in missed:

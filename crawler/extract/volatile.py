@@ -1,0 +1,206 @@
+"""Per-visit text: view counters, clocks and "today" lines, weather, online-user counts.
+
+A page shows these differently on every visit; kept, they would make a new revision on every recrawl and a
+clock could pass for the publication date. The rules are data (config/volatile.yaml); this module removes
+what they match from a parsed page (`scrub_tree`, before titles, dates and the body are looked for) and
+from extracted lines (`strip_volatile`, for counters split over several elements).
+
+    from crawler.extract.volatile import strip_volatile
+    strip_volatile("时间：2024-01-05 来源：某区 浏览次数：1235\\n本文已被阅读1235次")  # "时间：2024-01-05 来源：某区"
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .rules import RulesError
+from .text import BLOCK_TAGS
+
+VOLATILE_PATH = Path(__file__).resolve().parents[2] / "config" / "volatile.yaml"
+WORD_LISTS = ("counter_label", "counter_prefix", "counter_unit", "quantity")
+PROSE_MARKS = re.compile("[。！？]")
+SENTENCE_END = re.compile("(?<=[。！？])")
+# what is left of a line when only separators, brackets and punctuation remain
+WORDLESS = re.compile(r"[\W_]+")
+SPACES = re.compile(r"[ \t\u3000\xa0]{2,}")
+
+
+@dataclass(frozen=True)
+class VolatileRules:
+    anywhere: re.Pattern  # fragments removed from any line
+    outside_prose: re.Pattern  # fragments removed from lines that are not prose
+    keep_after: re.Pattern  # ... unless the text before them ends with a date label
+    counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
+    number_line: re.Pattern  # a line holding only a number ("1235 次")
+
+
+def _expand(pattern: str, parts: dict[str, str]) -> str:
+    for name, value in parts.items():
+        pattern = pattern.replace("{" + name + "}", value)
+    return pattern
+
+
+@lru_cache(maxsize=4)
+def load_volatile(path: str | None = None) -> VolatileRules:
+    """Load and compile the volatile-text rules ($ZWGK_VOLATILE_RULES or config/volatile.yaml); cached."""
+    file = Path(path or os.environ.get("ZWGK_VOLATILE_RULES") or VOLATILE_PATH)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"cannot read volatile-text rules {file}: {exc}") from None
+    parts = {str(k): str(v) for k, v in (data.get("parts") or {}).items()}
+    for name in WORD_LISTS:
+        words = data.get(name) or []
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+            raise RulesError(f"{file.name}: {name} must be a non-empty list of strings")
+        parts[name] = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    compiled = {}
+    for key in ("anywhere", "outside_prose"):
+        patterns = data.get(key) or []
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise RulesError(f"{file.name}: {key} must be a list of regexes")
+        try:
+            compiled[key] = re.compile("|".join(f"(?:{_expand(p, parts)})" for p in patterns) or "(?!)")
+        except re.error as exc:
+            raise RulesError(f"{file.name}: bad {key} pattern: {exc}") from None
+    try:
+        keep_after = re.compile(str(data.get("keep_after") or "(?!)"))
+    except re.error as exc:
+        raise RulesError(f"{file.name}: bad keep_after pattern: {exc}") from None
+    label = rf"(?:{parts['counter_prefix']})?(?:{parts['counter_label']})"
+    return VolatileRules(
+        anywhere=compiled["anywhere"],
+        outside_prose=compiled["outside_prose"],
+        keep_after=keep_after,
+        counter_label_line=re.compile(rf"^\W*{label}\s*[:：]?\W*$"),
+        number_line=re.compile(rf"^\W*\d[\d,，]*\s*(?:{parts['counter_unit']})?\W*$"),
+    )
+
+
+def is_prose(text: str) -> bool:
+    """Text that reads as running sentences (has a sentence end), where only labelled clocks are cut."""
+    return bool(PROSE_MARKS.search(text))
+
+
+def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None = None, before: str = "") -> str:
+    """`text` without its volatile fragments. A line that is prose (has a sentence end) keeps everything
+    but labelled clocks and whole sentences that are volatile ("……召开。本文已被阅读1235次"); a text node
+    (`prose` given: whether its enclosing block is prose) keeps everything but labelled clocks if it is;
+    other text loses every fragment. `before` is the text just before a text node; a fragment right after
+    a date label ("发布日期：2024-03-05 星期二") is kept."""
+    rules = rules or load_volatile()
+    if not text or not text.strip():
+        return text
+
+    def cut(match: re.Match) -> str:
+        return match.group(0) if rules.keep_after.search(before + match.string[:match.start()]) else ""
+
+    cleaned = rules.anywhere.sub("", text)
+    if prose:  # a text node of a prose block: where its sentences begin and end is not known here
+        return cleaned
+    if prose is None and is_prose(cleaned):  # a prose line: only whole sentences that are volatile go
+        sentences = SENTENCE_END.split(cleaned)
+        kept = [part for part in sentences if not _all_volatile(part, rules, cut)]
+        cleaned = "".join(kept)
+    else:
+        cleaned = rules.outside_prose.sub(cut, cleaned)
+    if cleaned == text:
+        return text
+    return _tidy(cleaned) if WORDLESS.sub("", cleaned) else ""
+
+
+def _all_volatile(text: str, rules: VolatileRules, cut) -> bool:
+    stripped = rules.outside_prose.sub(cut, text)
+    return stripped != text and not WORDLESS.sub("", stripped)
+
+
+def _tidy(text: str) -> str:
+    """Runs of spaces left where fragments were cut folded to one (tabs, which separate cells, kept)."""
+    return SPACES.sub(lambda m: "\t" if "\t" in m.group(0) else " ", text).strip(" \u3000\xa0")
+
+
+def strip_volatile(text: str, rules: VolatileRules | None = None) -> str:
+    """Lines of extracted text without volatile fragments; lines left empty are dropped, as is a counter
+    word on its own line followed by a line holding only its number."""
+    rules = rules or load_volatile()
+    lines = text.splitlines()
+    gone: set[int] = set()
+    for i, line in enumerate(lines):
+        if rules.counter_label_line.match(line):
+            following = next((j for j in range(i + 1, len(lines)) if lines[j].strip()), None)
+            if following is not None and rules.number_line.match(lines[following]):
+                gone |= {i, following}
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        cleaned = line if i in gone else scrub(line, rules)
+        if i in gone or (cleaned != line and not WORDLESS.sub("", cleaned)):
+            continue
+        out.append(cleaned)
+    return "\n".join(out)
+
+
+SKIP = frozenset({"script", "style", "head", "title", "meta", "noscript", "template"})
+BLOCKS = BLOCK_TAGS | {"td", "th", "tr", "body", "html", "header", "footer", "nav", "aside", "form", "center"}
+
+
+def scrub_tree(tree, rules: VolatileRules | None = None):
+    """Remove volatile fragments from the text of an lxml tree, in place: an element whose whole text is
+    volatile ("<span>浏览量：<em>1235</em></span>") goes, and every text node loses its volatile fragments
+    (judged as prose or not by its enclosing block). Returns the tree."""
+    rules = rules or load_volatile()
+    prose: dict = {}
+
+    def in_prose(element) -> bool:
+        block = next((e for e in element.iterancestors() if e.tag in BLOCKS), None) \
+            if element.tag not in BLOCKS else element
+        if block is None:
+            return False
+        if block not in prose:
+            prose[block] = is_prose("".join(block.itertext()))
+        return prose[block]
+
+    dropped: set = set()
+    for element in list(tree.iter()):
+        if not isinstance(element.tag, str) or element.tag in SKIP or element.getparent() is None:
+            continue
+        if dropped and any(a in dropped for a in element.iterancestors()):
+            continue
+        whole = "".join(element.itertext())
+        if whole.strip() and len(whole) <= 120 and not scrub(whole, rules, prose=False,
+                                                             before=_text_before(element)).strip() and (
+                element.tag in BLOCKS or not in_prose(element)):
+            dropped.add(element)
+            _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
+            continue
+        if element.text:
+            element.text = scrub(element.text, rules, prose=in_prose(element), before=_text_before(element))
+        if element.tail:
+            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole)
+    return tree
+
+
+def _text_before(element) -> str:
+    """The text just before an element in its parent: the previous sibling's text and tail, or the
+    parent's own text (enough to see a label such as "发布日期：" in the cell or span before)."""
+    previous = element.getprevious()
+    if previous is not None:
+        return ("".join(previous.itertext()) if isinstance(previous.tag, str) else "") + (previous.tail or "")
+    parent = element.getparent()
+    return parent.text or "" if parent is not None else ""
+
+
+def _drop(element, tail: str) -> None:
+    """Remove an element and its content; its (scrubbed) tail text stays with its parent."""
+    parent = element.getparent()
+    previous = element.getprevious()
+    parent.remove(element)
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
