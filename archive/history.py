@@ -101,19 +101,24 @@ def parse_since(value: str | None, *, default_days: int = 30) -> str:
 
 
 def changes_since(db: sqlite_utils.Database, since: str) -> list[dict]:
-    """Documents with revisions fetched at or after ``since``, newest change first.
+    """Events at or after ``since``, newest first: one row per new, changed, gone or returned event
+    (a document first seen and then changed within the window has both)."""
+    from archive import events
 
-    ``kind`` is ``new`` when the document's first revision is in the window, else ``changed``.
-    """
-    sql = """
-        SELECT d.id, d.url, d.title, d.source_id, d.district, d.status,
-               count(r.id) AS new_revisions, max(r.fetched_at) AS last_changed,
-               max(r.id) AS latest_revision_id,
-               CASE WHEN min(r.id) = (SELECT min(id) FROM revisions WHERE document_id = d.id)
-                    THEN 'new' ELSE 'changed' END AS kind
-        FROM revisions r JOIN documents d ON d.id = r.document_id
-        WHERE r.fetched_at >= ?
-        GROUP BY d.id
-        ORDER BY last_changed DESC, d.id DESC
-    """
-    return list(db.query(sql, [since]))
+    return events.since(db, since)
+
+
+def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+    """A document's revisions (:func:`history`) with its gone/returned events between them, oldest first;
+    every row has ``kind`` (new, changed, gone, returned, or reextracted) and ``at``."""
+    from archive import events
+
+    rows = []
+    kinds = {e["revision_id"]: e["kind"] for e in events.of_document(db, document_id) if e["revision_id"]}
+    for i, rev in enumerate(history(db, document_id)):
+        kind = kinds.get(rev["id"]) or ("new" if i == 0 else "reextracted")
+        rows.append({**rev, "kind": kind, "at": rev["fetched_at"]})
+    for event in events.of_document(db, document_id):
+        if event["kind"] in ("gone", "returned"):
+            rows.append({"kind": event["kind"], "at": event["at"], "id": None, "run_id": event["run_id"]})
+    return sorted(rows, key=lambda r: (r["at"] or "", r["id"] or 0))
