@@ -4,6 +4,7 @@ Shared by the command line and the Datasette plugin; everything here only reads.
 """
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
@@ -45,12 +46,33 @@ def revisions(db: sqlite_utils.Database, document_id: int) -> list[dict]:
 def history(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     """Each revision's id, fetched_at, size (characters) and characters added/removed vs the one before."""
     out = []
-    previous = ""
+    previous = None
     for rev in revisions(db, document_id):
-        added, removed = chars_changed(diff_texts(previous, rev["text"]))
+        ops = diff_texts(previous or "", rev["text"])
+        added, removed = chars_changed(ops)
         out.append({"id": rev["id"], "fetched_at": rev["fetched_at"], "size": len(rev["text"]),
-                    "added": added, "removed": removed, "title": rev["title"]})
+                    "added": added, "removed": removed, "title": rev["title"],
+                    "figures": figures_changed(ops) if previous is not None else []})
         previous = rev["text"]
+    return out
+
+
+FIGURE_RE = re.compile(r"\d")
+MAX_FIGURES = 12
+
+
+def figures_changed(ops) -> list[str]:
+    """The figures a diff changed, as ``old → new`` (``+new`` / ``−old`` when only added or removed):
+    every replaced, inserted or deleted run that is a short run holding a digit (diffs are widened to whole
+    figures, so 800 → 860, never 0 → 6)."""
+    out: list[str] = []
+    for op in ops:
+        old, new = op.old.strip(), op.new.strip()
+        if op.op == "equal" or not FIGURE_RE.search(old + new) or max(len(old), len(new)) > 24:
+            continue
+        out.append(f"{old} → {new}" if old and new else (f"+{new}" if new else f"−{old}"))
+        if len(out) == MAX_FIGURES:
+            break
     return out
 
 

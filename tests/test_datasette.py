@@ -104,14 +104,31 @@ def test_canned_document_history(archive):
     assert f'href="/-/diff/{ids["report"]}?to={rows[1]["revision_id"]}"' in page
 
 
-def test_atom_feed_one_entry_per_revision_linking_to_its_diff(archive):
-    path, _ = archive
+def test_atom_feed_one_entry_per_event_with_absolute_links(archive):
+    path, ids = archive
     feed = get(path, "/archive/changes_feed.atom").text
-    n_revisions = sqlite3.connect(path).execute("select count(*) from revisions").fetchone()[0]
-    assert feed.count("<entry>") == n_revisions
-    links = re.findall(r'<link href="(/-/diff/\d+\?to=\d+)"/>', feed)
-    assert len(links) == n_revisions
+    db = sqlite3.connect(path)
+    n_events = db.execute("select count(*) from events").fetchone()[0]
+    n_revisions = db.execute("select count(*) from revisions").fetchone()[0]
+    assert feed.count("<entry>") == n_events == n_revisions + 1  # every revision, and the withdrawal
+    entries = re.findall(r"<entry>(.*?)</entry>", feed, re.S)
+    [gone] = [e for e in entries if "已删除 Gone" in e]
+    # built from the request's host when no public URL is set
+    assert f'<link href="http://localhost/-/document/{ids["withdrawn"]}"/>' in gone
+    changed = [e for e in entries if "有修改 Changed" in e]
+    assert len(changed) == 2 and all(re.search(r'<link href="http://localhost/-/diff/\d+\?to=\d+"/>', e)
+                                     for e in changed)
+    assert not re.search(r'<link href="/', feed)
     assert "<script>" not in feed and "&lt;script&gt;" in feed
+
+
+def test_atom_feed_links_under_the_public_url(archive, monkeypatch):
+    path, ids = archive
+    monkeypatch.setenv("ZWGK_PUBLIC_URL", "https://archive.example.org/zwgk")
+    feed = get(path, "/archive/changes_feed.atom").text
+    assert f'<link href="https://archive.example.org/zwgk/-/document/{ids["withdrawn"]}"/>' in feed
+    page = get(path, "/archive/changes_feed").text  # the HTML view: atom_link is a link
+    assert f'<a class="zwgk-diff" href="/-/document/{ids["withdrawn"]}">' in page
 
 
 # ---------------------------------------------------------------- search
