@@ -43,7 +43,7 @@ from archive import search
 METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
 ARCHIVE_TABLES = {"documents", "revisions", "revisions_fts", "documents_fts"}
 _archive_paths: set[str] = set()
-PREVIEW_CHARS = 120
+PREVIEW_CHARS = 80
 PREVIEW_COLUMNS = {("revisions", "text"), ("revisions", "record"), ("sources", "config"), ("captures", "headers"),
                    ("attachments", "text"), ("runs", "message"), ("fetches", "error"), ("runs", "notify_error")}
 HASH_COLUMNS = {("revisions", "content_hash"), ("fetches", "content_hash")}
