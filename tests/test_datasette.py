@@ -254,7 +254,8 @@ def test_document_page_shows_report_timeline_and_text(archive):
     assert "<h1>坪山区2023年法治政府建设年度报告（修订）</h1>" in page
     for fact in ("坪山区人民政府", "坪山区司法局", "2024-03-01", "live", "http://example.gov.cn/report/2023.html"):
         assert fact in page
-    assert f'href="/-/diff/{ids["report"]}?to={revs[0]}"' in page and f'href="/-/diff/{ids["report"]}?to={revs[1]}"' in page
+    for rev in revs:
+        assert f'href="/-/diff/{ids["report"]}?to={rev}"' in page
     assert "800 → 860" in page  # the figure that changed
     assert "深入开展普法宣传" in page  # the latest text …
     assert "法律顾问" not in page.split("最新正文")[1]  # … not the old one
@@ -271,9 +272,9 @@ def test_document_page_shows_report_timeline_and_text(archive):
 
 
 def test_document_page_lists_attachments_and_record(tmp_path):
+    from archive import store
     from archive.db import connect
     from tests.reading_fixtures import SOURCE, Page, write
-    from archive import store
 
     path = tmp_path / "archive.db"
     db = connect(path)
