@@ -81,7 +81,8 @@ def _backfill(conn: sqlite3.Connection) -> int:
             "WHERE status = 'gone'"):
         if state.get(doc_id) != "gone":
             found.append((doc_id, "gone", at, None, None, source_id))
-    found.sort(key=lambda e: (e[2] or "", e[0]))
+    # as the store writes them: a document's return before the revision it returned with
+    found.sort(key=lambda e: (e[2] or "", e[0], e[1] in ("new", "changed")))
     conn.executemany("INSERT INTO events (document_id, kind, at, revision_id, run_id, source_id, notified_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", [(*e, e[2]) for e in found])
     return len(found)
