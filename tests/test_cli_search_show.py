@@ -98,3 +98,41 @@ def test_snippet_marks_the_first_hit_and_stays_short(text, term):
         assert len(out.replace("【", "").replace("】", "")) <= 2 * 20 + len(term) + 2
     else:
         assert "【" not in out and flat.startswith(out.rstrip("…"))
+
+
+def test_serve_public_url_makes_the_feed_links_absolute(archive):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.crawling import ROOT
+
+    path, ids = archive
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "ZWGK_PUBLIC_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "archive", "--db", str(path), "serve", "--port", str(port),
+                             "--public-url", "https://archive.example.org/"], cwd=ROOT,
+                            env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        feed = None
+        for _ in range(150):
+            try:
+                feed = urllib.request.urlopen(f"http://127.0.0.1:{port}/archive/changes_feed.atom").read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, "archive serve exited"
+                time.sleep(0.2)
+        assert feed is not None
+        entries = re.findall(r"<entry>(.*?)</entry>", feed, re.S)
+        [gone] = [e for e in entries if "已删除 Gone" in e]
+        assert f'<link href="https://archive.example.org/-/document/{ids["withdrawn"]}"/>' in gone
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = run("--db", str(path), "serve", "--public-url", "archive.example.org")
+    assert bad.exit_code == 2 and "not an http(s) URL" in bad.output
