@@ -53,6 +53,14 @@ def open_archive(ctx: click.Context):
         raise BadInput(str(exc)) from None
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10)) | {127: None}
+
+
+def _printable(text: str) -> str:
+    """Scraped text for a terminal: control characters (escape sequences) dropped."""
+    return text.translate(_CONTROL)
+
+
 def _document(db, ref: str) -> dict:
     try:
         return hist.find_document(db, ref)
@@ -163,8 +171,8 @@ def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        click.echo(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  {row['title'] or ''}\n"
-                   f"  {row['url']}\n  {row['snippet']}")
+        click.echo(_printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
+                              f"{row['title'] or ''}\n  {row['url']}\n  {row['snippet']}"))
     click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} matching {' '.join(terms)}")
 
 
@@ -204,9 +212,9 @@ def show(ctx: click.Context, document: str, rev_id: int | None, as_json: bool) -
             value = "; ".join(f"{k}: {v}" for k, v in value.items())
         elif key == "revisions":
             value = " ".join(map(str, value))
-        click.echo(f"{key + ':':<14}{'' if value is None else value}")
+        click.echo(_printable(f"{key + ':':<14}{'' if value is None else value}"))
     click.echo("")
-    click.echo(rev["text"])
+    click.echo(_printable(rev["text"]))
 
 
 @cli.command()

@@ -136,3 +136,20 @@ def test_serve_public_url_makes_the_feed_links_absolute(archive):
         proc.wait(timeout=10)
     bad = run("--db", str(path), "serve", "--public-url", "archive.example.org")
     assert bad.exit_code == 2 and "not an http(s) URL" in bad.output
+
+
+def test_show_and_search_never_print_terminal_escapes_from_a_page(tmp_path):
+    from archive import store
+    from archive.db import connect
+    from tests.reading_fixtures import SOURCE, Page, days_ago, write
+
+    path = tmp_path / "archive.db"
+    db = connect(path)
+    store.upsert_source(db, SOURCE)
+    write(db, REPORT_URL, Page("报告\x1b]0;pwned\x07", "正文\x1b[2J清屏。\n第二段。"), days_ago(1))
+    db.conn.close()
+    for args in (("show", "1"), ("search", "清屏")):
+        out = run("--db", str(path), *args)
+        assert out.exit_code == 0 and "\x1b" not in out.output and "\x07" not in out.output
+        assert "清屏" in out.output
+    assert "\x1b[2J" in json.loads(run("--db", str(path), "show", "1", "--json").output)["text"]  # kept as is
