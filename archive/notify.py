@@ -18,7 +18,6 @@ import logging
 from collections import Counter
 from typing import Any, Protocol
 
-import apprise
 import sqlite_utils
 
 from archive.db import now
@@ -35,13 +34,19 @@ class SourceLike(Protocol):
     public_url: str | None
 
 
-def _asset() -> apprise.AppriseAsset:
-    # memory only: Apprise never writes a cache of its own next to the archive
+def _asset():
+    """Apprise's settings: memory only, so it never writes a cache of its own next to the archive.
+    (Apprise is imported here, not at module level: loading its plugins takes a second or two, which a
+    run without notifications should not pay.)"""
+    import apprise
+
     return apprise.AppriseAsset(storage_mode="memory")
 
 
 def valid_url(url: str) -> bool:
     """Whether Apprise parses `url` as a URL of a service it knows (json://, mailto://, tgram://…)."""
+    import apprise
+
     return isinstance(url, str) and apprise.Apprise.instantiate(url, asset=_asset()) is not None
 
 
@@ -83,6 +88,8 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
 
 def send(urls: tuple[str, ...] | list[str], title: str, body: str) -> str | None:
     """Send one message to every URL; None when all took it, else what went wrong (one line)."""
+    import apprise
+
     sender = apprise.Apprise(asset=_asset())
     bad = [u for u in urls if not sender.add(u)]
     with apprise.LogCapture(level=logging.WARNING) as captured:
