@@ -76,7 +76,7 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
     lines = [f"{source.name} ({source.id})" + (f", run {run_id}" if run_id is not None else "") + f": {summary}"]
     earlier = sum(1 for e in events if run_id is not None and e["run_id"] != run_id)
     if earlier:
-        lines.append(f"({earlier} of them from earlier runs whose notification failed)")
+        lines.append(f"({earlier} of them from earlier runs not notified before)")
     lines.append("")
     for event in events[:MAX_LISTED]:
         lines.append(f"[{KIND_LABELS[event['kind']]}] {event['title']}")
