@@ -4,12 +4,11 @@ Shared by the command line and the Datasette plugin; everything here only reads.
 """
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from archive.diff import Diff, chars_changed, diff_revisions, diff_texts
+from archive.diff import WORD_RE, Diff, chars_changed, diff_revisions, diff_texts
 
 REVISION_COLUMNS = "id, document_id, fetched_at, content_hash, title, published, publisher, report_year, text"
 
@@ -57,23 +56,33 @@ def history(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     return out
 
 
-FIGURE_RE = re.compile(r"\d")
 MAX_FIGURES = 12
 
 
 def figures_changed(ops) -> list[str]:
-    """The figures a diff changed, as ``old → new`` (``+new`` / ``−old`` when only added or removed):
-    every replaced, inserted or deleted run that is a short run holding a digit (diffs are widened to whole
-    figures, so 800 → 860, never 0 → 6)."""
+    """The figures a diff changed: ``old → new`` for a figure replaced, ``+new`` / ``−old`` for one only
+    added or removed. Figures are whole numbers as the diff tokenises them (800, 15.8%, 2,000), read from
+    each changed run, so punctuation the diff swept into a run is left out and a figure that stayed the same
+    inside a changed run is not reported."""
     out: list[str] = []
     for op in ops:
-        old, new = op.old.strip(), op.new.strip()
-        if op.op == "equal" or not FIGURE_RE.search(old + new) or max(len(old), len(new)) > 24:
+        if op.op == "equal":
             continue
-        out.append(f"{old} → {new}" if old and new else (f"+{new}" if new else f"−{old}"))
-        if len(out) == MAX_FIGURES:
-            break
-    return out
+        old, new = _figures(op.old), _figures(op.new)
+        if len(old) == len(new):
+            out += [f"{a} → {b}" for a, b in zip(old, new, strict=True) if a != b]
+        else:
+            common = set(old) & set(new)
+            gone, added = [f for f in old if f not in common], [f for f in new if f not in common]
+            if gone and added:
+                out.append(f"{', '.join(gone)} → {', '.join(added)}")
+            else:
+                out += [f"−{f}" for f in gone] + [f"+{f}" for f in added]
+    return out[:MAX_FIGURES]
+
+
+def _figures(text: str) -> list[str]:
+    return [t for t in WORD_RE.findall(text) if t[0].isdigit()]
 
 
 def get_revision(db: sqlite_utils.Database, document_id: int, revision_id: int | str) -> dict:

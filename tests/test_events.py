@@ -111,3 +111,16 @@ def test_backfill_equals_live_recording_for_any_history(tmp_path_factory, steps)
     _drop_events(path)
     connect(path).conn.close()
     assert events(path) == recorded
+
+
+CJK = st.text(st.sampled_from("全区共办理行政复议案件比上年增长，。"), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prefix=CJK, suffix=CJK, old=st.integers(0, 10**6), new=st.integers(0, 10**6))
+def test_the_timeline_names_a_changed_figure_whole(prefix, suffix, old, new):
+    from archive.diff import diff_texts
+    from archive.history import figures_changed
+
+    figures = figures_changed(diff_texts(f"{prefix}{old}{suffix}", f"{prefix}{new}{suffix}"))
+    assert figures == ([] if old == new else [f"{old} → {new}"])
