@@ -227,6 +227,7 @@ dl.column-descriptions { display: grid; grid-template-columns: repeat(3, max-con
 dl.column-descriptions dt { font-weight: bold; margin: 0; }
 dl.column-descriptions dd { margin: 0; color: #555; }
 .zwgk-preview { color: #333; }
+body.table-revisions td.col-text, body.table-attachments td.col-text { min-width: 22em; }
 """
 
 

@@ -124,8 +124,8 @@ def test_documents_to_document_page_to_diff_and_back_in_chromium(served):
                 page.goto(f"{base}/archive/{table}")
                 first_row = page.locator("table.rows-and-columns tbody tr").first
                 assert first_row.bounding_box()["y"] + 20 < 900, f"{table}: no data in the first screen"
+                page.screenshot(path=str(ARTIFACTS / f"{table}_table.png"))
             page.goto(f"{base}/archive/documents")
-            page.screenshot(path=str(ARTIFACTS / "documents_table.png"))
 
             # documents → the report's page
             page.locator(f'a.zwgk-document[href="/-/document/{ids["report"]}"]').click()
