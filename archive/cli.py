@@ -4,9 +4,11 @@ Every command takes the global ``--db`` (default: $ARCHIVE_DB, else data/archive
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -74,6 +76,14 @@ def open_archive_for_writing(ctx: click.Context):
         raise BadInput(f"{ctx.obj['db']}: {exc}") from None
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10)) | {127: None}
+
+
+def _printable(text: str) -> str:
+    """Scraped text for a terminal: control characters (escape sequences) dropped."""
+    return text.translate(_CONTROL)
+
+
 def _document(db, ref: str) -> dict:
     try:
         return hist.find_document(db, ref)
@@ -86,17 +96,20 @@ def _document(db, ref: str) -> dict:
 @click.argument("document")
 @click.pass_context
 def history(ctx: click.Context, document: str) -> None:
-    """The revisions of a DOCUMENT (its id or URL), oldest first.
+    """The revisions of a DOCUMENT (its id or URL), oldest first, with the times it went gone or returned.
 
     Example: python -m archive history 42
     """
     db = open_archive(ctx)
     doc = _document(db, document)
-    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}")
-    click.echo(f"{'revision':>8}  {'fetched_at':<32}  {'size':>7}  {'added':>7}  {'removed':>7}")
-    for row in hist.history(db, doc["id"]):
+    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}\nstatus: {doc['status']}")
+    click.echo(f"{'revision':>8}  {'fetched_at':<32}  {'size':>7}  {'added':>7}  {'removed':>7}  kind")
+    for row in hist.timeline(db, doc["id"]):
+        if row["id"] is None:  # gone / returned: no revision
+            click.echo(f"{'-':>8}  {row['at']:<32}  {'':>7}  {'':>7}  {'':>7}  {row['kind']}")
+            continue
         click.echo(f"{row['id']:>8}  {row['fetched_at']:<32}  {row['size']:>7}  "
-                   f"{'+' + str(row['added']):>7}  {'-' + str(row['removed']):>7}")
+                   f"{'+' + str(row['added']):>7}  {'-' + str(row['removed']):>7}  {row['kind']}")
 
 
 @cli.command()
@@ -132,10 +145,12 @@ def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | No
 @cli.command()
 @db_option
 @click.option("--since", default=None, metavar="DATE",
-              help="Only revisions fetched on or after DATE (YYYY-MM-DD or ISO datetime; default: 30 days ago).")
+              help="Only events on or after DATE (YYYY-MM-DD or ISO datetime; default: 30 days ago).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (a JSON list of events).")
 @click.pass_context
-def changes(ctx: click.Context, since: str | None) -> None:
-    """Documents with new revisions since a date, newest first.
+def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
+    """What happened since a date, newest first: one line per event with its kind — new, changed, gone
+    or returned (a document first seen and then changed shows both).
 
     Example: python -m archive changes --since 2025-01-01
     """
@@ -145,11 +160,84 @@ def changes(ctx: click.Context, since: str | None) -> None:
         raise click.BadParameter(str(exc).removeprefix("--since: "), param_hint="--since") from None
     db = open_archive(ctx)
     rows = hist.changes_since(db, since_value)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
     for row in rows:
-        click.echo(f"{row['last_changed']}  {row['kind']:<7}  doc {row['id']:<6} "
-                   f"{row['new_revisions']} rev  {row['district'] or row['source_id']}  "
-                   f"{row['title'] or ''}  {row['url']}")
-    click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} with new revisions since {since_value}")
+        rev = f"rev {row['revision_id']}" if row["revision_id"] else ""
+        click.echo(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
+                   f"{row['district'] or row['source_id']}  {row['title'] or ''}  {row['url']}")
+    kinds = Counter(row["kind"] for row in rows)
+    detail = ", ".join(f"{kinds[k]} {k}" for k in ("new", "changed", "gone", "returned") if kinds[k])
+    click.echo(f"{len(rows)} event{'s' if len(rows) != 1 else ''} since {since_value}"
+               + (f" ({detail}) in {len({r['document_id'] for r in rows})} documents" if rows else ""))
+
+
+@cli.command()
+@db_option
+@click.argument("terms", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), metavar="N",
+              help="At most N documents.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (a JSON list of documents).")
+@click.pass_context
+def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Documents whose title or latest text holds every TERM (Chinese of any length, "quoted phrases"),
+    best match first, each with a snippet around the hit.
+
+    Example: python -m archive search 行政复议 2023 --limit 5
+    """
+    from archive import search as fts
+
+    db = open_archive(ctx)
+    rows = fts.ranked_documents(db, list(terms), limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(_printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
+                              f"{row['title'] or ''}\n  {row['url']}\n  {row['snippet']}"))
+    click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} matching {' '.join(terms)}")
+
+
+@cli.command()
+@db_option
+@click.argument("document")
+@click.option("--rev", "rev_id", type=int, default=None, metavar="REV", help="This revision (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (metadata and text as JSON).")
+@click.pass_context
+def show(ctx: click.Context, document: str, rev_id: int | None, as_json: bool) -> None:
+    """A revision of a DOCUMENT (id or URL): its metadata, then its full text.
+
+    Example: python -m archive show 42 --rev 7
+    """
+    db = open_archive(ctx)
+    doc = _document(db, document)
+    revs = hist.revisions(db, doc["id"])
+    try:
+        rev = hist.get_revision(db, doc["id"], rev_id) if rev_id is not None else (revs[-1] if revs else None)
+    except hist.NotFound as exc:
+        raise BadInput(str(exc)) from None
+    if rev is None:
+        raise BadInput(f"document {doc['id']} has no revisions")
+    extra = db.execute("SELECT record, capture_hash, reextracted, extractor FROM revisions WHERE id = ?",
+                       [rev["id"]]).fetchone()
+    meta = {"document_id": doc["id"], "url": doc["url"], "status": doc["status"], "district": doc["district"],
+            "source_id": doc["source_id"], "revision_id": rev["id"], "revisions": [r["id"] for r in revs],
+            "fetched_at": rev["fetched_at"], "title": rev["title"], "published": rev["published"],
+            "publisher": rev["publisher"], "report_year": rev["report_year"], "content_hash": rev["content_hash"],
+            "capture_hash": extra[1], "reextracted": bool(extra[2]), "extractor": extra[3],
+            "record": json.loads(extra[0]) if extra[0] else None, "characters": len(rev["text"])}
+    if as_json:
+        click.echo(json.dumps({**meta, "text": rev["text"]}, ensure_ascii=False, indent=2))
+        return
+    for key, value in meta.items():
+        if key == "record" and value:
+            value = "; ".join(f"{k}: {v}" for k, v in value.items())
+        elif key == "revisions":
+            value = " ".join(map(str, value))
+        click.echo(_printable(f"{key + ':':<14}{'' if value is None else value}"))
+    click.echo("")
+    click.echo(_printable(rev["text"]))
 
 
 @cli.command()
@@ -197,13 +285,20 @@ def status(ctx: click.Context, as_json: bool, failures: int) -> None:
 @db_option
 @click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--public-url", default=None, metavar="URL",
+              help="Where readers reach this server (https://…); makes the Atom feed's links absolute "
+                   "(default: built from each request's host).")
 @click.pass_context
-def serve(ctx: click.Context, port: int, host: str) -> None:
+def serve(ctx: click.Context, port: int, host: str, public_url: str | None) -> None:
     """Browse the archive in Datasette (project metadata, diff pages, Chinese search), read-only.
 
     Example: python -m archive --db data/archive.db serve --port 8001
     """
     open_archive(ctx).conn.close()  # must be an archive; Datasette itself opens it read-only (mode=ro)
+    if public_url:
+        if not public_url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"not an http(s) URL: {public_url!r}", param_hint="--public-url")
+        os.environ["ZWGK_PUBLIC_URL"] = public_url.rstrip("/")  # read by archive.datasette_plugin
     args = [sys.executable, "-m", "datasette", "serve", str(ctx.obj["db"]), "--port", str(port),
             "--host", host, "--metadata", str(METADATA_FILE),
             # facet suggestions re-run a search once per column (~1 s on 100,000 revisions): off

@@ -7,6 +7,14 @@
   terms of any length.
 - ``documents.latest_revision_id``, ``revisions.fetched_at`` and ``diff`` columns of canned queries link
   to the diff page.
+- ``/-/document/{id}`` — a page per report: metadata, status and its dates, live URL, attachments,
+  disclosure record, a timeline of revisions (each linking its diff) with gone/returned events, latest text.
+- ``/-/capture/{hash}`` — an archived raw response, decoded and shown as text; ``?view=rendered`` shows it
+  in a sandboxed frame fed by ``?raw=1``, which is served with ``Content-Security-Policy: sandbox`` and no
+  network access, so no script or resource of a scraped page ever runs or loads.
+- Table views cut long text to a preview (full text on row and document pages), link every URL-like
+  column, and title row pages of documents and revisions with the report's title; the Atom feed's root-
+  relative links are made absolute (``archive serve --public-url``, else the request's own host).
 - The ``archive`` entry of config/datasette.yaml (titles, facets, sorts, canned queries) and the FTS
   table names are applied to every database holding the archive's tables, whatever its file name.
 
@@ -14,6 +22,10 @@ Everything scraped is escaped: templates autoescape, and the diff markup escapes
 """
 from __future__ import annotations
 
+import contextvars
+import json
+import os
+import re
 import sqlite3
 from functools import cache
 from pathlib import Path
@@ -31,6 +43,14 @@ from archive import search
 METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
 ARCHIVE_TABLES = {"documents", "revisions", "revisions_fts", "documents_fts"}
 _archive_paths: set[str] = set()
+PREVIEW_CHARS = 80
+PREVIEW_COLUMNS = {("revisions", "text"), ("revisions", "record"), ("sources", "config"), ("captures", "headers"),
+                   ("attachments", "text"), ("runs", "message"), ("fetches", "error"), ("runs", "notify_error")}
+HASH_COLUMNS = {("revisions", "content_hash"), ("fetches", "content_hash")}
+URL_COLUMNS = {"url", "start_urls"}
+TITLE_TABLES = {"documents": "title", "revisions": "title"}
+# the path of the request being served (set by asgi_wrapper): render_cell tells table views from row pages
+_request_path: contextvars.ContextVar[str] = contextvars.ContextVar("zwgk_request_path", default="")
 
 
 @cache
@@ -104,24 +124,181 @@ def _raw(value):
     return value["value"] if isinstance(value, dict) else value
 
 
+def _document_url(datasette, database: str, document_id) -> str:
+    names = archive_database_names(datasette)
+    suffix = f"?db={database}" if names and database != names[0] else ""
+    return datasette.urls.path(f"/-/document/{document_id}") + suffix
+
+
+def _capture_url(datasette, database: str, digest: str) -> str:
+    names = archive_database_names(datasette)
+    suffix = f"?db={database}" if names and database != names[0] else ""
+    return datasette.urls.path(f"/-/capture/{digest}") + suffix
+
+
+def _is_table_view() -> bool:
+    """Whether the current request is a table view (/db/table), where long text is cut to a preview."""
+    parts = [p for p in _request_path.get().split("/") if p]
+    return len(parts) == 2 and not parts[0].startswith("-")
+
+
+def _link(href: str, text) -> markupsafe.Markup:
+    return markupsafe.Markup('<a href="{}" rel="nofollow noreferrer">{}</a>').format(href, text)
+
+
+def _url_list(value: str):
+    """A JSON list of URLs (sources.start_urls) as links, or None."""
+    try:
+        urls = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(urls, list) or not all(isinstance(u, str) and _is_http(u) for u in urls):
+        return None
+    return markupsafe.Markup("<br>").join(_link(u, u) for u in urls)
+
+
+def _is_http(value) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and " " not in value.strip()
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if value is None:
         return None
+    raw = _raw(value)
     if table == "documents" and column == "latest_revision_id":
-        href = _diff_url(datasette, database, _raw(row["id"]), _raw(value))
-        return markupsafe.Markup('{} · <a class="zwgk-diff" href="{}">diff</a>').format(_raw(value), href)
+        href = _diff_url(datasette, database, _raw(row["id"]), raw)
+        return markupsafe.Markup('{} · <a class="zwgk-diff" href="{}">diff</a>').format(raw, href)
     if table == "revisions" and column == "fetched_at":
         href = _diff_url(datasette, database, _raw(row["document_id"]), _raw(row["id"]))
         return markupsafe.Markup('<a class="zwgk-diff" href="{}">{}</a>').format(href, value)
-    if table is None and column == "diff" and isinstance(value, str) and value.startswith("/-/diff/"):
-        return markupsafe.Markup('<a class="zwgk-diff" href="{}">diff</a>').format(datasette.urls.path(value))
+    if table == "documents" and column == "title":
+        href = _document_url(datasette, database, _raw(row["id"]))
+        return markupsafe.Markup('<a class="zwgk-document" href="{}">{}</a>').format(href, raw)
+    if table == "revisions" and column == "title" and "document_id" in row.keys():
+        href = _document_url(datasette, database, _raw(row["document_id"]))
+        return markupsafe.Markup('<a class="zwgk-document" href="{}">{}</a>').format(href, raw)
+    if column in ("capture_hash",) or (table == "captures" and column == "hash"):
+        href = _capture_url(datasette, database, raw)
+        return markupsafe.Markup('<a class="zwgk-capture" href="{}" title="{}">{}…</a>').format(href, raw, raw[:12])
+    if (table, column) in HASH_COLUMNS and isinstance(raw, str):
+        return markupsafe.Markup('<span title="{}">{}…</span>').format(raw, raw[:12])
+    if table is None and column in ("diff", "atom_link", "document_page") and isinstance(raw, str) \
+            and raw.startswith(("/-/diff/", "/-/document/")):
+        label = "diff" if column == "diff" else raw
+        return markupsafe.Markup('<a class="zwgk-diff" href="{}">{}</a>').format(datasette.urls.path(raw), label)
+    if column == "start_urls" and isinstance(raw, str):
+        return _url_list(raw)
+    if (column in URL_COLUMNS or column.endswith("_url") or column == "atom_link") and _is_http(raw):
+        return _link(raw.strip(), raw)
+    if (table, column) in PREVIEW_COLUMNS and isinstance(raw, str) and len(raw) > PREVIEW_CHARS \
+            and _is_table_view():
+        return markupsafe.Markup('<span class="zwgk-preview" title="{} characters; the full text is on the '
+                                 'row page">{}…</span>').format(len(raw), " ".join(raw[:PREVIEW_CHARS].split()))
     return None
 
 
 @hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    """Row pages of documents and revisions are headed with the report's title."""
+    if view_name != "row" or table not in TITLE_TABLES or request is None:
+        return {}
+
+    async def inner():
+        pks = request.url_vars.get("pks", "")
+        if not pks.isdigit() or database not in archive_database_names(datasette):
+            return {}
+        result = await datasette.get_database(database).execute(
+            f"SELECT {TITLE_TABLES[table]} FROM [{table}] WHERE id = ?", [int(pks)])
+        row = result.first()
+        return {"primary_key_values": [f"{pks} · {row[0]}"]} if row and row[0] else {}
+
+    return inner
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return [datasette.urls.path("/-/zwgk-archive.css")]
+
+
+STYLESHEET = """
+dl.column-descriptions { display: grid; grid-template-columns: repeat(3, max-content minmax(8em, 1fr));
+  gap: 0 .6em; font-size: .78em; line-height: 1.35; margin: .3em 0 .6em; }
+dl.column-descriptions dt { font-weight: bold; margin: 0; }
+dl.column-descriptions dd { margin: 0; color: #555; }
+.zwgk-preview { color: #333; }
+body.table-revisions td.col-text, body.table-attachments td.col-text { min-width: 22em; }
+"""
+
+
+async def stylesheet(request):
+    return Response(STYLESHEET, content_type="text/css; charset=utf-8")
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Remember each request's path (for render_cell) and make the Atom feeds' root-relative links
+    absolute: under ``archive serve --public-url`` ($ZWGK_PUBLIC_URL, or the plugin setting
+    ``public_url``), else under the request's own scheme and host."""
+    def wrap(app):
+        async def wrapped(scope, receive, send):
+            if scope.get("type") != "http":
+                return await app(scope, receive, send)
+            token = _request_path.set(scope.get("path", ""))
+            try:
+                if not scope.get("path", "").endswith(".atom"):
+                    return await app(scope, receive, send)
+                return await _absolute_atom(app, scope, receive, send, _base_url(datasette, scope))
+            finally:
+                _request_path.reset(token)
+        return wrapped
+    return wrap
+
+
+def _base_url(datasette, scope) -> str:
+    configured = os.environ.get("ZWGK_PUBLIC_URL") or (datasette.plugin_config("zwgk_archive") or {}).get(
+        "public_url")
+    if configured:
+        return configured.rstrip("/")
+    headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode("latin-1") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+_ATOM_LINK_RE = re.compile(rb'(<link href=")(/[^"/][^"]*")')
+
+
+async def _absolute_atom(app, scope, receive, send, base: str):
+    start: dict = {}
+    chunks: list[bytes] = []
+
+    async def capture(message):
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            if start.get("status") == 200:
+                body = _ATOM_LINK_RE.sub(lambda m: m.group(1) + base.encode() + m.group(2), body)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    await app(scope, receive, capture)
+
+
+@hookimpl
 def register_routes():
-    return [(r"^/-/diff/(?P<document_id>[^/]+)$", diff_page)]
+    return [(r"^/-/diff/(?P<document_id>[^/]+)$", diff_page),
+            (r"^/-/document/(?P<document_id>[^/]+)$", document_page),
+            (r"^/-/capture/(?P<digest>[^/]+)$", capture_page),
+            (r"^/-/zwgk-archive\.css$", stylesheet)]
 
 
 DIFF_TEMPLATE = """{% extends "base.html" %}
@@ -140,6 +317,7 @@ DIFF_TEMPLATE = """{% extends "base.html" %}
 <p>{% if document.url[:7] == "http://" or document.url[:8] == "https://" -%}
    <a href="{{ document.url }}" rel="nofollow noreferrer">{{ document.url }}</a>
    {%- else %}{{ document.url }}{% endif %} ·
+   <a href="{{ document_page_url }}">document page</a> ·
    <a href="{{ document_row_url }}">document {{ document.id }}</a> · {{ document.status }}</p>
 <form class="zwgk-picker" action="{{ action }}" method="get">
   {% if db_param %}<input type="hidden" name="db" value="{{ db_param }}">{% endif %}
@@ -201,6 +379,105 @@ async def diff_page(datasette, request):
         "action": datasette.urls.path(f"/-/diff/{document['id']}"),
         "db_param": name if name != names[0] else None,
         "document_row_url": datasette.urls.row(name, "documents", document["id"]),
+        "document_page_url": _document_url(datasette, name, document["id"]),
     }
     template = datasette.jinja_env.from_string(DIFF_TEMPLATE)
+    return Response.html(await datasette.render_template(template, context, request=request))
+
+
+async def _pick_archive(datasette, request, table: str) -> tuple[str, list[str]]:
+    """The archive database named by ?db= (default: the first), after the permission checks."""
+    names = archive_database_names(datasette)
+    name = request.args.get("db") or (names[0] if names else None)
+    if name is None or name not in names:
+        raise NotFound("no archive database" if name is None else f"{name!r} is not an archive database")
+    await datasette.ensure_permissions(request.actor, [("view-table", (name, table)),
+                                                       ("view-database", name), "view-instance"])
+    return name, names
+
+
+async def document_page(datasette, request):
+    """/-/document/{id}: the page of one report; ?format=json gives what it shows as JSON."""
+    from archive import document_page as page
+
+    name, names = await _pick_archive(datasette, request, "documents")
+    raw_id = request.url_vars["document_id"]
+    if not raw_id.isdigit():
+        raise NotFound(f"document id must be a number, not {raw_id!r}")
+    try:
+        data = await datasette.get_database(name).execute_fn(
+            lambda conn: page.read_document(sqlite_utils.Database(conn, recursive_triggers=False), int(raw_id)))
+    except hist.NotFound as exc:
+        raise NotFound(str(exc)) from None
+    if request.args.get("format") == "json":
+        return Response.json(data, default=str)
+    document = data["document"]
+    db_suffix = f"?db={name}" if name != names[0] else ""
+    context = {
+        **data, "attachment_labels": page.ATTACHMENT_LABELS,
+        "live_link": _is_http(document["url"]),
+        "home_url": datasette.urls.instance(),
+        "documents_url": datasette.urls.table(name, "documents"),
+        "source_url": datasette.urls.row(name, "sources", document["source_id"]),
+        "document_row_url": datasette.urls.row(name, "documents", document["id"]),
+        "latest_diff_url": _diff_url(datasette, name, document["id"]),
+        "diff_base": datasette.urls.path(f"/-/diff/{document['id']}"),
+        "capture_base": datasette.urls.path("/-/capture/"),
+        "db_suffix": db_suffix, "db_amp": f"&db={name}" if db_suffix else "",
+    }
+    template = datasette.jinja_env.from_string(page.TEMPLATE)
+    return Response.html(await datasette.render_template(template, context, request=request))
+
+
+# A capture served raw is a hostile page: no scripts, no plugins, no forms, a unique origin, and nothing
+# fetched from anywhere (a scraped page's images and styles would tell the site who reads the archive).
+CAPTURE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
+def _read_capture(conn, digest: str):
+    from archive.captures import load_capture
+
+    capture = load_capture(sqlite_utils.Database(conn, recursive_triggers=False), digest)
+    if capture is None:
+        return None, None
+    row = conn.execute("SELECT document_id FROM revisions WHERE capture_hash = ? ORDER BY id LIMIT 1",
+                       (digest,)).fetchone()
+    return capture, row[0] if row else None
+
+
+def _decode(capture) -> str:
+    from crawler.guard import decode_body
+
+    decoded = decode_body(capture.body, capture.encoding)
+    return decoded[0] if decoded else capture.body.decode(capture.encoding or "utf-8", errors="replace")
+
+
+async def capture_page(datasette, request):
+    """/-/capture/{hash}: an archived response as escaped text; ?view=rendered frames ?raw=1, which is
+    served under CAPTURE_CSP (never live script)."""
+    from archive import document_page as page
+
+    name, names = await _pick_archive(datasette, request, "captures")
+    digest = request.url_vars["digest"]
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise NotFound(f"not a capture hash: {digest!r}")
+    capture, document_id = await datasette.get_database(name).execute_fn(lambda conn: _read_capture(conn, digest))
+    if capture is None:
+        raise NotFound(f"no capture {digest}")
+    text = _decode(capture)
+    if request.args.get("raw"):
+        return Response(text, status=200, content_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": CAPTURE_CSP, "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "no-referrer", "X-Frame-Options": "SAMEORIGIN"})
+    db_amp = f"&db={name}" if name != names[0] else ""
+    base = datasette.urls.path(f"/-/capture/{digest}")
+    context = {
+        "capture": {"url": capture.url, "fetched_at": capture.fetched_at, "http_status": capture.http_status,
+                    "encoding": capture.encoding, "size": len(capture.body)},
+        "html": text, "rendered": request.args.get("view") == "rendered",
+        "raw_url": f"{base}?raw=1{db_amp}", "rendered_url": f"{base}?view=rendered{db_amp}",
+        "source_url": base + (f"?db={name}" if db_amp else ""),
+        "document_url": _document_url(datasette, name, document_id) if document_id else None,
+    }
+    template = datasette.jinja_env.from_string(page.CAPTURE_TEMPLATE)
     return Response.html(await datasette.render_template(template, context, request=request))

@@ -43,7 +43,7 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "runs": (
         {"id": int, "source_id": str, "started_at": str, "finished_at": str, "status": str, "pid": int,
          "pages_fetched": int, "new_documents": int, "new_revisions": int, "unchanged": int, "gone": int,
-         "errors": int, "blocked": int, "message": str, "pages_extracted": int},
+         "errors": int, "blocked": int, "message": str, "pages_extracted": int, "notify_error": str},
         {"pk": "id", "not_null": {"source_id", "started_at", "status"}},
     ),
     "fetches": (
@@ -55,6 +55,11 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "attachments": (
         {"id": int, "document_id": int, "revision_id": int, "url": str, "text": str},
         {"pk": "id"},
+    ),
+    "events": (
+        {"id": int, "document_id": int, "kind": str, "at": str, "revision_id": int, "run_id": int,
+         "source_id": str, "notified_at": str},
+        {"pk": "id", "not_null": {"document_id", "kind", "at"}},
     ),
     "captures": (
         {"hash": str, "url": str, "fetched_at": str, "http_status": int, "headers": str,
@@ -70,6 +75,7 @@ FOREIGN_KEYS = {
     "runs": [("source_id", "sources", "id")],
     "fetches": [("run_id", "runs", "id"), ("document_id", "documents", "id")],
     "attachments": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
+    "events": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
 }
 
 INDEXES = [
@@ -82,6 +88,9 @@ INDEXES = [
     ("fetches", ["url", "id"], False),
     ("attachments", ["revision_id"], False),
     ("document_sources", ["source_id"], False),
+    ("events", ["at"], False),
+    ("events", ["document_id", "id"], False),
+    ("events", ["source_id", "notified_at"], False),
 ]
 
 
@@ -173,6 +182,15 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db.execute("INSERT OR IGNORE INTO document_sources SELECT id, source_id, first_seen,"
                    " coalesce(last_seen, first_seen) FROM documents WHERE first_seen IS NOT NULL")
         existing.add("document_sources")
+    if "events" not in existing and "documents" in existing:  # an archive older than the events table
+        from archive import events
+
+        db["events"].create(SCHEMA["events"][0], foreign_keys=FOREIGN_KEYS["events"], **SCHEMA["events"][1])
+        for table, cols, unique in INDEXES:
+            if table == "events":
+                db[table].create_index(cols, unique=unique, if_not_exists=True)
+        events.backfill(db)
+        existing.add("events")
     if all(name in existing for name in SCHEMA):
         for name, (columns, _) in SCHEMA.items():
             have = db[name].columns_dict

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from archive.diff import Diff, chars_changed, diff_revisions, diff_texts
+from archive.diff import WORD_RE, Diff, chars_changed, diff_revisions, diff_texts
 
 REVISION_COLUMNS = "id, document_id, fetched_at, content_hash, title, published, publisher, report_year, text"
 
@@ -45,13 +45,44 @@ def revisions(db: sqlite_utils.Database, document_id: int) -> list[dict]:
 def history(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     """Each revision's id, fetched_at, size (characters) and characters added/removed vs the one before."""
     out = []
-    previous = ""
+    previous = None
     for rev in revisions(db, document_id):
-        added, removed = chars_changed(diff_texts(previous, rev["text"]))
+        ops = diff_texts(previous or "", rev["text"])
+        added, removed = chars_changed(ops)
         out.append({"id": rev["id"], "fetched_at": rev["fetched_at"], "size": len(rev["text"]),
-                    "added": added, "removed": removed, "title": rev["title"]})
+                    "added": added, "removed": removed, "title": rev["title"],
+                    "figures": figures_changed(ops) if previous is not None else []})
         previous = rev["text"]
     return out
+
+
+MAX_FIGURES = 12
+
+
+def figures_changed(ops) -> list[str]:
+    """The figures a diff changed: ``old → new`` for a figure replaced, ``+new`` / ``−old`` for one only
+    added or removed. Figures are whole numbers as the diff tokenises them (800, 15.8%, 2,000), read from
+    each changed run, so punctuation the diff swept into a run is left out and a figure that stayed the same
+    inside a changed run is not reported."""
+    out: list[str] = []
+    for op in ops:
+        if op.op == "equal":
+            continue
+        old, new = _figures(op.old), _figures(op.new)
+        if len(old) == len(new):
+            out += [f"{a} → {b}" for a, b in zip(old, new, strict=True) if a != b]
+        else:
+            common = set(old) & set(new)
+            gone, added = [f for f in old if f not in common], [f for f in new if f not in common]
+            if gone and added:
+                out.append(f"{', '.join(gone)} → {', '.join(added)}")
+            else:
+                out += [f"−{f}" for f in gone] + [f"+{f}" for f in added]
+    return out[:MAX_FIGURES]
+
+
+def _figures(text: str) -> list[str]:
+    return [t for t in WORD_RE.findall(text) if t[0].isdigit()]
 
 
 def get_revision(db: sqlite_utils.Database, document_id: int, revision_id: int | str) -> dict:
@@ -101,19 +132,24 @@ def parse_since(value: str | None, *, default_days: int = 30) -> str:
 
 
 def changes_since(db: sqlite_utils.Database, since: str) -> list[dict]:
-    """Documents with revisions fetched at or after ``since``, newest change first.
+    """Events at or after ``since``, newest first: one row per new, changed, gone or returned event
+    (a document first seen and then changed within the window has both)."""
+    from archive import events
 
-    ``kind`` is ``new`` when the document's first revision is in the window, else ``changed``.
-    """
-    sql = """
-        SELECT d.id, d.url, d.title, d.source_id, d.district, d.status,
-               count(r.id) AS new_revisions, max(r.fetched_at) AS last_changed,
-               max(r.id) AS latest_revision_id,
-               CASE WHEN min(r.id) = (SELECT min(id) FROM revisions WHERE document_id = d.id)
-                    THEN 'new' ELSE 'changed' END AS kind
-        FROM revisions r JOIN documents d ON d.id = r.document_id
-        WHERE r.fetched_at >= ?
-        GROUP BY d.id
-        ORDER BY last_changed DESC, d.id DESC
-    """
-    return list(db.query(sql, [since]))
+    return events.since(db, since)
+
+
+def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+    """A document's revisions (:func:`history`) with its gone/returned events between them, oldest first;
+    every row has ``kind`` (new, changed, gone, returned, or reextracted) and ``at``."""
+    from archive import events
+
+    rows = []
+    kinds = {e["revision_id"]: e["kind"] for e in events.of_document(db, document_id) if e["revision_id"]}
+    for i, rev in enumerate(history(db, document_id)):
+        kind = kinds.get(rev["id"]) or ("new" if i == 0 else "reextracted")
+        rows.append({**rev, "kind": kind, "at": rev["fetched_at"]})
+    for event in events.of_document(db, document_id):
+        if event["kind"] in ("gone", "returned"):
+            rows.append({"kind": event["kind"], "at": event["at"], "id": None, "run_id": event["run_id"]})
+    return sorted(rows, key=lambda r: (r["at"] or "", r["id"] or 0))

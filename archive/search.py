@@ -162,3 +162,49 @@ def search(db: sqlite_utils.Database, query: str, *, table: str = "revisions", l
     sql = (f"SELECT * FROM [{table}] WHERE id IN (SELECT rowid FROM [{table}_fts] "
            f"WHERE [{table}_fts] MATCH ?) ORDER BY id DESC LIMIT ?")
     return [dict(r) for r in db.query(sql, [escape_fts(query), limit])]
+
+
+# --- ranked search with snippets (python -m archive search) ------------------------------------------
+
+SNIPPET_CHARS = 40
+
+
+def ranked_documents(db: sqlite_utils.Database, terms: list[str], *, limit: int = 20) -> list[dict]:
+    """Documents whose title or latest text holds every term, best first (FTS5 bm25), each with a
+    ``snippet`` of the text around the first hit (hits in 【】) and its ``rank`` (lower is better)."""
+    query = escape_fts(" ".join(terms))
+    if not query:
+        return []
+    sql = ("SELECT d.id, d.url, d.title, d.status, d.district, d.source_id, d.published, d.latest_revision_id, "
+           "r.text, bm25(documents_fts) AS rank FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid "
+           "LEFT JOIN revisions r ON r.id = d.latest_revision_id "
+           "WHERE documents_fts MATCH ? ORDER BY rank, d.id LIMIT ?")
+    out = []
+    for row in db.query(sql, [query, limit]):
+        row = dict(row)
+        row["snippet"] = snippet(row.pop("text") or "", terms)
+        out.append(row)
+    return out
+
+
+def _terms(terms: list[str]) -> list[str]:
+    bits = [b for t in terms for b in _QUERY_SPLIT_RE.split(t) if b and b != '""']
+    return [unicodedata.normalize("NFKC", b.strip('"')) for b in bits if b.strip('"')]
+
+
+def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
+    """About `width` characters either side of the first hit of any term, every hit in the window
+    bracketed 【like this】, on one line; the text's start when no term is found in it (a title hit)."""
+    flat = " ".join(text.split())
+    wanted = _terms(terms)
+    lower = flat.lower()
+    hits = [(lower.find(t.lower()), t) for t in wanted]
+    hits = [(i, t) for i, t in hits if i >= 0]
+    if not hits:
+        return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
+    first = min(i for i, _ in hits)
+    start, end = max(0, first - width), min(len(flat), first + width + max(len(t) for _, t in hits))
+    window = flat[start:end]
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(wanted, key=len, reverse=True)), re.IGNORECASE)
+    window = pattern.sub(lambda m: f"【{m.group(0)}】", window)
+    return ("…" if start else "") + window + ("…" if end < len(flat) else "")

@@ -241,6 +241,7 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
         if doc and latest and latest["content_hash"] == digest:
             outcome = "unchanged"
             conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc_id))
+            _returned(conn, doc, fetched_at, run_id)
         elif 0 < held < SUSPECT_RUNS:
             outcome = "suspect"
         else:
@@ -251,8 +252,11 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                     "first_seen": fetched_at})
             capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
                                              http_status=http_status, headers=headers, encoding=encoding)
-            add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared,
-                         suspect=bool(held))
+            if doc is not None:
+                _returned(conn, doc, fetched_at, run_id)
+            rev_id = add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared,
+                                  suspect=bool(held))
+            _event(conn, doc_id, outcome, fetched_at, run_id, source_id if doc is None else doc["source_id"], rev_id)
         _link_source(conn, doc_id, source_id, fetched_at)
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc_id, "http_status": http_status,
                                   "outcome": outcome, "content_hash": digest, "fetched_at": fetched_at,
@@ -279,6 +283,7 @@ def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: s
                                       "error": "304 Not Modified, but no confirmed revision to stand for"})
             return "error"
         _, sent_etag, sent_modified, digest = confirmed
+        _returned(conn, doc, fetched_at, run_id)
         conn.execute("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", (fetched_at, doc["id"]))
         source = conn.execute("SELECT source_id FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id else None
         if source:
@@ -334,6 +339,8 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
         doc = _document(conn, url)
         if outcome == "not-found" and doc is not None:
             outcome = "gone"
+            if doc["status"] == "live":
+                _event(conn, doc["id"], "gone", fetched_at, run_id, doc["source_id"])
             conn.execute("UPDATE documents SET status = 'gone', last_changed = CASE WHEN status = 'live' "
                          "THEN ? ELSE last_changed END WHERE id = ?", (fetched_at, doc["id"]))
         _insert(conn, "fetches", {"run_id": run_id, "url": url, "document_id": doc["id"] if doc else None,
@@ -344,6 +351,20 @@ def record_failure(db: sqlite_utils.Database, run_id: int | None, *, url: str, o
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+def _event(conn: sqlite3.Connection, document_id: int, kind: str, at: str, run_id: int | None,
+           source_id: str | None, revision_id: int | None = None) -> None:
+    """Record a new/changed/gone/returned event in the current transaction (archive.events)."""
+    from archive import events
+
+    events.record(conn, document_id, kind, at, revision_id=revision_id, run_id=run_id, source_id=source_id)
+
+
+def _returned(conn: sqlite3.Connection, doc: dict, at: str, run_id: int | None) -> None:
+    """A `returned` event when a gone document is served again."""
+    if doc["status"] == "gone":
+        _event(conn, doc["id"], "returned", at, run_id, doc["source_id"])
+
 
 def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest: str) -> int:
     """For a body (normalised `text`) far shorter than the last revision's and not yet confirmed by an

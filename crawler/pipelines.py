@@ -258,6 +258,9 @@ class ArchivePipeline:
         logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",
                                          "unchanged", "gone", "errors", "blocked") if k in row})
+        from archive import notify  # the run's news (and any left unsent before), one message; never raises
+
+        notify.after_run(self.db, self.run_id, self.crawler.spider.source)
         self._close()
 
     def _close(self) -> None:

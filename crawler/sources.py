@@ -26,9 +26,10 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 SOURCE_KEYS = {
     "id", "name", "district", "start_urls", "article_urls", "listing_urls", "title_filter", "schedule",
-    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled",
+    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled", "notify",
 }
-DEFAULT_KEYS = SOURCE_KEYS - {"id", "name", "start_urls"}
+# public_url: where the archive is served (`archive serve --public-url`), for absolute links in notifications
+DEFAULT_KEYS = (SOURCE_KEYS - {"id", "name", "start_urls"}) | {"public_url"}
 
 
 class ConfigError(ValueError):
@@ -54,6 +55,8 @@ class Source:
     catalog: str | None = None
     prune: tuple[str, ...] = ()
     enabled: bool = True
+    notify: tuple[str, ...] = ()  # Apprise URLs (archive.notify); never stored in the archive
+    public_url: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The source as a `sources` table row (lists and dicts as JSON)."""
@@ -69,7 +72,8 @@ class Source:
     def config_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        # notify URLs carry tokens and passwords: they stay in the config file, out of the archive
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "notify"}
 
     def trigger(self, jitter: int | None = None):
         """The APScheduler trigger for this source's schedule."""
@@ -147,6 +151,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     for key in defaults:
         if key not in DEFAULT_KEYS:
             raise ConfigError(f"{path}: defaults: unknown key '{key}'")
+    public_url = defaults.get("public_url")
+    if public_url is not None and (not isinstance(public_url, str) or not re.match(r"^https?://[^/\s]+", public_url)):
+        raise ConfigError(f"{path}: defaults: field 'public_url': not an http(s) URL: {public_url!r}")
     sources: dict[str, Source] = {}
     for i, entry in enumerate(raw["sources"]):
         source = _build_source(path, i, entry, defaults)
@@ -232,6 +239,7 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
     if not isinstance(prune, list) or not all(isinstance(p, str) for p in prune):
         raise fail("prune", "must be a list of CSS selectors or XPath expressions")
     catalog = merged.get("catalog")
+    notify = _check_notify(fail, merged.get("notify"))
     return Source(
         id=sid, name=merged["name"].strip(), district=merged["district"].strip(),
         start_urls=tuple(start_urls), article_urls=patterns["article_urls"],
@@ -239,8 +247,26 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         timezone=str(tz), settings=dict(settings), listing=listing,
         sid=str(merged["sid"]) if merged.get("sid") is not None else None,
         catalog=str(catalog) if catalog is not None else None, prune=tuple(prune),
-        enabled=bool(merged.get("enabled", True)),
+        enabled=bool(merged.get("enabled", True)), notify=notify,
+        public_url=str(merged["public_url"]).rstrip("/") if merged.get("public_url") else None,
     )
+
+
+def _check_notify(fail, value: Any) -> tuple[str, ...]:
+    """The `notify` list (a source's replaces the default's; [] silences): each URL must parse as an
+    Apprise URL of a known service (Apprise's own parser)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise fail("notify", "must be a list of Apprise URLs")
+    from archive.notify import valid_url
+
+    for url in value:
+        if not valid_url(url):
+            raise fail("notify", f"not a valid Apprise URL: {url!r}")
+    return tuple(value)
 
 
 def _check_regex(fail, key: str, pattern: Any) -> None:

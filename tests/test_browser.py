@@ -104,3 +104,67 @@ def test_diff_page_in_chromium(served):
         finally:
             browser.close()
     assert (ARTIFACTS / "diff_page.png").stat().st_size > 10_000
+
+
+def test_documents_to_document_page_to_diff_and_back_in_chromium(served):
+    """documents table → a report's page → a revision's diff → back to the report's page, at 1400×900:
+    the first row of data shows in the first screen, the pages link both ways, and nothing scraped runs."""
+    from playwright.sync_api import sync_playwright
+
+    base, ids = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            for table in ("documents", "revisions"):
+                page.goto(f"{base}/archive/{table}")
+                first_row = page.locator("table.rows-and-columns tbody tr").first
+                assert first_row.bounding_box()["y"] + 20 < 900, f"{table}: no data in the first screen"
+                page.screenshot(path=str(ARTIFACTS / f"{table}_table.png"))
+            page.goto(f"{base}/archive/documents")
+
+            # documents → the report's page
+            page.locator(f'a.zwgk-document[href="/-/document/{ids["report"]}"]').click()
+            page.wait_for_load_state()
+            assert page.url == f"{base}/-/document/{ids['report']}"
+            assert page.locator("h1").inner_text() == "坪山区2023年法治政府建设年度报告（修订）"
+            timeline = page.locator("table.zwgk-timeline")
+            assert timeline.locator("a.zwgk-diff").count() == 2
+            assert "800 → 860" in timeline.inner_text()
+            assert "深入开展普法宣传" in page.locator(".zwgk-text").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "document_page.png"), full_page=True)
+
+            # → the diff of its latest revision
+            timeline.locator("a.zwgk-diff").last.click()
+            page.wait_for_load_state()
+            assert "/-/diff/" in page.url
+            assert page.locator(".zwgk-diff-text ins").first.inner_text() == "860"
+
+            # → back to the report's page, by its link and by the browser
+            page.locator("a", has_text="document page").click()
+            page.wait_for_load_state()
+            assert page.url == f"{base}/-/document/{ids['report']}"
+            page.go_back()
+            assert "/-/diff/" in page.url
+            page.go_back()
+            assert page.url == f"{base}/-/document/{ids['report']}"
+
+            # the hostile report: its page and its archived capture show the markup as text; the rendered
+            # capture sits in a sandbox where its script cannot run
+            page.goto(f"{base}/-/document/{ids['hostile']}")
+            assert "<script>" in page.locator("h1").inner_text()
+            page.locator("a.zwgk-capture").first.click()
+            page.wait_for_load_state()
+            assert "<script>alert(" in page.locator("pre.zwgk-source").inner_text()
+            page.goto(page.url + "?view=rendered")
+            frame = page.frame_locator("iframe.zwgk-frame")
+            assert "第一段" in frame.locator("body").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "capture_rendered.png"))
+            assert dialogs == []
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "document_page.png").stat().st_size > 10_000

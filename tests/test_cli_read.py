@@ -39,7 +39,8 @@ def test_history_by_id_and_url(archive):
     assert by_id.exit_code == 0 and by_id.output == by_url.output
     rows = [line.split() for line in by_id.output.splitlines() if re.match(r"\s+\d+\s+\d{4}-", line)]
     assert len(rows) == 2
-    assert rows[0][2:] == [str(len(REPORT_V1)), f"+{len(REPORT_V1.replace(chr(10), ''))}", "-0"]
+    assert rows[0][2:] == [str(len(REPORT_V1)), f"+{len(REPORT_V1.replace(chr(10), ''))}", "-0", "new"]
+    assert rows[1][5] == "changed"
     assert rows[1][2] == str(len(REPORT_V2))
     added, removed = int(rows[1][3]), -int(rows[1][4])
     assert added == len("860新增加强行政执法监督的段落。")
@@ -90,12 +91,13 @@ def test_diff_from_to_and_errors(archive):
 
 def test_changes_since(archive):
     path, ids = archive
-    recent = run("--db", str(path), "changes").output.splitlines()  # default: 30 days
-    listed = [int(m.group(1)) for line in recent if (m := re.search(r" doc (\d+) ", line))]
-    assert listed == [ids["report"], ids["other"], ids["withdrawn"]]  # newest first
-    assert " changed " in recent[0] and " new " in recent[1]
+    recent = run("--db", str(path), "changes").output.splitlines()  # default: 30 days; one line per event
+    listed = [(m.group(1), int(m.group(2))) for line in recent if (m := re.search(r" (\w+) +doc (\d+) ", line))]
+    assert listed == [("gone", ids["withdrawn"]), ("changed", ids["report"]), ("new", ids["other"]),
+                      ("new", ids["withdrawn"])]  # newest first; the withdrawn report both new and gone
     everything = run("--db", str(path), "changes", "--since", "2000-01-01").output
-    assert f" doc {ids['hostile']} " in everything and "4 documents" in everything
+    assert f" doc {ids['hostile']} " in everything and "in 4 documents" in everything
+    assert "7 events" in everything and "(4 new, 2 changed, 1 gone)" in everything
     bad = run("--db", str(path), "changes", "--since", "last tuesday")
     assert bad.exit_code == 2 and "not a date" in bad.output
 

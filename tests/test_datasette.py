@@ -104,14 +104,31 @@ def test_canned_document_history(archive):
     assert f'href="/-/diff/{ids["report"]}?to={rows[1]["revision_id"]}"' in page
 
 
-def test_atom_feed_one_entry_per_revision_linking_to_its_diff(archive):
-    path, _ = archive
+def test_atom_feed_one_entry_per_event_with_absolute_links(archive):
+    path, ids = archive
     feed = get(path, "/archive/changes_feed.atom").text
-    n_revisions = sqlite3.connect(path).execute("select count(*) from revisions").fetchone()[0]
-    assert feed.count("<entry>") == n_revisions
-    links = re.findall(r'<link href="(/-/diff/\d+\?to=\d+)"/>', feed)
-    assert len(links) == n_revisions
+    db = sqlite3.connect(path)
+    n_events = db.execute("select count(*) from events").fetchone()[0]
+    n_revisions = db.execute("select count(*) from revisions").fetchone()[0]
+    assert feed.count("<entry>") == n_events == n_revisions + 1  # every revision, and the withdrawal
+    entries = re.findall(r"<entry>(.*?)</entry>", feed, re.S)
+    [gone] = [e for e in entries if "已删除 Gone" in e]
+    # built from the request's host when no public URL is set
+    assert f'<link href="http://localhost/-/document/{ids["withdrawn"]}"/>' in gone
+    changed = [e for e in entries if "有修改 Changed" in e]
+    assert len(changed) == 2 and all(re.search(r'<link href="http://localhost/-/diff/\d+\?to=\d+"/>', e)
+                                     for e in changed)
+    assert not re.search(r'<link href="/', feed)
     assert "<script>" not in feed and "&lt;script&gt;" in feed
+
+
+def test_atom_feed_links_under_the_public_url(archive, monkeypatch):
+    path, ids = archive
+    monkeypatch.setenv("ZWGK_PUBLIC_URL", "https://archive.example.org/zwgk")
+    feed = get(path, "/archive/changes_feed.atom").text
+    assert f'<link href="https://archive.example.org/zwgk/-/document/{ids["withdrawn"]}"/>' in feed
+    page = get(path, "/archive/changes_feed").text  # the HTML view: atom_link is a link
+    assert f'<a class="zwgk-diff" href="/-/document/{ids["withdrawn"]}">' in page
 
 
 # ---------------------------------------------------------------- search
@@ -225,6 +242,95 @@ def test_scraped_html_is_shown_as_text_everywhere(archive):
     assert "<ins>\n第三段&lt;b&gt;加粗&lt;/b&gt;。</ins>" in diff_page
     assert f"<h1>{markupsafe.escape(HOSTILE_TITLE)}</h1>" in diff_page
     assert html.escape(HOSTILE_TEXT.split("\n")[0]) in diff_page
+
+
+# ---------------------------------------------------------------- document and capture pages
+
+def test_document_page_shows_report_timeline_and_text(archive):
+    path, ids = archive
+    conn = sqlite3.connect(path)
+    revs = [r[0] for r in conn.execute("select id from revisions where document_id = ? order by id", [ids["report"]])]
+    page = get(path, f"/-/document/{ids['report']}").text
+    assert "<h1>坪山区2023年法治政府建设年度报告（修订）</h1>" in page
+    for fact in ("坪山区人民政府", "坪山区司法局", "2024-03-01", "live", "http://example.gov.cn/report/2023.html"):
+        assert fact in page
+    for rev in revs:
+        assert f'href="/-/diff/{ids["report"]}?to={rev}"' in page
+    assert "800 → 860" in page  # the figure that changed
+    assert "深入开展普法宣传" in page  # the latest text …
+    assert "法律顾问" not in page.split("最新正文")[1]  # … not the old one
+    assert f'href="/archive/documents/{ids["report"]}"' in page and 'href="/archive/documents"' in page
+    # a withdrawn report: gone with its date, the timeline has the event
+    gone_at = conn.execute("select at from events where document_id = ? and kind = 'gone'",
+                           [ids["withdrawn"]]).fetchone()[0]
+    page = get(path, f"/-/document/{ids['withdrawn']}").text
+    assert "zwgk-status-gone" in page and f"<th>已删除 Gone</th><td>{gone_at}</td>" in page
+    assert 'class="zwgk-event-gone"' in page
+    data = get(path, f"/-/document/{ids['report']}?format=json").json()
+    assert [row["id"] for row in data["timeline"]] == revs
+    assert [r.status_code for r in fetch(path, ["/-/document/999", "/-/document/x"])] == [404, 404]
+
+
+def test_document_page_lists_attachments_and_record(tmp_path):
+    from archive import store
+    from archive.db import connect
+    from tests.reading_fixtures import SOURCE, Page, write
+
+    path = tmp_path / "archive.db"
+    db = connect(path)
+    store.upsert_source(db, SOURCE)
+    write(db, "http://example.gov.cn/a.html", Page("带附件的报告", "正文。", attachments=[
+        ("http://example.gov.cn/files/report.pdf", "报告全文.pdf")], record={"索引号": "11440300-2024-0001"}),
+        None)
+    doc_id = db.execute("select id from documents").fetchone()[0]
+    db.conn.close()
+    page = get(path, f"/-/document/{doc_id}").text
+    assert '<a href="http://example.gov.cn/files/report.pdf" rel="nofollow noreferrer">' in page
+    assert "报告全文.pdf" in page and "<th>索引号</th><td>11440300-2024-0001</td>" in page
+
+
+def test_every_way_in_links_to_the_document_page(archive):
+    path, ids = archive
+    href = f'href="/-/document/{ids["report"]}"'
+    for url in ("/archive/documents", "/archive/documents?_search=行政复议", f"/-/diff/{ids['report']}",
+                "/archive/revisions", "/archive/changes_feed"):
+        assert href in get(path, url).text, url
+
+
+def test_capture_page_shows_scraped_html_as_text_and_sandboxes_the_rendering(archive):
+    path, ids = archive
+    digest = sqlite3.connect(path).execute("select capture_hash from revisions where document_id = ? order by id "
+                                           "desc", [ids["hostile"]]).fetchone()[0]
+    page = get(path, f"/-/capture/{digest}").text
+    assert "&lt;script&gt;alert(" in page and "<script>alert" not in page and "<img src=x" not in page
+    assert f'href="/-/document/{ids["hostile"]}"' in page
+    framed = get(path, f"/-/capture/{digest}?view=rendered").text
+    assert f'<iframe class="zwgk-frame" sandbox="" referrerpolicy="no-referrer" src="/-/capture/{digest}?raw=1">' \
+        in framed and "<script>alert" not in framed
+    raw = get(path, f"/-/capture/{digest}?raw=1")
+    csp = raw.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "allow-scripts" not in csp and "default-src 'none'" in csp
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    assert [r.status_code for r in fetch(path, ["/-/capture/" + "0" * 64, "/-/capture/../x"])] == [404, 404]
+
+
+def test_tables_are_readable(archive):
+    path, ids = archive
+    revisions = get(path, "/archive/revisions").text
+    previews = re.findall(r'<span class="zwgk-preview"[^>]*>([^<]*)…</span>', revisions)
+    assert previews and all(len(html.unescape(p)) <= 80 for p in previews)
+    assert "基层法治力量仍然薄弱" not in revisions  # the end of the long report text is not in the table …
+    latest = sqlite3.connect(path).execute("select latest_revision_id from documents where id = ?",
+                                           [ids["report"]]).fetchone()[0]
+    row = get(path, f"/archive/revisions/{latest}").text
+    assert "基层法治力量仍然薄弱" in row  # … but on the row page, which is titled with the report
+    assert re.search(r"<h1[^>]*>revisions: \d+ · 坪山区2023年法治政府建设年度报告（修订）", row)
+    doc_row = get(path, f"/archive/documents/{ids['report']}").text
+    assert re.search(r"<h1[^>]*>documents: \d+ · 坪山区2023年", doc_row)
+    assert 'href="http://example.gov.cn/report/2023.html" rel="nofollow noreferrer"' in doc_row
+    sources = get(path, "/archive/sources").text
+    assert "zwgk-archive.css" in sources
+    assert "dl.column-descriptions" in get(path, "/-/zwgk-archive.css").text
 
 
 def test_datasette_sees_the_live_database(tmp_path):

@@ -1,0 +1,181 @@
+"""Notifications through Apprise, end to end: the real spider crawls a replica site, and real receivers on
+127.0.0.1 — a JSON webhook (http.server) and an SMTP server (aiosmtpd) — get one message per run with news."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from crawler.sources import ConfigError, load_config
+from tests.crawling import crawl, rows
+from tests.sites import ReplicaFarm
+
+PUBLIC = "https://archive.example.org"
+
+
+class Webhook:
+    """A JSON webhook on 127.0.0.1 that keeps every POSTed body."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message delivered."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def receivers():
+    hook, box = Webhook(), Mailbox()
+    port = free_port()
+    smtp = Controller(box, hostname="127.0.0.1", port=port)
+    smtp.start()
+    mail_url = f"mailto://127.0.0.1:{port}?from=archive@example.org&to=desk@example.org&mode=insecure"
+    try:
+        yield hook, box, mail_url
+    finally:
+        smtp.stop()
+        hook.close()
+
+
+@pytest.fixture
+def site():
+    with ReplicaFarm(("trs",)) as farm:
+        yield farm
+
+
+def mail_text(message) -> str:
+    return str(message["subject"]) + "\n" + message.get_body(("plain",)).get_content()
+
+
+def test_edit_and_withdrawal_notify_webhook_and_smtp_once_each(site, receivers, tmp_path):
+    hook, box, mail_url = receivers
+    config = site.sources_yaml(tmp_path / "sources.yaml", defaults={"notify": [hook.url, mail_url],
+                                                                     "public_url": PUBLIC})
+    db = tmp_path / "archive.db"
+    [source] = load_config(config).sources
+
+    # first run: every report is new → one message each
+    assert crawl(config, db, source).returncode == 0
+    assert len(hook.received) == 1 and len(box.messages) == 1
+    n_docs = rows(db, "select count(*) n from documents")[0]["n"]
+    assert f"{n_docs} new" in hook.received[0]["title"]
+
+    # a quiet run: nothing
+    assert crawl(config, db, source).returncode == 0
+    assert len(hook.received) == 1 and len(box.messages) == 1
+
+    # the site changes: one edit, one withdrawal, one new report → exactly one more message each
+    site.set_state(2)
+    assert crawl(config, db, source).returncode == 0
+    assert len(hook.received) == 2 and len(box.messages) == 2
+    docs = {d["url"]: d for d in rows(db, "select * from documents")}
+    [edited] = [docs[u] for u in site.change_urls("edited")]
+    [withdrawn] = [docs[u] for u in site.change_urls("withdrawn")]
+    [rev] = rows(db, "select latest_revision_id id from documents where id = ?", [edited["id"]])
+    hook_text = hook.received[1]["title"] + "\n" + hook.received[1]["message"]
+    for text in (hook_text, mail_text(box.messages[1])):
+        assert "1 changed" in text and "1 gone" in text and "1 new" in text
+        assert edited["title"] in text and withdrawn["title"] in text
+        assert f"{PUBLIC}/-/diff/{edited['id']}?to={rev['id']}" in text
+        assert f"{PUBLIC}/-/document/{withdrawn['id']}" in text
+    assert box.messages[1]["To"] == "desk@example.org"
+    assert rows(db, "select count(*) n from events where notified_at is null")[0]["n"] == 0
+    # the URLs (tokens, passwords) never reach the archive
+    assert all("notify" not in json.loads(s["config"]) for s in rows(db, "select config from sources"))
+
+
+def test_dead_webhook_costs_a_log_line_and_the_news_goes_with_the_next_message(site, receivers, tmp_path):
+    hook, _, _ = receivers
+    dead = f"json://127.0.0.1:{free_port()}/hook"
+    db = tmp_path / "archive.db"
+    config = site.sources_yaml(tmp_path / "dead.yaml", defaults={"notify": [dead]})
+    [source] = load_config(config).sources
+    assert crawl(config, db, source).returncode == 0
+    site.set_state(2)
+    done = crawl(config, db, source)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "notification for source" in done.stderr and "not sent" in done.stderr
+    runs = rows(db, "select * from runs order by id")
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    assert all(r["notify_error"] for r in runs)
+    n_new = rows(db, "select count(*) n from documents")[0]["n"]
+    unsent = rows(db, "select kind, count(*) n from events where notified_at is null group by kind")
+    assert {r["kind"]: r["n"] for r in unsent} == {"new": n_new, "changed": 1, "gone": 1}
+
+    # the webhook is fixed; the next run is quiet but carries everything not yet sent (paths: no public_url)
+    config = site.sources_yaml(tmp_path / "live.yaml", defaults={"notify": [hook.url]})
+    done = crawl(config, db, source)
+    assert done.returncode == 0
+    [message] = hook.received
+    assert "1 changed" in message["title"] and "1 gone" in message["title"]
+    assert "from earlier runs" in message["message"] and "\n  /-/document/" in message["message"]
+    assert rows(db, "select count(*) n from events where notified_at is null")[0]["n"] == 0
+    assert rows(db, "select notify_error from runs order by id desc limit 1")[0]["notify_error"] is None
+
+    # a quiet run after that: nothing sent
+    assert crawl(config, db, source).returncode == 0
+    assert len(hook.received) == 1
+
+
+def test_silenced_source_sends_nothing(site, receivers, tmp_path):
+    hook, box, mail_url = receivers
+    config = site.sources_yaml(tmp_path / "sources.yaml", defaults={"notify": [hook.url, mail_url]}, notify=[])
+    db = tmp_path / "archive.db"
+    [source] = load_config(config).sources
+    assert crawl(config, db, source).returncode == 0
+    assert hook.received == [] and box.messages == []
+
+
+def test_bad_notify_url_is_one_line_naming_source_and_url(site, tmp_path):
+    config = site.sources_yaml(tmp_path / "sources.yaml", notify=["json://127.0.0.1/ok", "nosuchservice://x"])
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    message = str(err.value)
+    assert "\n" not in message and "source 'replica-trs'" in message and "nosuchservice://x" in message
+    bad_public = site.sources_yaml(tmp_path / "p.yaml", defaults={"public_url": "archive.example.org"})
+    with pytest.raises(ConfigError, match="public_url"):
+        load_config(bad_public)
+
+
+def test_config_example_is_valid():
+    root = Path(__file__).resolve().parent.parent
+    load_config(root / "config" / "sources.yaml")
