@@ -46,9 +46,25 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
          "error": str, "content_hash": str, "fetched_at": str, "etag": str, "last_modified": str},
         {"pk": "id", "not_null": {"url", "outcome", "fetched_at"}},
     ),
+    # one row per document and attachment URL (text: its latest link text; revision_id: the latest
+    # revision linking it); archive/attachments.py
     "attachments": (
-        {"id": int, "document_id": int, "revision_id": int, "url": str, "text": str},
+        {"id": int, "document_id": int, "revision_id": int, "url": str, "text": str, "etag": str,
+         "last_modified": str, "checked_at": str},
         {"pk": "id"},
+    ),
+    "attachment_links": (
+        {"revision_id": int, "attachment_id": int, "text": str},
+        {"pk": ("revision_id", "attachment_id")},
+    ),
+    "files": (
+        {"hash": str, "size": int, "mime": str, "compression": str, "body": bytes},
+        {"pk": "hash"},
+    ),
+    "attachment_revisions": (
+        {"id": int, "attachment_id": int, "fetched_at": str, "file_hash": str, "size": int, "mime": str,
+         "text": str, "error": str, "extractor": str},
+        {"pk": "id", "not_null": {"attachment_id", "fetched_at"}},
     ),
     "captures": (
         {"hash": str, "url": str, "fetched_at": str, "http_status": int, "headers": str,
@@ -63,6 +79,8 @@ FOREIGN_KEYS = {
     "runs": [("source_id", "sources", "id")],
     "fetches": [("run_id", "runs", "id"), ("document_id", "documents", "id")],
     "attachments": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
+    "attachment_links": [("revision_id", "revisions", "id"), ("attachment_id", "attachments", "id")],
+    "attachment_revisions": [("attachment_id", "attachments", "id"), ("file_hash", "files", "hash")],
 }
 
 INDEXES = [
@@ -74,6 +92,10 @@ INDEXES = [
     ("fetches", ["run_id"], False),
     ("fetches", ["url", "id"], False),
     ("attachments", ["revision_id"], False),
+    ("attachments", ["document_id", "url"], True),
+    ("attachment_links", ["attachment_id"], False),
+    ("attachment_revisions", ["attachment_id", "id"], False),
+    ("attachment_revisions", ["fetched_at"], False),
 ]
 
 
@@ -116,7 +138,15 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         ensure_search(db)
         return
     for name, (columns, options) in SCHEMA.items():
+        if name in existing:  # an archive from before this table's newer columns
+            have = db[name].columns_dict
+            for col, typ in columns.items():
+                if col not in have:
+                    db[name].add_column(col, typ)
         db[name].create(columns, foreign_keys=FOREIGN_KEYS.get(name, []), if_not_exists=True, **options)
+    from archive.attachments import migrate
+
+    migrate(db)  # attachments: one row per revision and URL → one per document and URL
     for table, cols, unique in INDEXES:
         db[table].create_index(cols, unique=unique, if_not_exists=True)
     ensure_search(db)

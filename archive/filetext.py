@@ -100,6 +100,8 @@ def sniff(body: bytes) -> str:
 
 def extract(body: bytes, *, time_limit: float | None = DEFAULT_TIME_LIMIT) -> Extracted:
     """Sniff `body` and extract its text within `time_limit` seconds; never raises for a bad file."""
+    if not body:
+        return Extracted(BINARY, None, "empty file", FILETEXT_VERSION)
     mime = sniff(body)
     reader = READERS.get(mime)
     if mime == HTML:

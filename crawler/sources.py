@@ -21,12 +21,13 @@ DEFAULT_SCHEDULE = "0 6 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 LISTING_KINDS = ("html", "gkmlpt")
 ID_RE = re.compile(r"^[a-z0-9-]+$")
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 SOURCE_KEYS = {
     "id", "name", "district", "start_urls", "article_urls", "listing_urls", "title_filter", "schedule",
-    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled",
+    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled", "attachment_hosts",
 }
 DEFAULT_KEYS = SOURCE_KEYS - {"id", "name", "start_urls"}
 
@@ -54,6 +55,7 @@ class Source:
     catalog: str | None = None
     prune: tuple[str, ...] = ()
     enabled: bool = True
+    attachment_hosts: tuple[str, ...] = ()  # hosts besides start_urls' whose attachments are fetched
 
     def as_row(self) -> dict[str, Any]:
         """The source as a `sources` table row (lists and dicts as JSON)."""
@@ -228,6 +230,11 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         prune = [prune]
     if not isinstance(prune, list) or not all(isinstance(p, str) for p in prune):
         raise fail("prune", "must be a list of CSS selectors or XPath expressions")
+    hosts = merged.get("attachment_hosts") or []
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and HOST_RE.match(h) for h in hosts):
+        raise fail("attachment_hosts", f"must be a list of host names like files.example.gov.cn (got {hosts!r})")
     catalog = merged.get("catalog")
     return Source(
         id=sid, name=merged["name"].strip(), district=merged["district"].strip(),
@@ -236,7 +243,7 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         timezone=str(tz), settings=dict(settings), listing=listing,
         sid=str(merged["sid"]) if merged.get("sid") is not None else None,
         catalog=str(catalog) if catalog is not None else None, prune=tuple(prune),
-        enabled=bool(merged.get("enabled", True)),
+        enabled=bool(merged.get("enabled", True)), attachment_hosts=tuple(h.lower() for h in hosts),
     )
 
 
