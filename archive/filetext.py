@@ -320,3 +320,10 @@ READERS: dict[str, Callable[[bytes], str]] = {
     PDF: pdf_text, DOCX: docx_text, XLSX: xlsx_text, OFD: ofd_text, TXT: txt_text, ZIP: zip_text,
 }
 _NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", OFD: "OFD", TXT: "text file", ZIP: "zip"}
+SHORT = {PDF: "pdf", DOCX: "docx", XLSX: "xlsx", OFD: "ofd", TXT: "txt", ZIP: "zip", DOC: "doc/wps",
+         XLS: "xls/et", OLE: "ole2", HTML: "html", BINARY: "unknown"}
+
+
+def short_name(mime: str | None) -> str:
+    """A sniffed type's short name for listings (pdf, docx, …)."""
+    return SHORT.get(mime or "", mime or "-")

@@ -169,7 +169,7 @@ class FilesSite(ReplicaSite):
         return [status for p, status, _ in self.requests if p == path]
 
     def handle(self, request: Request) -> Response:
-        if request.path.startswith("/files/"):
+        if request.path.startswith("/files/") and request.path not in self.routes:
             name = request.path.removeprefix("/files/")
             if name not in self.files:
                 return self.not_found()
