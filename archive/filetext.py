@@ -68,8 +68,6 @@ def sniff(body: bytes) -> str:
     head = body[:1024]
     if body.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    if b"%PDF-" in head:
-        return PDF
     if body.startswith(b"PK\x03\x04") or body.startswith(b"PK\x05\x06"):
         try:
             names = set(zipfile.ZipFile(io.BytesIO(body)).namelist())
@@ -88,11 +86,13 @@ def sniff(body: bytes) -> str:
         if _utf16("Workbook") in body or _utf16("Book\0") in body:
             return XLS
         return OLE
+    if b"%PDF-" in head:  # the header may follow some junk within the first KB
+        return PDF
     if _HTML_RE.match(head):
         return HTML
-    if b"\0" not in head:
-        from crawler.guard import decode_body
+    from crawler.guard import binary_kind, decode_body
 
+    if b"\0" not in head and binary_kind(body) is None:
         if decode_body(body[:65536], None) is not None:
             return TXT
     return BINARY
