@@ -40,7 +40,8 @@ def link(conn: sqlite3.Connection, document_id: int, revision_id: int, links: It
     """Record a revision's attachment links inside its transaction: one `attachments` row per document and
     URL (its link text and latest revision move), one `attachment_links` row per revision and URL."""
     for url, text in dict(links).items():
-        row = conn.execute("SELECT id FROM attachments WHERE document_id = ? AND url = ?", (document_id, url)).fetchone()
+        row = conn.execute("SELECT id FROM attachments WHERE document_id = ? AND url = ?",
+                           (document_id, url)).fetchone()
         if row:
             attachment_id = row[0]
             conn.execute("UPDATE attachments SET text = ?, revision_id = ? WHERE id = ?", (text, revision_id, row[0]))
@@ -119,7 +120,8 @@ class Fetched:
 def to_fetch(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     """The attachments its latest revision links (id, url, text, etag, last_modified)."""
     return list(db.query(
-        "SELECT a.id, a.url, a.text, a.etag, a.last_modified FROM attachments a JOIN documents d ON d.id = a.document_id "
+        "SELECT a.id, a.url, a.text, a.etag, a.last_modified FROM attachments a "
+        "JOIN documents d ON d.id = a.document_id "
         "JOIN attachment_links l ON l.attachment_id = a.id AND l.revision_id = d.latest_revision_id "
         "WHERE d.id = ? ORDER BY a.id", [document_id]))
 

@@ -16,7 +16,8 @@ returns exactly what Datasette's own ``escape_fts`` returns, so other databases 
 Tables: ``revisions_fts`` (rowid = revisions.id; title, text), ``documents_fts``
 (rowid = documents.id; the document's title and its latest revision's text) and
 ``attachment_revisions_fts`` (rowid = attachment_revisions.id; the attachment's link text and the
-version's extracted text). All are ordinary FTS5 tables holding the segmented text; :func:`rebuild_search` recreates their contents from scratch.
+version's extracted text). All are ordinary FTS5 tables holding the segmented text;
+:func:`rebuild_search` recreates their contents from scratch.
 """
 from __future__ import annotations
 

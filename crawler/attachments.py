@@ -24,8 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
-from scrapy.pipelines.files import FilesPipeline
 from scrapy.http.request import NO_CALLBACK
+from scrapy.pipelines.files import FilesPipeline
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 

@@ -139,9 +139,8 @@ def _shuffle_ofd_objects(body: bytes, rnd) -> bytes:
 # --- storage, versions and migration -----------------------------------------------------------------
 
 def _document(db, url="http://www.example.gov.cn/t/1.html", links=(("http://www.example.gov.cn/f/a.pdf", "a.pdf"),)):
-    from crawler.extract import Page
-
     from archive import store
+    from crawler.extract import Page
 
     page = Page(title="某区2024年法治政府建设年度报告", published="2025-01-01", publisher="某区司法局",
                 report_year=2024, text="正文第一段。\n正文第二段。", attachments=list(links))
@@ -185,9 +184,8 @@ def test_a_new_revision_keeps_one_attachment_row_per_url(tmp_path):
     db = connect(tmp_path / "archive.db")
     url = "http://www.example.gov.cn/t/1.html"
     doc = _document(db, url, [("http://www.example.gov.cn/f/a.pdf", "a.pdf")])
-    from crawler.extract import Page
-
     from archive import store
+    from crawler.extract import Page
 
     page = Page(title="某区2024年法治政府建设年度报告(更新)", published="2025-01-01", publisher="某区司法局",
                 report_year=2024, text="正文第一段。\n正文第二段(修订)。",
@@ -240,7 +238,8 @@ def test_an_archive_from_before_attachment_versions_is_migrated_in_place(tmp_pat
     assert got == [
         {"id": 1, "document_id": doc1, "revision_id": revs[doc1, 2], "url": "http://x.gov.cn/a.pdf",
          "text": "报告(更正).pdf"},
-        {"id": 2, "document_id": doc1, "revision_id": revs[doc1, 0], "url": "http://x.gov.cn/b.xls", "text": "附表.xls"},
+        {"id": 2, "document_id": doc1, "revision_id": revs[doc1, 0], "url": "http://x.gov.cn/b.xls",
+         "text": "附表.xls"},
         {"id": 5, "document_id": doc2, "revision_id": revs[doc2, 0], "url": "http://x.gov.cn/a.pdf",
          "text": "同一文件.pdf"},
     ]
