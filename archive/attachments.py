@@ -131,11 +131,14 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
     `unchanged` when the file (or, without a file, the error) is its latest version's, or for a 304."""
     fetched_at = fetched_at or now()
     with transaction(db) as conn:
-        if fetched.file_hash is None and fetched.error is None:  # 304: the latest version stands
-            conn.execute("UPDATE attachments SET checked_at = ? WHERE id = ?", (fetched_at, attachment_id))
-            return "unchanged"
         latest = conn.execute("SELECT file_hash, error FROM attachment_revisions WHERE attachment_id = ? "
                               "ORDER BY id DESC LIMIT 1", (attachment_id,)).fetchone()
+        if fetched.file_hash is None and fetched.error is None:  # 304: the latest version stands
+            conn.execute("UPDATE attachments SET checked_at = ? WHERE id = ?", (fetched_at, attachment_id))
+            if latest is not None:
+                return "unchanged"
+            # the same URL, linked by another document, was answered 304 in this run: its stored file is ours
+            return _copy_version(conn, attachment_id, fetched.url, fetched_at)
         extracted = fetched.extracted
         digest = fetched.file_hash
         error = fetched.error or (extracted.error if extracted else None)
@@ -155,6 +158,22 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
         conn.execute("UPDATE attachments SET checked_at = ?, etag = ?, last_modified = ? WHERE id = ?",
                      (fetched_at, etag, modified, attachment_id))
     return outcome
+
+
+def _copy_version(conn: sqlite3.Connection, attachment_id: int, url: str, fetched_at: str) -> str:
+    """A first version for an attachment from the latest stored version of the same URL (another
+    document's); `unchanged` when there is none."""
+    row = conn.execute(
+        "SELECT v.file_hash, v.size, v.mime, v.text, v.error, v.extractor FROM attachment_revisions v "
+        "JOIN attachments a ON a.id = v.attachment_id WHERE a.url = ? AND v.file_hash IS NOT NULL "
+        "ORDER BY v.id DESC LIMIT 1", (url,)).fetchone()
+    if row is None:
+        return "unchanged"
+    version_id = conn.execute(
+        "INSERT INTO attachment_revisions (attachment_id, fetched_at, file_hash, size, mime, text, error, extractor)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (attachment_id, fetched_at, *row)).lastrowid
+    _index(conn, version_id, attachment_id, row[3], None)
+    return "new"
 
 
 def _index(conn: sqlite3.Connection, version_id: int, attachment_id: int, text: str | None,

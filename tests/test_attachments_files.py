@@ -3,6 +3,7 @@ storage and versions (archive.attachments), the in-place migration of an archive
 attachment versions, and re-extraction of stored files."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import sqlite3
@@ -177,6 +178,24 @@ def test_each_distinct_file_once_and_versions_only_on_change(tmp_path):
     assert db.execute("SELECT compression, body FROM files WHERE hash = ?", [digest]).fetchone() == (None, docx)
     diff = attachments.attachment_diff(db, db["documents"].get(doc), att["id"])
     assert [(op.old, op.new) for op in diff.changes if op.op != "equal"] == [("131", "128")]
+    db.close()
+
+
+def test_a_file_two_documents_link_is_stored_once_and_a_304_for_the_second_gives_it_the_file(tmp_path):
+    db = connect(tmp_path / "archive.db")
+    shared = ("http://www.example.gov.cn/f/申请表.pdf", "申请表.pdf")
+    doc1 = _document(db, "http://www.example.gov.cn/t/1.html", [shared])
+    doc2 = _document(db, "http://www.example.gov.cn/t/2.html", [shared])
+    [att1], [att2] = attachments.to_fetch(db, doc1), attachments.to_fetch(db, doc2)
+    body = pdf_file(["政府信息公开申请表"])
+    fetched = _fetched(db, body)
+    assert attachments.record(db, att1["id"], dataclasses.replace(fetched, url=shared[0])) == "new"
+    # in one run the media pipeline asks the URL once: doc1's conditional request got a 304 for both
+    assert attachments.record(db, att2["id"], attachments.Fetched(shared[0])) == "new"
+    assert attachments.record(db, att2["id"], attachments.Fetched(shared[0])) == "unchanged"
+    [v1], [v2] = (a["versions"] for d in (doc1, doc2) for a in attachments.versions(db, d))
+    assert v1["file_hash"] == v2["file_hash"] and v2["chars"] == 9
+    assert db.execute("SELECT count(*) FROM files").fetchone()[0] == 1
     db.close()
 
 
