@@ -61,10 +61,14 @@ def migrate(db: sqlite_utils.Database) -> int:
                       "(SELECT 1 FROM attachment_links l WHERE l.attachment_id = a.id)").fetchone()[0]
     if not todo:
         return 0
+    db["attachment_links"].create_index(["attachment_id"], if_not_exists=True)
     with transaction(db) as conn:
-        conn.execute("CREATE TEMP TABLE _keep AS SELECT a.id AS old_id, (SELECT min(b.id) FROM attachments b "
-                     "WHERE b.document_id IS a.document_id AND b.url IS a.url) AS keep_id, a.revision_id, a.text "
-                     "FROM attachments a WHERE NOT EXISTS "
+        conn.execute("CREATE TEMP TABLE _first AS SELECT document_id, url, min(id) AS keep_id FROM attachments "
+                     "GROUP BY document_id, url")
+        conn.execute("CREATE INDEX temp._first_key ON _first (document_id, url)")
+        conn.execute("CREATE TEMP TABLE _keep AS SELECT a.id AS old_id, coalesce(f.keep_id, a.id) AS keep_id, "
+                     "a.revision_id, a.text FROM attachments a "
+                     "LEFT JOIN _first f ON f.document_id = a.document_id AND f.url = a.url WHERE NOT EXISTS "
                      "(SELECT 1 FROM attachment_links l WHERE l.attachment_id = a.id)")
         conn.execute("INSERT OR IGNORE INTO attachment_links (revision_id, attachment_id, text) "
                      "SELECT revision_id, keep_id, text FROM _keep WHERE revision_id IS NOT NULL ORDER BY old_id")
@@ -75,6 +79,7 @@ def migrate(db: sqlite_utils.Database) -> int:
                      "l.attachment_id = attachments.id AND l.revision_id = attachments.revision_id) "
                      "WHERE id IN (SELECT keep_id FROM _keep) AND revision_id IS NOT NULL")
         conn.execute("DROP TABLE _keep")
+        conn.execute("DROP TABLE _first")
     logger.info("attachments: %d rows folded into one row per document and URL", todo)
     return todo
 
