@@ -24,7 +24,7 @@ from xml.etree import ElementTree
 from archive.store import normalize
 
 FILETEXT_VERSION = "filetext-1"
-DEFAULT_TIME_LIMIT = 60.0  # seconds of extraction per file
+DEFAULT_TIME_LIMIT = 120.0  # seconds of extraction per file (pdfminer reads ~5 pages a second)
 # A zip (DOCX, XLSX, OFD, ZIP) whose members would inflate past this, or past MAX_RATIO × its own size
 # (and beyond BOMB_FLOOR), is a zip bomb: never inflated.
 MAX_UNCOMPRESSED = 512 * 1024 * 1024
@@ -150,8 +150,8 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         raise _TimeUp
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
