@@ -106,6 +106,7 @@ class AttachmentsPipeline(FilesPipeline):
         self.hosts = list(getattr(self.crawler.spider, "allowed_domains", None) or []) + list(source.attachment_hosts)
         self.pool = getattr(self.crawler, "zwgk_extractor_pool", None)
         self.pending: dict[int, list[dict]] = {}  # id(item) -> the attachments asked for it
+        self.failures: dict[str, AttachmentFailed] = {}  # url -> why it gave no file (this run)
 
     def close_spider(self, spider=None) -> None:
         if self.db is not None:
@@ -172,25 +173,29 @@ class AttachmentsPipeline(FilesPipeline):
                 "fetched": store.Fetched(request.url, path, len(body), extracted, etag=etag, last_modified=modified,
                                          segmented=segmented)}
 
-    def media_failed(self, failure: Failure, request: Request, info):
+    def media_failed(self, failure: Failure, request: Request, info) -> None:
+        """Why a download gave no file, kept for item_completed (returned as a None result: raising here
+        would make the media pipeline log a traceback for what is an ordinary, logged outcome)."""
         if failure.check(AttachmentFailed):
-            raise failure.value
-        if failure.check(IgnoreRequest):
-            raise AttachmentFailed("not-fetched", f"not fetched: {failure.value}")
-        if failure.check(DownloadCancelledError, CancelledError) and "max size" in str(failure.value):
-            raise AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
-        raise AttachmentFailed("not-fetched", f"{type(failure.value).__name__}: {failure.value}")
+            error = failure.value
+        elif failure.check(IgnoreRequest):
+            error = AttachmentFailed("not-fetched", f"not fetched: {failure.value}")
+        elif failure.check(DownloadCancelledError, CancelledError) and "max size" in str(failure.value):
+            error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
+        else:
+            error = AttachmentFailed("not-fetched", f"{type(failure.value).__name__}: {failure.value}")
+        self.failures[request.url] = error
 
     # --- into the archive ---------------------------------------------------------------------------
     def item_completed(self, results, item, info):
         for (ok, value), att in zip(results, self.pending.get(id(item), []), strict=False):
             url = att["url"]
-            if ok and value.get("status") == "uptodate":
+            if ok and value and value.get("status") == "uptodate":
                 fetched = store.Fetched(url)
-            elif ok:
+            elif ok and value:
                 fetched = value["fetched"]
             else:
-                error = value.value if isinstance(value, Failure) else value
+                error = value.value if isinstance(value, Failure) else self.failures.get(url, "no result")
                 if getattr(error, "kind", None) != "too-large":
                     logger.warning("attachment not fetched (asked again next run): %s: %s", url, error)
                     continue

@@ -157,6 +157,7 @@ def test_bad_and_over_limit_files_are_error_versions_and_the_run_stays_ok(tmp_pa
         versions = {r["url"].rsplit("/", 1)[1]: r for r in rows(
             db, "select a.url, v.* from attachment_revisions v join attachments a on a.id = v.attachment_id")}
         assert versions["big.pdf"]["error"] == "file over the 4000-byte limit"
+        assert "Traceback" not in result.stderr
         assert versions["big.pdf"]["file_hash"] is None and versions["big.pdf"]["text"] is None
         assert "an HTML page, not a file" in versions["notfound.pdf"]["error"]
         assert versions["notfound.pdf"]["mime"] == "text/html"
@@ -179,6 +180,7 @@ def test_network_failures_leave_no_version_and_are_asked_again(tmp_path):
         assert result.returncode == 0
         assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 0
         assert "attachment not fetched (asked again next run)" in result.stderr and "HTTP 503" in result.stderr
+        assert "Traceback" not in result.stderr  # an ordinary outcome, logged in one line
         assert rows(db, "select status from runs")[0]["status"] == "ok"
         del site.routes["/files/report.pdf"]
         assert crawl(config, db, "replica-files").returncode == 0
