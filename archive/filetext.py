@@ -4,8 +4,9 @@
     result = extract(body, time_limit=60)   # Extracted(mime, text, error, extractor)
 
 Text-extracted: PDF (pdfminer.six, CID fonts mapped through its CMaps), DOCX (python-docx), XLSX
-(openpyxl: a row per line, cells joined by " | "), OFD (its XML text objects, page by page), TXT (decoded
-as pages are), ZIP (the names of its members). Stored only: legacy DOC / WPS / XLS / ET (OLE2 files).
+(openpyxl: a row per line, cells joined by " | "), XLS / ET (xlrd, the same way), OFD (its XML text
+objects, page by page), TXT (decoded as pages are), ZIP (the names of its members). Stored only: legacy
+Word / WPS documents (OLE2), for which no maintained pure-Python reader exists.
 A bad file (truncated, encrypted, corrupt, a zip bomb, an HTML page) gives `error` and no text; nothing
 here raises for bad input. Runs in the crawl's extraction workers (crawler/workers.py).
 """
@@ -302,6 +303,31 @@ def _floats(value: str | None) -> list[float]:
         return []
 
 
+def xls_text(body: bytes) -> str:
+    """Legacy Excel / WPS ET (OLE2 BIFF8) with xlrd, laid out as XLSX is."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(file_contents=body, on_demand=True)
+    except xlrd.biffh.XLRDError as exc:
+        message = str(exc)
+        if "encrypt" in message.lower():
+            raise BadFile(f"encrypted XLS: {message}") from None
+        raise BadFile(f"cannot read XLS: {message}") from None
+    try:
+        out: list[str] = []
+        sheets = book.sheet_names()
+        for index, name in enumerate(sheets):
+            sheet = book.sheet_by_index(index)
+            if len(sheets) > 1:
+                out.append(name)
+            for r in range(sheet.nrows):
+                out.append(_row(_cell(v if v != "" else None) for v in sheet.row_values(r)))
+        return "\n".join(out)
+    finally:
+        book.release_resources()
+
+
 def txt_text(body: bytes) -> str:
     from crawler.guard import decode_body
 
@@ -317,9 +343,9 @@ def zip_text(body: bytes) -> str:
 
 
 READERS: dict[str, Callable[[bytes], str]] = {
-    PDF: pdf_text, DOCX: docx_text, XLSX: xlsx_text, OFD: ofd_text, TXT: txt_text, ZIP: zip_text,
+    PDF: pdf_text, DOCX: docx_text, XLSX: xlsx_text, OFD: ofd_text, TXT: txt_text, ZIP: zip_text, XLS: xls_text,
 }
-_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", OFD: "OFD", TXT: "text file", ZIP: "zip"}
+_NAMES = {PDF: "PDF", DOCX: "DOCX", XLSX: "XLSX", OFD: "OFD", TXT: "text file", ZIP: "zip", XLS: "XLS"}
 SHORT = {PDF: "pdf", DOCX: "docx", XLSX: "xlsx", OFD: "ofd", TXT: "txt", ZIP: "zip", DOC: "doc/wps",
          XLS: "xls/et", OLE: "ole2", HTML: "html", BINARY: "unknown"}
 

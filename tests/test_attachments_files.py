@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from archive import attachments, filetext, search
 from archive.db import connect
 from archive.store import transaction
-from tests.sites.files import docx_file, ofd_file, pdf_file, xlsx_file
+from tests.sites.files import docx_file, ofd_file, pdf_file, xls_file, xlsx_file
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 
@@ -41,6 +41,15 @@ def test_types_come_from_the_bytes_not_the_name():
     assert filetext.sniff(b"  <!DOCTYPE html><html><body>404</body></html>") == filetext.HTML
     assert filetext.sniff("第一行\n第二行".encode("gbk")) == filetext.TXT
     assert filetext.sniff(bytes(range(256))) == filetext.BINARY
+
+
+def test_legacy_xls_and_et_read_like_xlsx():
+    body = xls_file([["指标", "数值"], ["行政复议", 128], ["纠错率", 0.09], ["", "备注"]], title="统计")
+    result = filetext.extract(body)
+    assert (result.mime, result.error) == (filetext.XLS, None)
+    assert result.text == "指标 | 数值\n行政复议 | 128\n纠错率 | 0.09\n| 备注"
+    broken = filetext.extract(body[: len(body) // 2])
+    assert broken.text is None and broken.error.startswith("cannot read XLS")
 
 
 def test_pdf_with_several_pages_keeps_page_order():

@@ -70,6 +70,20 @@ def xlsx_file(rows: Sequence[Sequence[Any]], title: str = "Sheet1") -> bytes:
     return _fixed_zip_times(out.getvalue())
 
 
+def xls_file(rows: Sequence[Sequence[Any]], title: str = "Sheet1") -> bytes:
+    """A legacy Excel 97–2003 workbook (OLE2 / BIFF8), as older office suites and WPS save .xls / .et."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet(title)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def _fixed_zip_times(data: bytes) -> bytes:
     """The same zip with every member dated 2024-01-01 and openpyxl's created/modified stamps fixed, so
     the same content gives the same bytes (as a file on a server does between two fetches)."""
