@@ -110,8 +110,10 @@ def extract(body: bytes, *, time_limit: float | None = DEFAULT_TIME_LIMIT) -> Ex
                          FILETEXT_VERSION)
     if mime == BINARY:
         return Extracted(mime, None, "not a known file type (unrecognised bytes)", FILETEXT_VERSION)
-    if mime == OLE and _utf16("EncryptedPackage") in body:
-        return Extracted(mime, None, "encrypted Office document", FILETEXT_VERSION)
+    if mime in (OLE, DOC, XLS):
+        problem = _ole_problem(body)
+        if problem:
+            return Extracted(mime, None, problem, FILETEXT_VERSION)
     if reader is None:  # legacy OLE2 formats: stored only
         return Extracted(mime, None, None, None)
     try:
@@ -157,6 +159,19 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _ole_problem(body: bytes) -> str | None:
+    """Why an OLE2 compound file (legacy Office, WPS) is unusable: encrypted, or cut before its directory."""
+    if _utf16("EncryptedPackage") in body:
+        return "encrypted Office document"
+    if len(body) < 512:
+        return "truncated OLE2 file (no complete header)"
+    sector = 1 << int.from_bytes(body[0x1E:0x20], "little")
+    directory = int.from_bytes(body[0x30:0x34], "little")
+    if sector not in (512, 4096) or (directory + 1) * sector >= len(body):
+        return "truncated or corrupt OLE2 file (its directory is missing)"
+    return None
 
 
 def _check_zip(body: bytes) -> None:
