@@ -101,15 +101,18 @@ def escape_fts(query: str | None) -> str:
 def ensure_search(db: sqlite_utils.Database) -> None:
     """Create the FTS tables if missing (and fill them from what is already archived)."""
     existing = set(db.table_names())
-    created = False
+    created = set()
     for fts in FTS_TABLES:
         if fts not in existing:
             db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS [{fts}] USING fts5(title, text)")
-            created = True
+            created.add(fts)
     if "search_meta" not in existing:
         db["search_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     version = db.execute("SELECT value FROM search_meta WHERE key = 'segmenter'").fetchone()
-    if created or not version or version[0] != SEGMENTER_VERSION:
+    current = bool(version) and version[0] == SEGMENTER_VERSION
+    if current and created == {"attachment_revisions_fts"}:  # an archive from before attachment versions
+        with_transaction(db, _index_attachments)
+    elif created or not current:
         rebuild_search(db)
 
 
@@ -125,9 +128,7 @@ def rebuild_search(db: sqlite_utils.Database) -> None:
             _insert(db, "revisions_fts", row[0], row[1], row[2])
         for (document_id,) in db.execute("SELECT id FROM documents").fetchall():
             index_document(db, document_id)
-        for row in db.execute("SELECT v.id, a.text, v.text FROM attachment_revisions v "
-                              "JOIN attachments a ON a.id = v.attachment_id").fetchall():
-            _insert(db, "attachment_revisions_fts", row[0], row[1], row[2])
+        _index_attachments(db)
         db.execute("INSERT OR REPLACE INTO search_meta (key, value) VALUES ('segmenter', ?)",
                    [SEGMENTER_VERSION])
     except BaseException:
@@ -135,6 +136,27 @@ def rebuild_search(db: sqlite_utils.Database) -> None:
             db.execute("ROLLBACK")
         raise
     if own_transaction:
+        db.execute("COMMIT")
+
+
+def _index_attachments(db: sqlite_utils.Database) -> None:
+    for row in db.execute("SELECT v.id, a.text, v.text FROM attachment_revisions v "
+                          "JOIN attachments a ON a.id = v.attachment_id").fetchall():
+        _insert(db, "attachment_revisions_fts", row[0], row[1], row[2])
+
+
+def with_transaction(db: sqlite_utils.Database, fn) -> None:
+    """fn(db) in a transaction of its own unless one is open already."""
+    own = not db.conn.in_transaction
+    if own:
+        db.execute("BEGIN")
+    try:
+        fn(db)
+    except BaseException:
+        if own:
+            db.execute("ROLLBACK")
+        raise
+    if own:
         db.execute("COMMIT")
 
 

@@ -259,6 +259,7 @@ def test_an_archive_from_before_attachment_versions_is_migrated_in_place(tmp_pat
         (doc2, revs[doc2, 0], "http://x.gov.cn/a.pdf", "同一文件.pdf"),
     ]
     conn.executemany("INSERT INTO attachments (document_id, revision_id, url, text) VALUES (?, ?, ?, ?)", old_rows)
+    conn.execute("INSERT INTO revisions_fts (rowid, title, text) VALUES (999999, 'sentinel', '')")
     conn.commit()
     conn.close()
 
@@ -278,6 +279,8 @@ def test_an_archive_from_before_attachment_versions_is_migrated_in_place(tmp_pat
     with pytest.raises(sqlite3.IntegrityError):  # and from now on one row per document and URL
         db.execute("INSERT INTO attachments (document_id, url) VALUES (?, ?)", [doc1, "http://x.gov.cn/a.pdf"])
     assert {"files", "attachment_revisions", "attachment_revisions_fts"} <= set(db.table_names())
+    # only the new search table was filled: the revisions' index was not rebuilt from scratch
+    assert db.execute("SELECT title FROM revisions_fts WHERE rowid = 999999").fetchone() == ("sentinel",)
     db.close()
     again = connect(path)  # opening again changes nothing
     assert list(again.query("SELECT id, document_id, revision_id, url, text FROM attachments ORDER BY id")) == got
