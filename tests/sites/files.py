@@ -4,7 +4,10 @@ The files are built with the tools offices use to make them: a PDF with reportla
 Adobe CID font that is *not* embedded (as PDFs exported by WPS and older Acrobat versions are, which is
 why a Chinese PDF's text needs the reader's CMaps), a DOCX with python-docx, an XLSX with openpyxl, and
 an OFD built by hand after GB/T 33190-2016: a zip with OFD.xml → Doc_0/Document.xml → Pages/Page_N/
-Content.xml, text in TextObject/TextCode elements positioned in millimetres.
+Content.xml, text in TextObject/TextCode elements positioned in millimetres. (Evidence for that layout:
+mcoder2014/ofdEditor, ofd/DataTypes/document/DocBody.h — DocBody's DocInfo and DocRoot; OFD readers' own
+test fixtures and comments quote real invoices as `<ofd:TextObject ID=".." Boundary="x y w h" Font=".."
+Size=".."><ofd:TextCode X="0" Y="5.68">…</ofd:TextCode>`, namespace http://www.ofdspec.org/2016.)
 
     with FilesSite() as site:
         site.files["report.pdf"] = pdf_file(["…"])     # serve (and later replace) a file
