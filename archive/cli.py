@@ -121,17 +121,27 @@ def history(ctx: click.Context, document: str) -> None:
               help="New revision id (default: the latest).")
 @click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]), default="text",
               show_default=True, help="text for a terminal, html for a standalone page, json for programs.")
+@click.option("--attachment", "attachment_id", type=int, default=None, metavar="ID",
+              help="Diff versions of this attachment of the document instead (--from/--to: version ids, "
+                   "as `archive attachments DOC` lists them).")
 @click.pass_context
-def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | None, fmt: str) -> None:
-    """What changed in a DOCUMENT (id or URL) between two revisions, character by character.
+def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | None, fmt: str,
+         attachment_id: int | None) -> None:
+    """What changed in a DOCUMENT (id or URL) between two revisions, character by character; with
+    --attachment, between two versions of one of its attachments' text.
 
     Example: python -m archive diff 42 --from 7 --to 9 --format html > diff.html
     """
+    from archive import attachments as atts
+
     db = open_archive(ctx)
     doc = _document(db, document)
     try:
-        result = hist.document_diff(db, doc, from_id, to_id)
-    except hist.NotFound as exc:
+        if attachment_id is not None:
+            result = atts.attachment_diff(db, doc, attachment_id, from_id, to_id)
+        else:
+            result = hist.document_diff(db, doc, from_id, to_id)
+    except (hist.NotFound, atts.NotFound) as exc:
         raise BadInput(str(exc)) from None
     if fmt == "json":
         click.echo(diffs.render_json(result), nl=False)
@@ -140,6 +150,34 @@ def diff(ctx: click.Context, document: str, from_id: int | None, to_id: int | No
     else:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         click.echo(diffs.render_text(result, color=color), nl=False, color=color)
+
+
+@cli.command()
+@db_option
+@click.argument("document")
+@click.pass_context
+def attachments(ctx: click.Context, document: str) -> None:
+    """The attachments of a DOCUMENT (id or URL) and each one's versions, oldest first (a version with an
+    error is a file that could not be read; diff two with `archive diff DOC --attachment ID`).
+
+    Example: python -m archive attachments 42
+    """
+    from archive import attachments as atts
+    from archive.filetext import short_name
+
+    db = open_archive(ctx)
+    doc = _document(db, document)
+    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}")
+    listed = atts.versions(db, doc["id"])
+    for att in listed:
+        click.echo(f"attachment {att['id']}: {att['text'] or ''}  {att['url']}  "
+                   f"(checked {att['checked_at'] or 'never'})")
+        for v in att["versions"]:
+            what = f"error: {v['error']}" if v["error"] else f"{v['chars'] or 0} chars" if v["chars"] is not None \
+                else "stored only"
+            click.echo(f"  version {v['id']:>6}  {v['fetched_at']:<32}  {short_name(v['mime']):<8}  "
+                       f"{v['size'] if v['size'] is not None else '-':>9} bytes  {what}")
+    click.echo(f"{len(listed)} attachment{'s' if len(listed) != 1 else ''}")
 
 
 @cli.command()
@@ -246,7 +284,8 @@ def show(ctx: click.Context, document: str, rev_id: int | None, as_json: bool) -
 @click.pass_context
 def reextract(ctx: click.Context, source_id: str | None) -> None:
     """Re-run the current extractor over stored raw captures; add a revision (marked re-extracted) where
-    the cleaned text differs. Old revisions are never rewritten.
+    the cleaned text differs. Old revisions are never rewritten. Stored attachment files are re-extracted
+    too (a new attachment version where their text differs).
 
     Example: python -m archive reextract --source pingshan-fzzf
     """
@@ -257,6 +296,9 @@ def reextract(ctx: click.Context, source_id: str | None) -> None:
         raise click.BadParameter(f"no source {source_id!r} in the archive", param_hint="--source")
     counts = run_reextract(db, source_id)
     click.echo(" ".join(f"{key}={value}" for key, value in counts.items()))
+    from archive.attachments import reextract_files
+
+    click.echo("attachments: " + " ".join(f"{k}={v}" for k, v in reextract_files(db, source_id).items()))
 
 
 @cli.command()

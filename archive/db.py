@@ -52,14 +52,30 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
          "final_url": str},  # where redirects ended, when the page answered from another URL
         {"pk": "id", "not_null": {"url", "outcome", "fetched_at"}},
     ),
+    # one row per document and attachment URL (text: its latest link text; revision_id: the latest
+    # revision linking it); archive/attachments.py
     "attachments": (
-        {"id": int, "document_id": int, "revision_id": int, "url": str, "text": str},
+        {"id": int, "document_id": int, "revision_id": int, "url": str, "text": str, "etag": str,
+         "last_modified": str, "checked_at": str},
         {"pk": "id"},
     ),
     "events": (
         {"id": int, "document_id": int, "kind": str, "at": str, "revision_id": int, "run_id": int,
          "source_id": str, "notified_at": str},
         {"pk": "id", "not_null": {"document_id", "kind", "at"}},
+    ),
+    "attachment_links": (
+        {"revision_id": int, "attachment_id": int, "text": str},
+        {"pk": ("revision_id", "attachment_id")},
+    ),
+    "files": (
+        {"hash": str, "size": int, "mime": str, "compression": str, "body": bytes},
+        {"pk": "hash"},
+    ),
+    "attachment_revisions": (
+        {"id": int, "attachment_id": int, "fetched_at": str, "file_hash": str, "size": int, "mime": str,
+         "text": str, "error": str, "extractor": str},
+        {"pk": "id", "not_null": {"attachment_id", "fetched_at"}},
     ),
     "captures": (
         {"hash": str, "url": str, "fetched_at": str, "http_status": int, "headers": str,
@@ -76,6 +92,8 @@ FOREIGN_KEYS = {
     "fetches": [("run_id", "runs", "id"), ("document_id", "documents", "id")],
     "attachments": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
     "events": [("document_id", "documents", "id"), ("revision_id", "revisions", "id")],
+    "attachment_links": [("revision_id", "revisions", "id"), ("attachment_id", "attachments", "id")],
+    "attachment_revisions": [("attachment_id", "attachments", "id"), ("file_hash", "files", "hash")],
 }
 
 INDEXES = [
@@ -91,6 +109,10 @@ INDEXES = [
     ("events", ["at"], False),
     ("events", ["document_id", "id"], False),
     ("events", ["source_id", "notified_at"], False),
+    ("attachments", ["document_id", "url"], True),
+    ("attachment_links", ["attachment_id"], False),
+    ("attachment_revisions", ["attachment_id", "id"], False),
+    ("attachment_revisions", ["fetched_at"], False),
 ]
 
 
@@ -173,36 +195,41 @@ def _wal_mode(path: Path) -> bool:
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns and indexes; never drops or rewrites anything."""
+    """Create missing tables, columns and indexes, then bring data written by older versions up to date
+    (each step runs only when its table or column was just added); never drops anything but the duplicate
+    per-revision rows of the old `attachments` table, whose content moves to `attachment_links`."""
     existing = set(db.table_names())
-    if "documents" in existing and "document_sources" not in existing:  # an archive from before the link
-        db["document_sources"].create(SCHEMA["document_sources"][0], **SCHEMA["document_sources"][1],
-                                      foreign_keys=FOREIGN_KEYS["document_sources"])
-        db["document_sources"].create_index(["source_id"], if_not_exists=True)
-        db.execute("INSERT OR IGNORE INTO document_sources SELECT id, source_id, first_seen,"
-                   " coalesce(last_seen, first_seen) FROM documents WHERE first_seen IS NOT NULL")
-        existing.add("document_sources")
-    if "events" not in existing and "documents" in existing:  # an archive older than the events table
-        from archive import events
-
-        db["events"].create(SCHEMA["events"][0], foreign_keys=FOREIGN_KEYS["events"], **SCHEMA["events"][1])
-        for table, cols, unique in INDEXES:
-            if table == "events":
-                db[table].create_index(cols, unique=unique, if_not_exists=True)
-        events.backfill(db)
-        existing.add("events")
-    if all(name in existing for name in SCHEMA):
-        for name, (columns, _) in SCHEMA.items():
-            have = db[name].columns_dict
-            for col, typ in columns.items():
-                if col not in have:
-                    db[name].add_column(col, typ)
-                    if (name, col) == ("revisions", "captured_at"):  # before: every revision dated by its capture
-                        db.execute("UPDATE revisions SET captured_at = fetched_at")
-        ensure_search(db)
-        return
+    added_tables: set[str] = set()
+    added_columns: set[tuple[str, str]] = set()
     for name, (columns, options) in SCHEMA.items():
-        db[name].create(columns, foreign_keys=FOREIGN_KEYS.get(name, []), if_not_exists=True, **options)
+        if name not in existing:
+            db[name].create(columns, foreign_keys=FOREIGN_KEYS.get(name, []), **options)
+            added_tables.add(name)
+            continue
+        have = db[name].columns_dict
+        for col, typ in columns.items():
+            if col not in have:
+                db[name].add_column(col, typ)
+                added_columns.add((name, col))
+    if "documents" in existing:  # an archive written by an older version
+        _migrate(db, added_tables, added_columns)
     for table, cols, unique in INDEXES:
         db[table].create_index(cols, unique=unique, if_not_exists=True)
     ensure_search(db)
+
+
+def _migrate(db: sqlite_utils.Database, added_tables: set[str], added_columns: set[tuple[str, str]]) -> None:
+    """Fill what an older archive lacks: links of documents to their sources, events, capture times, and
+    attachments folded to one row per document and URL."""
+    if "document_sources" in added_tables:
+        db.execute("INSERT OR IGNORE INTO document_sources SELECT id, source_id, first_seen,"
+                   " coalesce(last_seen, first_seen) FROM documents WHERE first_seen IS NOT NULL")
+    if ("revisions", "captured_at") in added_columns:  # before: every revision dated by its capture
+        db.execute("UPDATE revisions SET captured_at = fetched_at")
+    if "events" in added_tables:
+        from archive import events
+
+        events.backfill(db)
+    from archive.attachments import migrate
+
+    migrate(db)

@@ -13,9 +13,11 @@ where the two characters stand next to each other in the original — any length
 (replacing Datasette's own), so ``?_search=`` works unchanged. For a query without CJK characters it
 returns exactly what Datasette's own ``escape_fts`` returns, so other databases are unaffected.
 
-Tables: ``revisions_fts`` (rowid = revisions.id; title, text) and ``documents_fts``
-(rowid = documents.id; the document's title and its latest revision's text). Both are ordinary FTS5
-tables holding the segmented text; :func:`rebuild_search` recreates their contents from scratch.
+Tables: ``revisions_fts`` (rowid = revisions.id; title, text), ``documents_fts``
+(rowid = documents.id; the document's title and its latest revision's text) and
+``attachment_revisions_fts`` (rowid = attachment_revisions.id; the attachment's link text and the
+version's extracted text). All are ordinary FTS5 tables holding the segmented text;
+:func:`rebuild_search` recreates their contents from scratch.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ import sqlite_utils
 
 SEPARATOR = "\ue000"
 SEGMENTER_VERSION = "1"
-FTS_TABLES = {"revisions_fts": "revisions", "documents_fts": "documents"}
+FTS_TABLES = {"revisions_fts": "revisions", "documents_fts": "documents",
+              "attachment_revisions_fts": "attachment_revisions"}
 
 _CJK = (r"\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
         r"\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
@@ -98,15 +101,18 @@ def escape_fts(query: str | None) -> str:
 def ensure_search(db: sqlite_utils.Database) -> None:
     """Create the FTS tables if missing (and fill them from what is already archived)."""
     existing = set(db.table_names())
-    created = False
+    created = set()
     for fts in FTS_TABLES:
         if fts not in existing:
             db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS [{fts}] USING fts5(title, text)")
-            created = True
+            created.add(fts)
     if "search_meta" not in existing:
         db["search_meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
     version = db.execute("SELECT value FROM search_meta WHERE key = 'segmenter'").fetchone()
-    if created or not version or version[0] != SEGMENTER_VERSION:
+    current = bool(version) and version[0] == SEGMENTER_VERSION
+    if current and created == {"attachment_revisions_fts"}:  # an archive from before attachment versions
+        with_transaction(db, _index_attachments)
+    elif created or not current:
         rebuild_search(db)
 
 
@@ -122,6 +128,7 @@ def rebuild_search(db: sqlite_utils.Database) -> None:
             _insert(db, "revisions_fts", row[0], row[1], row[2])
         for (document_id,) in db.execute("SELECT id FROM documents").fetchall():
             index_document(db, document_id)
+        _index_attachments(db)
         db.execute("INSERT OR REPLACE INTO search_meta (key, value) VALUES ('segmenter', ?)",
                    [SEGMENTER_VERSION])
     except BaseException:
@@ -129,6 +136,27 @@ def rebuild_search(db: sqlite_utils.Database) -> None:
             db.execute("ROLLBACK")
         raise
     if own_transaction:
+        db.execute("COMMIT")
+
+
+def _index_attachments(db: sqlite_utils.Database) -> None:
+    for row in db.execute("SELECT v.id, a.text, v.text FROM attachment_revisions v "
+                          "JOIN attachments a ON a.id = v.attachment_id").fetchall():
+        _insert(db, "attachment_revisions_fts", row[0], row[1], row[2])
+
+
+def with_transaction(db: sqlite_utils.Database, fn) -> None:
+    """fn(db) in a transaction of its own unless one is open already."""
+    own = not db.conn.in_transaction
+    if own:
+        db.execute("BEGIN")
+    try:
+        fn(db)
+    except BaseException:
+        if own:
+            db.execute("ROLLBACK")
+        raise
+    if own:
         db.execute("COMMIT")
 
 
@@ -145,6 +173,14 @@ def index_latest(db: sqlite_utils.Database, revision_id: int, document_id: int, 
         db.execute(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", [rowid, title, text])
 
 
+def index_attachment(db: sqlite_utils.Database, version_id: int, link_text: str | None,
+                     segmented_text: str) -> None:
+    """Index a new attachment version: its attachment's link text and its (already segmented) text."""
+    db.execute("DELETE FROM attachment_revisions_fts WHERE rowid = ?", [version_id])
+    db.execute("INSERT INTO attachment_revisions_fts (rowid, title, text) VALUES (?, ?, ?)",
+               [version_id, segment(link_text), segmented_text])
+
+
 def index_document(db: sqlite_utils.Database, document_id: int) -> None:
     """Index a document's title and latest revision's text (call after its latest state changes)."""
     row = db.execute(
@@ -156,9 +192,10 @@ def index_document(db: sqlite_utils.Database, document_id: int) -> None:
 
 
 def search(db: sqlite_utils.Database, query: str, *, table: str = "revisions", limit: int = 50) -> list[dict]:
-    """Rows of ``revisions`` or ``documents`` whose title or text contains every term of the query."""
+    """Rows of ``revisions``, ``documents`` or ``attachment_revisions`` whose title (an attachment's link
+    text) or text contains every term of the query."""
     if table not in FTS_TABLES.values():
-        raise ValueError(f"cannot search table {table!r}: use revisions or documents")
+        raise ValueError(f"cannot search table {table!r}: use revisions, documents or attachment_revisions")
     sql = (f"SELECT * FROM [{table}] WHERE id IN (SELECT rowid FROM [{table}_fts] "
            f"WHERE [{table}_fts] MATCH ?) ORDER BY id DESC LIMIT ?")
     return [dict(r) for r in db.query(sql, [escape_fts(query), limit])]

@@ -314,8 +314,9 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
         "capture_hash": capture_hash, "reextracted": int(reextracted), "extractor": extractor,
         "captured_at": captured_at or fetched_at, "suspect": int(suspect),
     })
-    for url, text in page.attachments or ():
-        _insert(conn, "attachments", {"document_id": document_id, "revision_id": rev_id, "url": url, "text": text})
+    from archive import attachments
+
+    attachments.link(conn, document_id, rev_id, page.attachments or ())
     conn.execute(
         "UPDATE documents SET title = ?, published = ?, publisher = ?, report_year = ?, status = 'live',"
         " last_seen = max(coalesce(last_seen, ''), ?), last_changed = ?, latest_revision_id = ? WHERE id = ?",

@@ -36,6 +36,7 @@ class ExtractPipeline:
         workers = crawler.settings.get("ZWGK_EXTRACT_WORKERS")
         self.workers = default_workers() if workers in (None, "") else int(workers)
         self.pool = ExtractorPool(self.workers) if self.workers > 0 else None
+        crawler.zwgk_extractor_pool = self.pool  # shared with the attachments pipeline (crawler/attachments.py)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractPipeline:

@@ -51,7 +51,10 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "crawler.pipelines.ExtractPipeline": 300,
     "crawler.pipelines.ArchivePipeline": 800,
+    "crawler.attachments.AttachmentsPipeline": 900,  # after the page is archived: its files
 }
+# Attachment downloads (Scrapy's media pipeline) follow redirects on the source's hosts.
+MEDIA_ALLOW_REDIRECTS = True
 
 # --- zwgk-archive's own settings ------------------------------------------------------------------
 # Most listing pages one run follows for one source (a guard against endless pagination).
@@ -78,3 +81,9 @@ ZWGK_LOCK_HELD = False
 # the scheduler shows (written every second when ZWGK_PROGRESS_FILE is set).
 ZWGK_PROGRESS_INTERVAL = 10.0
 ZWGK_PROGRESS_FILE = None
+# Attachments (crawler/attachments.py): fetch the files an archived page links (on the source's hosts or
+# its `attachment_hosts`), each at most ZWGK_ATTACHMENT_MAXSIZE bytes, their text extracted in the
+# workers within ZWGK_ATTACHMENT_TIME_LIMIT seconds per file.
+ZWGK_ATTACHMENTS = True
+ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
+ZWGK_ATTACHMENT_TIME_LIMIT = 120.0

@@ -21,12 +21,13 @@ DEFAULT_SCHEDULE = "0 6 * * *"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 LISTING_KINDS = ("html", "gkmlpt")
 ID_RE = re.compile(r"^[a-z0-9-]+$")
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 SOURCE_KEYS = {
     "id", "name", "district", "start_urls", "article_urls", "listing_urls", "title_filter", "schedule",
-    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled", "notify",
+    "timezone", "settings", "listing", "sid", "catalog", "prune", "enabled", "notify", "attachment_hosts",
 }
 # public_url: where the archive is served (`archive serve --public-url`), for absolute links in notifications
 DEFAULT_KEYS = (SOURCE_KEYS - {"id", "name", "start_urls"}) | {"public_url"}
@@ -57,6 +58,7 @@ class Source:
     enabled: bool = True
     notify: tuple[str, ...] = ()  # Apprise URLs (archive.notify); never stored in the archive
     public_url: str | None = None
+    attachment_hosts: tuple[str, ...] = ()  # hosts besides start_urls' whose attachments are fetched
 
     def as_row(self) -> dict[str, Any]:
         """The source as a `sources` table row (lists and dicts as JSON)."""
@@ -238,6 +240,11 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         prune = [prune]
     if not isinstance(prune, list) or not all(isinstance(p, str) for p in prune):
         raise fail("prune", "must be a list of CSS selectors or XPath expressions")
+    hosts = merged.get("attachment_hosts") or []
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and HOST_RE.match(h) for h in hosts):
+        raise fail("attachment_hosts", f"must be a list of host names like files.example.gov.cn (got {hosts!r})")
     catalog = merged.get("catalog")
     notify = _check_notify(fail, merged.get("notify"))
     return Source(
@@ -247,7 +254,7 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         timezone=str(tz), settings=dict(settings), listing=listing,
         sid=str(merged["sid"]) if merged.get("sid") is not None else None,
         catalog=str(catalog) if catalog is not None else None, prune=tuple(prune),
-        enabled=bool(merged.get("enabled", True)), notify=notify,
+        enabled=bool(merged.get("enabled", True)), notify=notify, attachment_hosts=tuple(h.lower() for h in hosts),
         public_url=str(merged["public_url"]).rstrip("/") if merged.get("public_url") else None,
     )
 

@@ -47,6 +47,16 @@ def extract_and_prepare(html: str, url: str, site_name: str | None, prune: Seque
     return page, prepare(page)
 
 
+def extract_file(body: bytes, time_limit: float | None) -> tuple[Any, str | None]:
+    """The CPU-bound work on one attachment: sniff and extract its text (archive.filetext, at most
+    `time_limit` seconds), then segment the text for the search index. (Extracted, segmented text)."""
+    from archive.filetext import extract
+    from archive.search import segment
+
+    result = extract(body, time_limit=time_limit)
+    return result, segment(result.text) if result.text else None
+
+
 def _ready() -> int:
     return os.getpid()
 
