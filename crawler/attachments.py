@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from archive import attachments as store
 from archive import filetext
 from archive.db import connect
-from crawler.items import NotModifiedItem, PageItem
+from crawler.items import ArchivedPage, NotModifiedItem, PageItem
 from crawler.middlewares import on_hosts
 from crawler.workers import WorkerCrashed, extract_file
 
@@ -115,7 +115,8 @@ class AttachmentsPipeline(FilesPipeline):
 
     # --- which files --------------------------------------------------------------------------------
     async def process_item(self, item, spider=None):
-        if not isinstance(item, PageItem | NotModifiedItem) or getattr(self.crawler.spider, "archive_error", None):
+        archived = isinstance(item, ArchivedPage | PageItem | NotModifiedItem)  # ArchivePipeline hands on ArchivedPage
+        if not archived or getattr(self.crawler.spider, "archive_error", None):
             return item
         try:
             row = self.db.execute("SELECT id FROM documents WHERE url = ?", [item.url]).fetchone()
