@@ -30,6 +30,7 @@ import sqlite3
 from functools import cache
 from pathlib import Path
 
+import datasette.handle_exception as _datasette_errors
 import markupsafe
 import sqlite_utils
 import yaml
@@ -39,6 +40,12 @@ from datasette.utils.asgi import NotFound, Response
 from archive import diff as diffs
 from archive import history as hist
 from archive import search
+
+# Datasette 0.65's default exception handler prints a rich traceback whenever rich is importable
+# (datasette#1416), also for a plain 404 outside any `except:`, where current rich raises ValueError
+# ("Value for 'trace' required"): every 404 would become a 500. rich is installed (the scheduler's
+# progress display), so Datasette's handler is told it is not.
+_datasette_errors.rich = None
 
 METADATA_FILE = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
 ARCHIVE_TABLES = {"documents", "revisions", "revisions_fts", "documents_fts"}

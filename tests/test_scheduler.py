@@ -205,7 +205,10 @@ def test_probe_shows_links_and_a_sample_and_writes_nothing(farm, tmp_path):
 
 def test_hanging_crawl_is_killed_at_its_time_limit(farm, tmp_path, db_path, hanging_url):
     config = write_config(tmp_path / "sources.yaml", farm, extra={"hang": hanging_url}, sites=("news",))
-    done = scheduler("--once", "--config", str(config), "--db", str(db_path), "--time-limit", "3", "--grace", "1")
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sources"][-1]["settings"]["ZWGK_TIME_LIMIT"] = 3  # the hanging source's own limit; news has 120 s
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    done = scheduler("--once", "--config", str(config), "--db", str(db_path), "--time-limit", "120", "--grace", "1")
     assert done.returncode == 1
     by_source = {r["source_id"]: r for r in runs(db_path)}
     assert by_source["replica-news"]["status"] == "ok"
