@@ -23,7 +23,6 @@ import difflib
 import html
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
