@@ -16,6 +16,7 @@ This module runs a short profile; bench/diff_properties.py runs the same propert
 """
 from __future__ import annotations
 
+import os
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -250,7 +251,12 @@ def check_diff(old: str, new: str, unmoved: str) -> None:
     assert shown <= FACTOR * minimal + SLACK, (shown, minimal, [op.as_dict() for op in ops if op.op != "equal"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# under mutmut (which sets MUTANT_UNDER_TEST) a smaller, fixed sample, so hundreds of mutants run in minutes
+UNDER_MUTMUT = bool(os.environ.get("MUTANT_UNDER_TEST"))
+
+
+@settings(max_examples=60 if UNDER_MUTMUT else 300, derandomize=UNDER_MUTMUT, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(edited_texts())
 def test_diff_is_exact_whole_and_local_on_realistic_edits(example):
     check_diff(*example)
