@@ -272,3 +272,31 @@ def test_metadata_from_nothing_and_to_nothing():
                                                         "publisher": [("insert", "", "司法局")]}
     meta = diff_metadata({"title": "年度报告", "published": "2024-01-01"}, {"title": "年度报告", "published": None})
     assert {k: changed(v) for k, v in meta.items()} == {"published": [("delete", "2024-01-01", "")]}
+
+
+def test_a_change_of_line_breaks_alone_shows_as_a_mark():
+    dropped = Diff({"id": 1}, {"id": 1}, {"id": 2}, check_rebuilds(lines(P1, P2) + "\n", lines(P1, P2)))
+    assert render_text(dropped).endswith(f"\n{P2}[-↵-]\n")
+    added = Diff({"id": 1}, {"id": 1}, {"id": 2}, check_rebuilds(lines(P1, P2), lines(P1, P2) + "\n\n"))
+    assert render_text(added).endswith(f"\n{P2}{{+↵+}}\n{{+↵+}}\n")
+    assert render_html(added).count("<ins>\n\n</ins>") == 1
+
+
+def test_diff_revisions_from_nothing_and_between_two():
+    from archive.diff import diff_revisions
+
+    doc = {"id": 3, "url": "http://x/3.html", "title": "年度报告"}
+    first = {"id": 1, "title": "年度报告", "published": "2024-01-01", "publisher": None, "text": lines(P1, P2)}
+    second = {**first, "id": 2, "publisher": "司法局", "text": lines(P1, P2).replace("800", "860")}
+    created = diff_revisions(doc, None, first)
+    assert created.from_revision is None and created.to_revision is first and created.document is doc
+    assert changed(created.changes) == [("insert", "", lines(P1, P2))]
+    assert {k: changed(v) for k, v in created.metadata.items()} == {"title": [("insert", "", "年度报告")],
+                                                                   "published": [("insert", "", "2024-01-01")]}
+    edited = diff_revisions(doc, first, second)
+    assert changed(edited.changes) == [("replace", "800", "860")] and list(edited.metadata) == ["publisher"]
+    assert edited.changed and edited.stats() == (3, 3)
+    same = diff_revisions(doc, first, {**first, "id": 2})
+    assert not same.changed and same.metadata == {}
+    assert "(text unchanged)" in render_text(same) and "revision 1 fetched ?" in render_text(same)
+    assert "--- (nothing)" in render_text(created)
