@@ -389,3 +389,94 @@ def test_text_responses_and_headers_without_charset():
     r = response(TEXT.encode("gb18030"), headers={"Content-Type": "text/html"}, cls=TextResponse)
     v = guard.judge(r, rules=RULES)
     assert v.kind == "ok" and v.encoding == "gb18030" and v.text == TEXT
+
+
+# --- rules passed to judge are the rules used, everywhere ---------------------------------------------
+
+def test_judge_applies_the_rules_it_is_given_at_every_step():
+    custom = rules(binary_signatures=((b"ZZTOP", "custom binary"),))
+    assert guard.judge(response(b"ZZTOP and more", headers={"Content-Type": "text/html"}), rules=custom) == \
+        guard.Verdict("error", "custom binary served as text/html")
+    one_bad = ("政府信息公开" * 50).encode("utf-8")
+    one_bad = one_bad[:150] + b"\xe5" + one_bad[150:]
+    assert guard.judge(response(one_bad), rules=RULES).kind == "ok"
+    v = guard.judge(response(one_bad), rules=rules(max_bad_bytes=0))
+    assert v == guard.Verdict("error", "body could not be decoded in any candidate encoding without losing text")
+    assert guard.judge(response(PAGE, status=299), rules=rules(blocked_statuses=frozenset({299}))) == \
+        guard.Verdict("blocked", "HTTP 299: anti-bot or challenge page")
+    gone = "<html><title>无此文章</title><body>返回首页</body></html>"
+    assert guard.judge(response(gone), rules=RULES).kind == "ok"
+    assert guard.judge(response(gone), rules=rules(soft_404_markers=("无此文章",))).kind == "not-found"
+
+
+def test_blocked_status_and_challenge_cookie_through_judge():
+    assert verdict(PAGE, status=412) == guard.Verdict("blocked", "HTTP 412: anti-bot or challenge page")
+    v = verdict(PAGE, headers={"Content-Type": "text/html", "Set-Cookie": "__jsluid_s=abc; Path=/"})
+    assert v == guard.Verdict("blocked", "challenge cookie __jsluid_s: anti-bot or challenge page")
+
+
+def test_http_errors_are_errors():
+    assert verdict(PAGE, status=503) == guard.Verdict("error", "HTTP 503")
+
+
+def test_a_binary_body_is_never_read_for_challenge_markers():
+    assert verdict(b"%PDF-1.7 $_ts=1 var arg1=", headers={"Content-Type": "text/html; charset=utf-8"}) == \
+        guard.Verdict("error", "PDF served as text/html")
+
+
+def test_status_300_is_an_unfollowed_redirect():
+    assert verdict(b"", status=300, headers={"Location": "/index.html"}).kind == "not-found"
+
+
+def test_charset_from_a_header_without_content_type_or_in_capitals():
+    v = verdict(TEXT.encode("gb18030"), headers={"X-Other": "1"})
+    assert (v.kind, v.encoding, v.text) == ("ok", "gb18030", TEXT)
+    big5 = "<p>臺灣地區政府資訊公開</p>"
+    v = verdict(big5.encode("big5"), headers={"Content-Type": "text/html; CHARSET=big5"})
+    assert (v.encoding, v.text) == ("big5", big5)
+    v = verdict(big5.encode("big5"), headers={"Content-Type": b"text/html; charset=big5; x=\xff"})
+    assert (v.encoding, v.text) == ("big5", big5)
+
+
+def test_only_the_first_16_bytes_are_compared_with_signatures():
+    long_magic = rules(binary_signatures=((b"A" * 17, "long"),))
+    assert guard.binary_kind(b"A" * 17, long_magic) is None
+    assert guard.binary_kind(b"a" * 1024 + b"\x01", rules(binary_control_share=0.0)) is None
+    assert guard.binary_kind(b"a" * 1023 + b"\x01", rules(binary_control_share=0.0)) == "binary data"
+
+
+def test_plausible_looks_at_exactly_20000_characters():
+    assert guard._plausible("a" * 19600 + "é" * 401)  # the 401st is character 20,001
+    assert not guard._plausible("a" * 19599 + "é" * 401)
+
+
+def test_memo_is_per_response_object_and_per_requested_url():
+    meta: dict = {}
+    ok = response(PAGE)
+    first = guard.judge(ok, requested_url=ok.url, rules=RULES, memo=meta)
+    assert guard.judge(ok, rules=rules(max_page_bytes=1), memo=meta) is first  # same question
+    blocked = response(PAGE.replace("2023年", "$_ts=1x"))  # another response of the same URL, status, size
+    assert len(blocked.body) == len(ok.body)
+    assert guard.judge(blocked, rules=rules(script_max_visible=10_000), memo=meta).kind == "blocked"
+
+
+def test_exactly_400000_characters_is_a_huge_page():
+    def padded(head: str, size: int) -> str:
+        return head + "<b></b>" * ((size - len(head)) // 7) + " " * ((size - len(head)) % 7)
+
+    page = padded("<title>x</title>页面不存在", 400_000)
+    assert len(page) == 400_000 and not guard.is_soft_404(page, RULES)
+    assert guard.is_soft_404(padded("<title>x</title>页面不存在", 399_999), RULES)
+    assert not guard.is_soft_404(padded("<title>404</title>", 400_000), RULES)  # no text: judged by title markers
+
+
+def test_bare_404_limit_is_strict():
+    r = rules(soft_404_max_visible=1000, bare_404_max_visible=10)
+    assert guard.is_soft_404("<title></title>404" + "字" * 6, r)  # 9 visible
+    assert not guard.is_soft_404("<title></title>404" + "字" * 7, r)  # 10 visible
+
+
+def test_unfollowed_redirect_reason_is_complete():
+    away = verdict(b"", status=301, headers={"Location": "http://elsewhere.example/a.html"})
+    assert away.reason == ("HTTP 301 redirect to http://elsewhere.example/a.html not followed "
+                           "(off-host or too many hops)")
