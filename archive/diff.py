@@ -7,10 +7,15 @@ Chinese has no spaces, so line and word diffs are useless on it. The steps:
 2. inside a block of changed paragraphs, pair old and new paragraphs by character-bigram similarity
    (order kept); unpaired ones are whole deletions or insertions;
 3. diff each pair by character with diff-match-patch plus its semantic clean-up (phrases, not confetti);
-4. widen every change to whole figures and Latin words (800 → 860 is one change, not one digit).
+4. widen every change to whole figures and Latin words (800 → 860 is one change, not one digit), each
+   text checked on its own: only the unchanged runs between changes shrink, by the same characters on
+   both sides, so every op stays exact;
+5. pair a whole deleted paragraph with a whole inserted one that is the same or similar: a move, shown
+   at its new place with its character edits (``edits``).
 
 The result is a list of :class:`Op` whose ``old`` parts concatenate to the old text and whose ``new``
-parts concatenate to the new text. Renderers turn it into terminal text, HTML or JSON.
+parts concatenate to the new text, each exactly the text it stands for (``equal``: old == new).
+Renderers turn it into terminal text, HTML or JSON.
 """
 from __future__ import annotations
 
@@ -18,7 +23,6 @@ import difflib
 import html
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
@@ -27,6 +31,7 @@ METADATA_FIELDS = ("title", "published", "publisher")
 PAIR_THRESHOLD = 0.4  # bigram similarity above which two paragraphs count as "the same, edited"
 BAND_CELLS = 40_000  # paragraph pairs compared in one changed block, at most (near its diagonal)
 MIN_BAND = 12  # …but always at least this many paragraphs either side of the diagonal
+MOVE_THRESHOLD = 0.5  # bigram similarity above which a deleted and an inserted paragraph are one moved
 WORD_RE = re.compile(r"\d+(?:[.,:]\d+)*%?|[A-Za-z]+(?:['’][A-Za-z]+)*")
 
 
@@ -37,12 +42,15 @@ class Op:
     op: str
     old: str
     new: str
-    moved: bool = False  # a deleted/inserted paragraph that appears unchanged elsewhere
+    moved: bool = False  # a whole paragraph deleted here and inserted elsewhere (or inserted from elsewhere)
+    edits: list[Op] | None = None  # on a moved insertion: its character diff from the paragraph it moved from
 
     def as_dict(self) -> dict:
-        out = {"op": self.op, "old": self.old, "new": self.new}
+        out: dict = {"op": self.op, "old": self.old, "new": self.new}
         if self.moved:
             out["moved"] = True
+        if self.edits is not None:
+            out["edits"] = [e.as_dict() for e in self.edits]
         return out
 
 
@@ -68,40 +76,43 @@ class Diff:
 # ---------------------------------------------------------------- core algorithm
 
 def diff_texts(old: str, new: str) -> list[Op]:
-    """Diff two texts: paragraph alignment, then character diffs of changed paragraphs."""
+    """Diff two texts: paragraph alignment, character diffs of edited paragraphs, moves (edited or not)."""
     old_paras, new_paras = _paragraphs(old), _paragraphs(new)
     # align on content: the last paragraph may lack the newline the same paragraph has elsewhere
     matcher = difflib.SequenceMatcher(None, [p.rstrip("\n") for p in old_paras],
                                       [p.rstrip("\n") for p in new_paras], autojunk=False)
     ops: list[Op] = []
+    whole: list[int] = []  # indices in ops of whole-paragraph deletions and insertions (move candidates)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             for a, b in zip(old_paras[i1:i2], new_paras[j1:j2], strict=True):
                 ops.extend(diff_chars(a, b))
             continue
         for a, b in _pair_paragraphs(old_paras[i1:i2], new_paras[j1:j2]):
-            if a is None:
-                ops.append(Op("insert", "", b))
-            elif b is None:
-                ops.append(Op("delete", a, ""))
+            if a is None or b is None:
+                whole.append(len(ops))
+                ops.append(Op("insert", "", b) if a is None else Op("delete", a, ""))
             else:
                 ops.extend(diff_chars(a, b))
-    ops = _merge_ops(ops)
-    _mark_moves(ops)
-    return ops
+    _mark_moves(ops, whole)
+    return _merge_ops(ops)
 
 
 def diff_chars(old: str, new: str) -> list[Op]:
-    """Character diff of two strings, cleaned up into phrases, with figures and words kept whole."""
+    """Character diff of two strings, cleaned up into phrases, with figures and words kept whole.
+
+    Every op's ``old``/``new`` is exactly the slice of ``old``/``new`` it stands for: the unchanged runs
+    found by diff-match-patch are only ever shortened, by the same amount on both sides (they are equal
+    text), until no boundary cuts a figure or Latin word of either text."""
     if old == new:
         return [Op("equal", old, new)] if old else []
     dmp = diff_match_patch()
     dmp.Diff_Timeout = 2.0
     diffs = dmp.diff_main(old, new, False)
     dmp.diff_cleanupSemantic(diffs)
-    regions = _regions(diffs)
-    regions = _snap_to_words(regions, old, new)
-    return _ops_from_regions(regions, old, new)
+    runs = _equal_runs(diffs)
+    runs = _snap_to_words(runs, old, new)
+    return _ops_from_runs(runs, old, new)
 
 
 def diff_metadata(old: dict | None, new: dict) -> dict[str, list[Op]]:
@@ -116,9 +127,17 @@ def diff_metadata(old: dict | None, new: dict) -> dict[str, list[Op]]:
 
 
 def chars_changed(ops: list[Op]) -> tuple[int, int]:
-    """(characters added, characters removed) over the ops, newlines not counted."""
-    added = sum(len(op.new.replace("\n", "")) for op in ops if op.op != "equal")
-    removed = sum(len(op.old.replace("\n", "")) for op in ops if op.op != "equal")
+    """(characters added, characters removed) over the ops, newlines not counted; a moved paragraph
+    counts only its edits (moving text adds or removes none)."""
+    added = removed = 0
+    for op in ops:
+        if op.moved:
+            if op.edits:
+                more, less = chars_changed(op.edits)
+                added, removed = added + more, removed + less
+        elif op.op != "equal":
+            added += len(op.new.replace("\n", ""))
+            removed += len(op.old.replace("\n", ""))
     return added, removed
 
 
@@ -209,38 +228,28 @@ def _pair_paragraphs(old: list[str], new: list[str]) -> list[tuple[str | None, s
     return pairs
 
 
-def _regions(diffs: list[tuple[int, str]]) -> list[list[int]]:
-    """Changed regions as [old_start, old_end, new_start, new_end], from dmp's (op, text) list."""
-    regions: list[list[int]] = []
+def _equal_runs(diffs: list[tuple[int, str]]) -> list[list[int]]:
+    """The unchanged runs of dmp's (op, text) list, as [old_start, new_start, length]."""
+    runs: list[list[int]] = []
     i = j = 0
-    current: list[int] | None = None
     for kind, text in diffs:
         if kind == 0:
-            if current:
-                regions.append(current)
-                current = None
+            runs.append([i, j, len(text)])
             i += len(text)
             j += len(text)
-            continue
-        if current is None:
-            current = [i, i, j, j]
-        if kind < 0:
+        elif kind < 0:
             i += len(text)
-            current[1] = i
         else:
             j += len(text)
-            current[3] = j
-    if current:
-        regions.append(current)
-    return regions
+    return runs
 
 
 def _token_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in WORD_RE.finditer(text)]
 
 
-def _widen(pos: int, spans: list[tuple[int, int]], left: bool) -> int:
-    """How far a boundary at pos must move (left or right) to leave no figure or word cut in two."""
+def _cut(pos: int, spans: list[tuple[int, int]], left: bool) -> int:
+    """How many characters of a figure or word lie left (or right) of pos, when pos cuts one in two."""
     for start, end in spans:
         if start < pos < end:
             return pos - start if left else end - pos
@@ -249,70 +258,95 @@ def _widen(pos: int, spans: list[tuple[int, int]], left: bool) -> int:
     return 0
 
 
-def _snap_to_words(regions: list[list[int]], old: str, new: str) -> list[list[int]]:
-    """Widen each region to whole figures/Latin words on both sides; merge regions that meet."""
+def _snap_to_words(runs: list[list[int]], old: str, new: str) -> list[list[int]]:
+    """Shorten unchanged runs until no change boundary cuts a figure or Latin word, on either side.
+
+    A run's ends are the boundaries of the changes around it. Each side is checked against its own
+    text; the run loses the larger of the two cuts at that end (both sides lose the same characters,
+    which are equal text), and a run used up joins the changes around it into one."""
     spans_old, spans_new = _token_spans(old), _token_spans(new)
     changed = True
     while changed:
         changed = False
-        out: list[list[int]] = []
-        for region in regions:
-            os_, oe, ns, ne = region
-            left = max(_widen(os_, spans_old, True), _widen(ns, spans_new, True))
-            right = max(_widen(oe, spans_old, False), _widen(ne, spans_new, False))
-            if left or right:
+        for run in runs:
+            a, c, n = run
+            if not n:
+                continue
+            k = min(n, max(_cut(a, spans_old, False), _cut(c, spans_new, False)))  # start of the run
+            a, c, n = a + k, c + k, n - k
+            k2 = min(n, max(_cut(a + n, spans_old, True), _cut(c + n, spans_new, True)))  # its end
+            n -= k2
+            if k or k2:
+                run[:] = [a, c, n]
                 changed = True
-                os_, ns, oe, ne = os_ - left, ns - left, oe + right, ne + right
-            if out and os_ <= out[-1][1]:
-                prev = out[-1]
-                out[-1] = [prev[0], max(prev[1], oe), prev[2], max(prev[3], ne)]
-                changed = changed or os_ < out[-1][1]
-            else:
-                out.append([os_, oe, ns, ne])
-        regions = out
-    return regions
+    return [run for run in runs if run[2]]
 
 
-def _ops_from_regions(regions: list[list[int]], old: str, new: str) -> list[Op]:
+def _ops_from_runs(runs: list[list[int]], old: str, new: str) -> list[Op]:
+    """Ops from the unchanged runs: equal for each run, a change for whatever lies between two runs."""
     ops: list[Op] = []
     i = j = 0
-    for os_, oe, ns, ne in regions:
-        if os_ > i:
-            ops.append(Op("equal", old[i:os_], new[j:ns]))
-        a, b = old[os_:oe], new[ns:ne]
-        kind = "replace" if a and b else ("delete" if a else "insert")
-        ops.append(Op(kind, a, b))
-        i, j = oe, ne
-    if i < len(old):
-        ops.append(Op("equal", old[i:], new[j:]))
+    for a, c, n in [*runs, [len(old), len(new), 0]]:
+        if a > i or c > j:
+            ops.append(_change(old[i:a], new[j:c]))
+        if n:
+            ops.append(Op("equal", old[a:a + n], new[c:c + n]))
+        i, j = a + n, c + n
     return ops
 
 
+def _change(old: str, new: str) -> Op:
+    return Op("replace" if old and new else ("delete" if old else "insert"), old, new)
+
+
 def _merge_ops(ops: list[Op]) -> list[Op]:
-    """Join neighbouring runs: equal with equal, and any mix of changes into one change."""
+    """Join neighbouring runs: equal with equal, and any mix of changes into one change (moves stay apart)."""
     out: list[Op] = []
     for op in ops:
         if not op.old and not op.new:
             continue
-        if out and (out[-1].op == "equal") == (op.op == "equal"):
-            prev = out[-1]
-            old, new = prev.old + op.old, prev.new + op.new
-            kind = "equal" if op.op == "equal" else ("replace" if old and new else
-                                                     ("delete" if old else "insert"))
-            out[-1] = Op(kind, old, new)
+        prev = out[-1] if out else None
+        if prev and not prev.moved and not op.moved and (prev.op == "equal") == (op.op == "equal"):
+            if op.op == "equal":
+                out[-1] = Op("equal", prev.old + op.old, prev.new + op.new)
+            else:
+                out[-1] = _change(prev.old + op.old, prev.new + op.new)
         else:
             out.append(op)
     return out
 
 
-def _mark_moves(ops: list[Op]) -> None:
-    """Flag whole-paragraph deletions and insertions whose text also appears on the other side."""
-    deleted = Counter(op.old.strip() for op in ops if op.op == "delete" and op.old.strip())
-    inserted = Counter(op.new.strip() for op in ops if op.op == "insert" and op.new.strip())
-    for op in ops:
-        key = (op.old if op.op == "delete" else op.new).strip()
-        if (op.op == "delete" and inserted[key]) or (op.op == "insert" and deleted[key]):
-            op.moved = True
+def _mark_moves(ops: list[Op], whole: list[int]) -> None:
+    """Pair whole-paragraph deletions with insertions of the same paragraph elsewhere, edited or not.
+
+    Both ops of a pair get ``moved``; the insertion also gets ``edits`` (its character diff from the
+    deleted paragraph) when the paragraph was edited on the way. Pairs are taken most similar first,
+    each paragraph at most once; blocks too big to compare every pair only pair identical paragraphs."""
+    dels = [k for k in whole if ops[k].op == "delete" and ops[k].old.strip()]
+    ins = [k for k in whole if ops[k].op == "insert" and ops[k].new.strip()]
+    if not dels or not ins:
+        return
+    candidates: list[tuple[float, int, int]] = []
+    if len(dels) * len(ins) <= BAND_CELLS:
+        grams = {k: _bigrams(ops[k].old or ops[k].new) for k in dels + ins}
+        for d in dels:
+            for i in ins:
+                sim = 1.0 if ops[d].old.strip() == ops[i].new.strip() else _similarity(grams[d], grams[i])
+                if sim >= MOVE_THRESHOLD:
+                    candidates.append((-sim, d, i))
+    else:
+        by_text: dict[str, list[int]] = {}
+        for i in ins:
+            by_text.setdefault(ops[i].new.strip(), []).append(i)
+        candidates = [(-1.0, d, i) for d in dels for i in by_text.get(ops[d].old.strip(), ())]
+    used: set[int] = set()
+    for _, d, i in sorted(candidates):
+        if d in used or i in used:
+            continue
+        used.update((d, i))
+        ops[d].moved = ops[i].moved = True
+        if ops[d].old.strip() != ops[i].new.strip():
+            ops[i].edits = diff_chars(ops[d].old, ops[i].new)
 
 
 # ---------------------------------------------------------------- revisions in the archive
@@ -326,21 +360,32 @@ def diff_revisions(document: dict, old: dict | None, new: dict) -> Diff:
 
 # ---------------------------------------------------------------- renderers
 
-ANSI = {"delete": "\x1b[31;9m", "insert": "\x1b[32;4m", "reset": "\x1b[0m", "dim": "\x1b[2m"}
-MARKERS = {"delete": ("[-", "-]"), "insert": ("{+", "+}")}
+ANSI = {"delete": "\x1b[31;9m", "insert": "\x1b[32;4m", "moved_from": "\x1b[2;9m", "moved_to": "\x1b[36m",
+        "reset": "\x1b[0m", "dim": "\x1b[2m"}
+MARKERS = {"delete": ("[-", "-]"), "insert": ("{+", "+}"), "moved_from": ("[~", "~]"), "moved_to": ("{~", "~}")}
+HTML_TAGS = {"delete": "<del>", "insert": "<ins>", "moved_from": '<del class="moved">',
+             "moved_to": '<ins class="moved">'}
 
 
 def _segments(ops: list[Op]) -> list[tuple[str, str]]:
-    """(kind, text) pieces in reading order: equal text, then deleted text, then inserted text."""
+    """(kind, text) pieces in reading order: equal text, then deleted text, then inserted text.
+
+    A moved paragraph is ``moved_from`` where it was and ``moved_to`` where it is now; its edits are
+    shown inside it as ordinary deletions and insertions."""
     out = []
     for op in ops:
         if op.op == "equal":
             out.append(("equal", op.new))
-            continue
-        if op.old:
-            out.append(("delete", op.old))
-        if op.new:
-            out.append(("insert", op.new))
+        elif op.moved and op.old:
+            out.append(("moved_from", op.old))
+        elif op.moved:
+            for edit in op.edits or [Op("equal", op.new, op.new)]:
+                if edit.op == "equal":
+                    out.append(("moved_to", edit.new))
+                    continue
+                out.extend((kind, text) for kind, text in (("delete", edit.old), ("insert", edit.new)) if text)
+        else:
+            out.extend((kind, text) for kind, text in (("delete", op.old), ("insert", op.new)) if text)
     return out
 
 
@@ -351,7 +396,7 @@ def _lines(ops: list[Op]) -> list[list[tuple[str, str]]]:
         pieces = text.split("\n")
         for k, piece in enumerate(pieces):
             last = k == len(pieces) - 1
-            if not last and kind != "equal" and not text.strip("\n"):
+            if not last and kind in ("delete", "insert") and not text.strip("\n"):
                 piece += "↵"  # a change that is only a line break (paragraphs joined or split)
             if piece:
                 lines[-1].append((kind, piece))
@@ -421,8 +466,8 @@ def render_html_fragment(ops: list[Op]) -> str:
         if kind == "equal":
             parts.append(escaped)
         else:
-            tag = "del" if kind == "delete" else "ins"
-            parts.append(f"<{tag}>{escaped}</{tag}>")
+            tag = HTML_TAGS[kind]
+            parts.append(f"{tag}{escaped}</{tag[1:4]}>")
     return "".join(parts)
 
 
@@ -438,6 +483,8 @@ body { font-family: system-ui, "Noto Sans CJK SC", "Source Han Sans SC", sans-se
 .diff { white-space: pre-wrap; border: 1px solid #ddd; padding: 1em; }
 del { background: #fdd; color: #900; text-decoration: line-through; }
 ins { background: #dfd; color: #060; text-decoration: none; }
+del.moved { background: #eee; color: #777; }
+ins.moved { background: #def; color: #036; }
 table.meta th { text-align: left; padding-right: 1em; vertical-align: top; }
 """
 

@@ -200,3 +200,103 @@ def test_edited_replica_report_diffs_to_exactly_its_edits(tmp_path):
     page = run("--format", "html")
     assert f"<del>{old_digits}</del><ins>{new_digits}</ins>" in page
     assert page.count("<del>") == 2 and page.count("<ins>") == 1
+
+
+# ---------------------------------------------------------------- exact ops and moves
+
+def test_figure_sharing_digits_with_its_replacement_is_shown_exactly():
+    old, new = lines(P1, P2), lines(P1, P2).replace("2023年", "210年")
+    ops = check_rebuilds(old, new)
+    assert changed(ops) == [("replace", "2023", "210")]
+    assert all(op.old == op.new for op in ops if op.op == "equal")
+    page = render_html(Diff({"id": 1}, {"id": 1}, {"id": 2}, ops))
+    assert "<del>2023</del><ins>210</ins>年，全区" in page
+
+
+def moved_and_edited():
+    old = lines(P1, P2, P3, P4)
+    new = lines(P2, P3, P1.replace("800", "860"), P4)
+    return old, new, check_rebuilds(old, new)
+
+
+def test_moved_and_edited_paragraph_is_a_move_with_its_edits():
+    old, new, ops = moved_and_edited()
+    gone, arrived = [op for op in ops if op.moved]
+    assert (gone.op, gone.old, gone.new) == ("delete", P1 + "\n", "")
+    assert (arrived.op, arrived.old, arrived.new) == ("insert", "", P1.replace("800", "860") + "\n")
+    assert changed(arrived.edits) == [("replace", "800", "860")]
+    assert rebuilt(arrived.edits) == (gone.old, arrived.new)
+    assert changed(ops) == [("delete", gone.old, ""), ("insert", "", arrived.new)]
+    assert Diff({"id": 1}, {"id": 1}, {"id": 2}, ops).stats() == (3, 3)  # the move itself changes nothing
+
+
+def test_a_move_without_edits_counts_no_characters_and_has_no_edits():
+    ops = check_rebuilds(lines(P1, P2, P3, P4), lines(P2, P3, P1, P4))
+    assert [op.edits for op in ops if op.moved] == [None, None]
+    assert all("edits" not in op.as_dict() for op in ops)
+    assert Diff({"id": 1}, {"id": 1}, {"id": 2}, ops).stats() == (0, 0)
+
+
+def test_moves_in_the_three_renderings():
+    _, _, ops = moved_and_edited()
+    diff = Diff({"id": 7, "url": "http://x/7.html"}, {"id": 1}, {"id": 2}, ops)
+    plain = render_text(diff)
+    assert f"[~{P1}~]\n" in plain
+    head, tail = P1.split("800")
+    assert f"{{~{head}~}}[-800-]{{+860+}}{{~{tail}~}}" in plain
+    assert "text: +3 -3 characters" in plain
+    assert "\x1b[2;9m" in render_text(diff, color=True) and "\x1b[36m" in render_text(diff, color=True)
+    page = render_html(diff)
+    assert f'<del class="moved">{P1}\n</del>' in page
+    assert f'<ins class="moved">{head}</ins><del>800</del><ins>860</ins><ins class="moved">{tail}' in page
+    data = json.loads(render_json(diff))
+    moved = [c for c in data["changes"] if c.get("moved")]
+    assert [c["op"] for c in moved] == ["delete", "insert"] and "edits" not in moved[0]
+    assert [e for e in moved[1]["edits"] if e["op"] != "equal"] == [{"op": "replace", "old": "800", "new": "860"}]
+
+
+def test_an_unrelated_paragraph_elsewhere_is_not_a_move():
+    ops = check_rebuilds(lines(P1, P2, P3), lines(P2, P3, P4))
+    assert not any(op.moved for op in ops)
+    assert changed(ops) == [("delete", P1 + "\n", ""), ("insert", "", "\n" + P4)]
+
+
+def test_each_paragraph_moves_at_most_once():
+    ops = check_rebuilds(lines(P1, P2, P3), lines(P2, P3, P1, P1))
+    assert [(op.op, op.old.strip() or op.new.strip()) for op in ops if op.moved] == [("delete", P1), ("insert", P1)]
+
+
+def test_metadata_from_nothing_and_to_nothing():
+    meta = diff_metadata(None, {"title": "年度报告", "published": None, "publisher": "司法局"})
+    assert {k: changed(v) for k, v in meta.items()} == {"title": [("insert", "", "年度报告")],
+                                                        "publisher": [("insert", "", "司法局")]}
+    meta = diff_metadata({"title": "年度报告", "published": "2024-01-01"}, {"title": "年度报告", "published": None})
+    assert {k: changed(v) for k, v in meta.items()} == {"published": [("delete", "2024-01-01", "")]}
+
+
+def test_a_change_of_line_breaks_alone_shows_as_a_mark():
+    dropped = Diff({"id": 1}, {"id": 1}, {"id": 2}, check_rebuilds(lines(P1, P2) + "\n", lines(P1, P2)))
+    assert render_text(dropped).endswith(f"\n{P2}[-↵-]\n")
+    added = Diff({"id": 1}, {"id": 1}, {"id": 2}, check_rebuilds(lines(P1, P2), lines(P1, P2) + "\n\n"))
+    assert render_text(added).endswith(f"\n{P2}{{+↵+}}\n{{+↵+}}\n")
+    assert render_html(added).count("<ins>\n\n</ins>") == 1
+
+
+def test_diff_revisions_from_nothing_and_between_two():
+    from archive.diff import diff_revisions
+
+    doc = {"id": 3, "url": "http://x/3.html", "title": "年度报告"}
+    first = {"id": 1, "title": "年度报告", "published": "2024-01-01", "publisher": None, "text": lines(P1, P2)}
+    second = {**first, "id": 2, "publisher": "司法局", "text": lines(P1, P2).replace("800", "860")}
+    created = diff_revisions(doc, None, first)
+    assert created.from_revision is None and created.to_revision is first and created.document is doc
+    assert changed(created.changes) == [("insert", "", lines(P1, P2))]
+    assert {k: changed(v) for k, v in created.metadata.items()} == {"title": [("insert", "", "年度报告")],
+                                                                   "published": [("insert", "", "2024-01-01")]}
+    edited = diff_revisions(doc, first, second)
+    assert changed(edited.changes) == [("replace", "800", "860")] and list(edited.metadata) == ["publisher"]
+    assert edited.changed and edited.stats() == (3, 3)
+    same = diff_revisions(doc, first, {**first, "id": 2})
+    assert not same.changed and same.metadata == {}
+    assert "(text unchanged)" in render_text(same) and "revision 1 fetched ?" in render_text(same)
+    assert "--- (nothing)" in render_text(created)
