@@ -69,7 +69,10 @@ def open_archive(ctx: click.Context):
 def open_archive_for_writing(ctx: click.Context):
     """The archive named by --db for a command that writes (reextract): it must already be an archive
     (checked read-only first); missing columns and indexes are then added."""
-    open_archive(ctx).conn.close()
+    try:
+        connect_readonly(ctx.obj["db"], current=False).conn.close()
+    except NotAnArchive as exc:
+        raise BadInput(str(exc)) from None
     try:
         return connect(ctx.obj["db"], create=False)
     except (sqlite3.Error, OSError) as exc:
@@ -299,6 +302,19 @@ def reextract(ctx: click.Context, source_id: str | None) -> None:
     from archive.attachments import reextract_files
 
     click.echo("attachments: " + " ".join(f"{k}={v}" for k, v in reextract_files(db, source_id).items()))
+
+
+@cli.command()
+@db_option
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Bring an archive written by an older version up to date (new tables and columns, filled from what
+    it holds); nothing is dropped. Crawls and reextract do this by themselves; reading commands ask for it.
+
+    Example: python -m archive --db data/archive.db upgrade
+    """
+    open_archive_for_writing(ctx).close()
+    click.echo(f"{ctx.obj['db']}: up to date")
 
 
 @cli.command()

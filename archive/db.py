@@ -150,10 +150,11 @@ class NotAnArchive(Exception):
 ARCHIVE_TABLES = ("documents", "revisions")
 
 
-def connect_readonly(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+def connect_readonly(path: str | os.PathLike | None = None, *, current: bool = True) -> sqlite_utils.Database:
     """Open an existing archive for reading only: SQLite's `mode=ro`, no schema created, no pragma that
     writes (no WAL switch), so a read never changes the file. NotAnArchive (one line) when the path is
-    missing, a directory, unreadable, not SQLite, or an SQLite file without the archive's tables."""
+    missing, a directory, unreadable, not SQLite, or an SQLite file without the archive's tables, and (with
+    `current`) when an older version wrote it and `archive upgrade` must bring it up to date first."""
     path = db_path(path)
     if not path.exists():
         raise NotAnArchive(f"{path}: no such file")
@@ -181,7 +182,27 @@ def connect_readonly(path: str | os.PathLike | None = None) -> sqlite_utils.Data
         raise NotAnArchive(f"{path}: not a zwgk archive (no {'/'.join(missing)} table"
                            f"{'s' if len(missing) > 1 else ''})")
     conn.execute("PRAGMA query_only = ON")  # belt and braces: this connection never writes
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    lacking = outdated(db) if current else []
+    if lacking:
+        conn.close()
+        raise NotAnArchive(f"{path}: written by an older version of zwgk-archive (no {lacking[0]}); "
+                           f"bring it up to date once with: python -m archive --db {path} upgrade")
+    return db
+
+
+def outdated(db: sqlite_utils.Database) -> list[str]:
+    """What the archive lacks of the current schema ("events table", "revisions.suspect column" …);
+    empty when it is up to date. Reading commands refuse an outdated archive rather than fail midway."""
+    tables = set(db.table_names())
+    lacking = []
+    for name, (columns, _) in SCHEMA.items():
+        if name not in tables:
+            lacking.append(f"{name} table")
+            continue
+        have = db[name].columns_dict
+        lacking += [f"{name}.{col} column" for col in columns if col not in have]
+    return lacking
 
 
 def _wal_mode(path: Path) -> bool:

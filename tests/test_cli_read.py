@@ -225,3 +225,39 @@ def test_serve_refuses_a_bad_db_in_one_line(tmp_path, problem):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and expected in done.stderr and str(path) in done.stderr
+
+
+def test_outdated_archive_is_refused_by_readers_until_upgrade(tmp_path):
+    """An archive written before the events table and revisions.suspect: reading commands say so in one line
+    (exit 2) and leave the file alone; `upgrade` brings it up to date, back-filling its events, no row lost."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    make_archive(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE events")
+        conn.execute("ALTER TABLE revisions DROP COLUMN suspect")
+        revisions = conn.execute("SELECT count(*) FROM revisions").fetchone()[0]
+    before = path.read_bytes()
+    for args in (("history", REPORT_URL), ("changes",), ("status",), ("search", "调解")):
+        result = run("--db", str(path), *args)
+        assert result.exit_code == 2, (args, result.output)
+        [line] = [x for x in result.output.splitlines() if x.strip()]
+        assert "older version" in line and "upgrade" in line and str(path) in line
+    assert path.read_bytes() == before
+
+    upgraded = run("--db", str(path), "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM revisions").fetchone()[0] == revisions
+        kinds = {k for (k,) in conn.execute("SELECT kind FROM events")}
+    assert "new" in kinds
+    assert run("--db", str(path), "history", REPORT_URL).exit_code == 0
+
+
+def test_upgrade_refuses_what_is_not_an_archive(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    result = run("--db", str(text), "upgrade")
+    assert result.exit_code == 2 and "not an SQLite database" in result.output
+    assert text.read_text() == "not a database"
