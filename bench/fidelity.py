@@ -305,11 +305,13 @@ tests structure and metadata, not chrome density.
 
 
 REAL_HEAD = """Real captured pages of government sites from public repositories (`tests/real`, origins and how the
-gold was written in `tests/real/SOURCES.md`): 12 中国政府网 policy pages (the TRS `UCAP-CONTENT` region with
+gold was written in `tests/real/SOURCES.md`): 11 中国政府网 policy pages (the TRS `UCAP-CONTENT` region with
 its disclosure record, as a crawler stored it) and 4 whole pages of 江西's 集约化 county/city portals saved by a
-browser. Their gold is title, published and publisher (report_year, a 年度报告 notion, is not scored here).
-First run (extractor v2, before issue 11's changes): F1 ≥ 0.99 on 7 of 16 (min 0.84),
-no title on the 12 中国政府网 pages (no `<title>` in the stored region, the title only in the record's 标题), the
+browser, all obtained with the `read_file` search tool (issue 11 asks for 15; SOURCES.md says where else was
+looked). Their gold is title, published and publisher (report_year, a 年度报告 notion, is not scored here).
+First run (extractor v2, before issue 11's changes, on an earlier set of 16 whose 12 中国政府网 fragments, 8 since
+replaced, came from a `fetch`ed snapshot): F1 ≥ 0.99 on 7 of 16 (min 0.84),
+no title on the 中国政府网 pages (no `<title>` in the stored region, the title only in the record's 标题), the
 display title wrapped over two or three centred lines left at the head of the body, "标 题：" record rows with
 padded labels left in the text, the 江西 pages dated by a `PubDate` meta a migration or batch re-publication had
 rewritten (the pages show other dates), a publisher read from the line after an empty "来源：" ("访问量：199"),
