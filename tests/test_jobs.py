@@ -350,6 +350,11 @@ def test_service_settings_and_triggers(tmp_path):
     assert service.runner.config_path == service._snapshot
     none = service_for(tmp_path, source("a"), jitter=0)
     assert none._trigger(none.config.get("a")).jitter is None
+    write(tmp_path / "sources.yaml", source("a"))
+    own = SchedulerService(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "elsewhere",
+                           grace=7, time_limit=99, reload_interval=3)
+    assert (own.runner.grace, own.runner.time_limit, own.runner.log_dir) == (7, 99, tmp_path / "elsewhere")
+    assert own.reload_interval == 3 and own.runner.db_path == tmp_path / "archive.db"
 
 
 def test_catch_up_due(tmp_path):
