@@ -479,3 +479,52 @@ def test_a_new_revision_is_found_by_search(db):
     found = {r["id"] for r in search(db, "依法行政工作报告")}
     assert found == {revisions(db)[-1]["id"]}
     assert {r["id"] for r in search(db, "法治政府建设")} >= {revisions(db)[0]["id"]}
+
+
+def test_the_content_hash_is_stable_across_releases():
+    """Archives written by earlier versions compare their stored hashes with new fetches: a change to how
+    the hash is computed would make every document 'changed' once. These values must never change."""
+    assert store.content_hash(Page(title="深圳市某区2024年法治政府建设年度报告", published=None, publisher="某区司法局",
+                                   report_year=2024, text="第一段\n第二段")) == \
+        "0eeb59b115a3c375c8c87b815d088bcf4396b346d9444e006dffe9b842cfeaa4"
+    assert store.content_hash(Page(title="T", published="2025-01-10", publisher=None, report_year=None, text="a")) \
+        == "0172b6b24626b742e69d6ae03cb6a2dbe41ec7aebea201a3c708b0774bdf0f08"
+
+
+def test_a_run_without_fetches_counts_zero(db):
+    row = finish(db, [], pages_fetched=1)
+    assert {k: row[k] for k in ("new_documents", "new_revisions", "unchanged", "gone", "errors", "blocked")} == \
+        dict.fromkeys(("new_documents", "new_revisions", "unchanged", "gone", "errors", "blocked"), 0)
+    # good pages are new, changed, unchanged or gone ones: with one error, partial, never failed
+    assert finish(db, ["unchanged", "gone", "error"])["status"] == "partial"
+
+
+def test_a_fetch_row_carries_the_answer(db):
+    headers = {"ETag": '"e1"', "Last-Modified": "Mon, 01 Jan 2029 00:00:00 GMT", "Content-Type": "text/html"}
+    outcome = store.record_page(db, None, source_id="s", district="某区", url=URL, http_status=203, page=page(),
+                                body=b"<html>raw</html>", encoding="gb18030", headers=headers)
+    assert outcome == "new"
+    [fetch] = db.query("SELECT * FROM fetches")
+    assert (fetch["etag"], fetch["last_modified"], fetch["http_status"], fetch["error"]) == (
+        '"e1"', "Mon, 01 Jan 2029 00:00:00 GMT", 203, None)
+    [capture] = db.query("SELECT * FROM captures")
+    assert (capture["url"], capture["http_status"], capture["encoding"]) == (URL, 203, "gb18030")
+    assert "Last-Modified" in capture["headers"] and capture["hash"] == revisions(db)[0]["capture_hash"]
+    # a suspect fetch says why it was held back; a 304 with nothing confirmed says so, for its document
+    assert record(db, page(text=SHORT[0])) == "suspect"
+    [held] = db.query("SELECT * FROM fetches ORDER BY id DESC LIMIT 1")
+    assert held["error"] == "body far shorter than the last revision; held until confirmed"
+    assert store.record_not_modified(db, None, url=URL, etag='"e1"') == "error"
+    [refused] = db.query("SELECT * FROM fetches ORDER BY id DESC LIMIT 1")
+    assert refused["error"] == "304 Not Modified, but no confirmed revision to stand for"
+    assert refused["document_id"] == fetch["document_id"] is not None
+
+
+def test_the_suspect_thresholds_are_exact(db):
+    """A body is suspect from below half (not at half) of a last revision of at least 300 characters."""
+    base = "依法行政，建设法治政府。" * 100  # 1200 characters
+    for old_chars, new_chars, outcome in [(300, 10, "suspect"), (299, 10, "changed"), (400, 200, "changed"),
+                                          (400, 199, "suspect")]:
+        url = f"http://127.0.0.1/{old_chars}-{new_chars}.html"
+        assert record(db, page(text=base[:old_chars]), url=url) == "new"
+        assert record(db, page(text=base[-new_chars:]), url=url) == outcome, (old_chars, new_chars)
