@@ -300,3 +300,62 @@ def test_diff_revisions_from_nothing_and_between_two():
     assert not same.changed and same.metadata == {}
     assert "(text unchanged)" in render_text(same) and "revision 1 fetched ?" in render_text(same)
     assert "--- (nothing)" in render_text(created)
+
+
+def prose(n: int, length: int = 30) -> str:
+    """A distinct paragraph of CJK characters, unlike the others (a stand-in for a report paragraph)."""
+    return "".join(chr(0x4E00 + (n * 7919 + k * 104729) % 20000) for k in range(length)) + "。"
+
+
+def test_two_figures_in_one_paragraph_are_both_whole():
+    assert changed(diff_chars("2023年共800件", "210年共860件")) == [("replace", "2023", "210"),
+                                                                   ("replace", "800", "860")]
+
+
+def test_one_character_paragraphs_that_differ_are_not_a_move():
+    ops = check_rebuilds(lines("甲", P1, P2), lines(P1, P2, "乙"))
+    assert not any(op.moved for op in ops)
+
+
+def test_paragraphs_sharing_a_few_words_are_not_a_move():
+    a = "全区共办理行政复议案件800件，比上年增长5%。"
+    b = "全区共受理政府信息公开申请126件，比上年下降3%。"
+    ops = check_rebuilds(lines(a, P2, P3), lines(P2, P3, b))
+    assert not any(op.moved for op in ops)
+
+
+def test_an_identical_paragraph_is_preferred_to_an_edited_copy():
+    edited = P1.replace("800", "860")
+    ops = check_rebuilds(lines(P1, P2, P3), lines(P2, P3, edited, P1))
+    moved = [op for op in ops if op.moved]
+    assert [(op.op, (op.old or op.new).strip(), op.edits) for op in moved] == [("delete", P1, None),
+                                                                              ("insert", P1, None)]
+
+
+def test_a_paragraph_claimed_twice_does_not_stop_other_moves():
+    y = prose(5)
+    ops = check_rebuilds(lines(P1, y, P2, P3, P4), lines(P2, P3, P4, P1, P1, y))
+    assert [(op.op, (op.old or op.new).strip()) for op in ops if op.moved] == \
+        [("delete", P1), ("delete", y), ("insert", P1), ("insert", y)]
+
+
+def test_many_moved_paragraphs_are_paired_edited_ones_up_to_the_limit():
+    """A block of 200 paragraphs moved past 200 others: every one is a move, an edited one with its
+    edits; past 200 × 200 (BAND_CELLS) only identical paragraphs are paired, which stays fast."""
+    for count, edited_is_move in ((200, True), (201, False)):
+        block, rest = [prose(n) for n in range(count)], [prose(1000 + n) for n in range(count)]
+        new_block = list(block)
+        new_block[7] = block[7][:10] + "八百" + block[7][12:]
+        ops = check_rebuilds(lines(*block, *rest), lines(*rest, *new_block))
+        moved = [op for op in ops if op.moved]
+        assert len(moved) == 2 * count - (0 if edited_is_move else 2)
+        assert [op for op in moved if op.edits] == [] if not edited_is_move else \
+            [changed(op.edits) for op in moved if op.edits] == [[("replace", block[7][10:12], "八百")]]
+
+
+def test_a_large_block_of_edited_paragraphs_pairs_each_with_its_edit():
+    old = [prose(n) for n in range(150)]
+    new = [p[:5] + "改" + p[6:] for p in old]
+    ops = check_rebuilds(lines(*old), lines(*new))
+    assert [(op.op, op.old, op.new) for op in ops if op.op != "equal"] == \
+        [("replace", p[5], "改") for p in old]
