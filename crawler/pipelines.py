@@ -12,6 +12,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from archive import store
 from archive.db import connect
+from archive.groupcommit import MAX_PAGES, MAX_SECONDS, GroupCommit
 from crawler.items import FailureItem, NotModifiedItem, PageItem
 from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
 
@@ -72,6 +73,8 @@ class ArchivePipeline:
         self.db = None
         self.run_id: int | None = None
         self.write_error: str | None = None
+        self.group: GroupCommit | None = None
+        self._ticker = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -86,15 +89,18 @@ class ArchivePipeline:
         store.upsert_source(self.db, spider.source.as_row())
         self.run_id = spider.run_id or store.start_run(self.db, spider.source.id, os.getpid())
         spider.run_id = self.run_id
+        self._start_group()
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
 
     def process_item(self, item):
         if self.write_error:  # the archive cannot be written: what is still in flight is not recorded
             return item
         try:
-            return self._record(item)
+            with self.group.page():
+                return self._record(item)
         except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
             self.write_error = f"{type(e).__name__}: {e}"
+            self._commit_group()
             self.crawler.spider.archive_error = self.write_error
             logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
                          self.write_error)
@@ -129,6 +135,7 @@ class ArchivePipeline:
         answers, failed when the archive could not be written."""
         if self.db is None:
             return
+        self._stop_group()
         stats = self.crawler.stats
         pages = stats.get_value("response_received_count", 0) if stats else None
         extracted = stats.get_value("zwgk/extracted", 0) if stats else None
@@ -153,6 +160,38 @@ class ArchivePipeline:
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",
                                          "unchanged", "gone", "errors", "blocked") if k in row})
         self._close()
+
+    # --- group commit (archive.groupcommit): pages share a transaction, committed every
+    # ZWGK_COMMIT_PAGES pages or ZWGK_COMMIT_SECONDS seconds; 1 page = the old commit per page.
+
+    def _start_group(self) -> None:
+        from twisted.internet.task import LoopingCall
+
+        settings = self.crawler.settings
+        self.group = GroupCommit(self.db, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
+                                 settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
+        self._ticker = LoopingCall(self._commit_group, due_only=True)
+        self._ticker.start(self.group.max_seconds / 2, now=False)
+
+    def _commit_group(self, due_only: bool = False) -> None:
+        """Commit the open group (only if due, from the timer); a failing commit stops the crawl like a
+        failing page: the group's pages are not archived, and the next run fetches them again."""
+        if self.group is None or self.write_error and due_only:
+            return
+        try:
+            self.group.commit_if_due() if due_only else self.group.commit()
+        except sqlite3.Error as e:
+            if not self.write_error:
+                self.write_error = f"{type(e).__name__}: {e}"
+                self.crawler.spider.archive_error = self.write_error
+                logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
+                             self.write_error)
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
+
+    def _stop_group(self) -> None:
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        self._commit_group()
 
     def _close(self) -> None:
         self.db.close()
