@@ -5,6 +5,8 @@ transaction), so a crawl commits its pages in groups: at most `max_pages` pages 
 group's first write, whichever comes first. A page is still written whole or not at all
 (:func:`archive.store.transaction` becomes a savepoint inside a group); a crawl killed mid-group loses only
 the pages of the open group, which were never confirmed to anyone and are fetched again by the next run.
+The group's search-index rows are written together just before its COMMIT (archive.search.defer_index):
+FTS5 writes a new index segment at every savepoint, so they cannot be written page by page.
 
     group = GroupCommit(db)
     with group.page():              # opens the group if none is open
@@ -20,6 +22,8 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
+from archive import search
+
 MAX_PAGES = 50
 MAX_SECONDS = 0.2
 
@@ -33,6 +37,7 @@ class GroupCommit:
         self.pages = 0
         self.opened = 0.0
         self.commits = 0
+        self.index_rows: list[tuple[int, int, str, str]] = []  # search rows of the group (search.defer_index)
 
     @property
     def open(self) -> bool:
@@ -44,7 +49,14 @@ class GroupCommit:
         if not self.open:
             self.db.conn.execute("BEGIN IMMEDIATE")
             self.pages, self.opened = 0, time.monotonic()
-        yield
+            self.index_rows = []
+            search.defer_index(self.db.conn, self.index_rows)
+        held = len(self.index_rows)
+        try:
+            yield
+        except BaseException:
+            del self.index_rows[held:]  # the page's savepoint was rolled back: so are its search rows
+            raise
         self.pages += 1
         self.commit_if_due()
 
@@ -56,9 +68,12 @@ class GroupCommit:
     def commit(self) -> None:
         """Commit the open group, if any (on failure it is rolled back and the error raised)."""
         conn = self.db.conn
+        search.defer_index(conn, None)
+        rows, self.index_rows = self.index_rows, []
         if not conn.in_transaction:
             return
         try:
+            search.write_index(conn, rows)  # outside any savepoint: one FTS5 segment for the group
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

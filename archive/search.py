@@ -137,9 +137,40 @@ def _insert(db: sqlite_utils.Database, fts: str, rowid: int, title: str | None, 
                [rowid, segment(title), segment(text)])
 
 
+# connection id → index rows held back until the group commit (archive.groupcommit): FTS5 writes a new
+# index segment at every COMMIT *and every SAVEPOINT*, so rows written inside a page's savepoint would
+# still cost a segment per page; held here, a group's rows are written together just before its COMMIT.
+_DEFERRED: dict[int, list[tuple[int, int, str, str]]] = {}
+
+
+def defer_index(conn, rows: list[tuple[int, int, str, str]] | None) -> None:
+    """From now on, :func:`index_latest` on `conn` appends to `rows` instead of writing (None: writes again)."""
+    if rows is None:
+        _DEFERRED.pop(id(conn), None)
+    else:
+        _DEFERRED[id(conn)] = rows
+
+
+def write_index(conn, rows: list[tuple[int, int, str, str]]) -> None:
+    """Write deferred (revision_id, document_id, title, text) rows, in a few statements: every revision,
+    and each document once, with its last revision in `rows` (what index_latest one by one would leave)."""
+    if not rows:
+        return
+    latest = {doc: (doc, title, text) for _, doc, title, text in rows}
+    for fts, values in (("revisions_fts", [(rev, title, text) for rev, _, title, text in rows]),
+                        ("documents_fts", list(latest.values()))):
+        conn.executemany(f"DELETE FROM [{fts}] WHERE rowid = ?", [(v[0],) for v in values])
+        conn.executemany(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", values)
+
+
 def index_latest(db: sqlite_utils.Database, revision_id: int, document_id: int, title: str, text: str) -> None:
     """Index a new revision and its document, which now shows it, from its already segmented title and
-    text (see :func:`segment`; call in the transaction that inserted the revision)."""
+    text (see :func:`segment`; call in the transaction that inserted the revision). In a group commit
+    the rows are held until the group is written (:func:`defer_index`)."""
+    pending = _DEFERRED.get(id(db.conn))
+    if pending is not None:
+        pending.append((revision_id, document_id, title, text))
+        return
     for fts, rowid in (("revisions_fts", revision_id), ("documents_fts", document_id)):
         db.execute(f"DELETE FROM [{fts}] WHERE rowid = ?", [rowid])
         db.execute(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", [rowid, title, text])
