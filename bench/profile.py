@@ -21,6 +21,7 @@ RATE = 100  # samples per second
 # (area, pattern on "function (file:line)"), tried on each frame from the innermost outwards
 AREAS: tuple[tuple[str, re.Pattern], ...] = tuple((a, re.compile(p)) for a, p in (
     ("FTS segmentation", r"^segment \(.*archive/search\.py"),
+    ("normalising and hashing", r"^(prepare|normalize) \(.*archive/store\.py"),
     ("SQLite writes", r"archive/(store|groupcommit|captures|search)\.py|sqlite_utils/"),
     ("extraction", r"crawler/extract/|trafilatura/|lxml/|justext/|htmldate/|courlan/"),
     ("judging responses (guard)", r"crawler/guard\.py"),
@@ -69,7 +70,7 @@ def parse_raw(raw: Path) -> list[tuple[str, list[str], int]]:
     for pid, frames, count in out:
         code = [f for f in frames if not f.startswith(("process ", "thread "))]
         thread = next((f for f in frames if f.startswith("thread ")), "")
-        if pid != crawl or any(f.startswith("_process_worker ") for f in code):
+        if pid != crawl or any(f.startswith("BaseProcess._bootstrap ") for f in code):
             role = "worker"  # py-spy may label a forked worker with its parent's pid: its stack tells
         elif "MainThread" in thread or not thread:
             role = "crawl"
