@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import sqlite_utils
 
 from archive import search
+from archive.store import savepoint
 
 MAX_PAGES = 50
 MAX_SECONDS = 0.2
@@ -53,9 +54,10 @@ class GroupCommit:
             search.defer_index(self.db.conn, self.index_rows)
         held = len(self.index_rows)
         try:
-            yield
+            with savepoint(self.db.conn):  # however the page fails, none of it stays …
+                yield
         except BaseException:
-            del self.index_rows[held:]  # the page's savepoint was rolled back: so are its search rows
+            del self.index_rows[held:]  # … nor its search rows
             raise
         self.pages += 1
         self.commit_if_due()

@@ -10,7 +10,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro
 
-from archive import store
+from archive import search, store
 from archive.db import connect
 from archive.groupcommit import MAX_PAGES, MAX_SECONDS, GroupCommit
 from crawler.items import FailureItem, NotModifiedItem, PageItem
@@ -194,5 +194,10 @@ class ArchivePipeline:
         self._commit_group()
 
     def _close(self) -> None:
+        try:  # planner statistics for the search pages' covering indexes (archive.search)
+            if not self.write_error:
+                search.refresh_planner_stats(self.db)
+        except sqlite3.Error as e:
+            logger.warning("could not refresh the archive's planner statistics: %s", e)
         self.db.close()
         self.db = None
