@@ -118,10 +118,10 @@ def fresh(db: Path) -> Path:
     return db
 
 
-def profiled_crawl(config: Path, work: Path, pages: int) -> dict:
-    """A first crawl into a fresh archive under py-spy: where its time goes, by area and by function."""
-    raw = work / "profile.raw"
-    result = run_crawl(config, fresh(work / "profiled.db"), "bench", work / "crawl-profiled.log", profile=raw)
+def profiled_crawl(config: Path, work: Path, pages: int, label: str) -> dict:
+    """A crawl into work/profiled.db under py-spy: where its time goes, by area and by function."""
+    raw = work / f"profile-{label}.raw"
+    result = run_crawl(config, work / "profiled.db", "bench", work / f"crawl-profiled-{label}.log", profile=raw)
     if result.returncode != 0 or not raw.exists():
         return {"error": f"profiled crawl failed (exit {result.returncode})"}
     samples = profile.parse_raw(raw)
@@ -154,7 +154,9 @@ def crawl_benchmark(site: BenchSite, work: Path, workers: int | None, *, edited:
                 out["floor"]["served"] = _delta(server.stats(), before)
         if profiled:
             server.set_state(1)
-            out["profile"] = profiled_crawl(config, work, site.n)
+            fresh(work / "profiled.db")
+            out["profile"] = profiled_crawl(config, work, site.n, "first")
+            out["profile_unchanged"] = profiled_crawl(config, work, site.n, "unchanged")
     if not edited:
         return out
     conn = sqlite3.connect(db)
@@ -221,15 +223,15 @@ def table(rows: list[tuple[str, str, str, str]]) -> str:
     return "\n".join(lines + [f"| {a} | {b} | {r} | {t} |" for a, b, r, t in rows])
 
 
-def profile_tables(prof: dict, pages: int) -> str:
+def profile_tables(prof: dict, pages: int, what: str, top: bool = True) -> str:
     """Where the time goes: samples by process and area, and the crawl thread's top functions."""
-    if not prof or "areas" in prof and not prof["areas"] or "error" in prof:
-        return f"Profile: {prof.get('error', 'none')}.\n"
+    if not prof or "error" in prof or not prof.get("areas"):
+        return f"Profile of {what}: {prof.get('error', 'none')}.\n"
     roles = {"crawl": "crawl process, main thread (Scrapy's reactor, the pipelines, SQLite)",
              "crawl (other threads)": "crawl process, other threads", "worker": "extraction workers (all)"}
-    lines = [f"Where the time goes: a first crawl of the same {pages:,} pages into a fresh archive under py-spy "
-             f"(100 samples/s of every process; {prof['wall_s']:.1f} s with the profiler attached). "
-             "CPU time sampled, in ms per page, and its share of that process's samples.", "",
+    lines = [f"Where the time goes in {what} of the same {pages:,} pages under py-spy "
+             f"(100 samples/s of every process; {prof['wall_s']:.1f} s with the profiler attached): "
+             "time sampled while running, in ms per page, and its share of that process's samples.", "",
              "| process | area | ms/page | share |", "|---|---|---|---|"]
     for role, label in roles.items():
         areas = prof["areas"].get(role)
@@ -239,9 +241,10 @@ def profile_tables(prof: dict, pages: int) -> str:
         lines.append(f"| **{label}** | **all** | **{total['ms_per_page']:.1f}** | {total['seconds']:.1f} s |")
         lines += [f"| | {area} | {a['ms_per_page']:.1f} | {a['share']:.0%} |"
                   for area, a in areas.items() if area != "total" and a["share"] >= 0.005]
-    lines += ["", "The crawl thread's functions by cumulative samples (on the stack) and self samples (innermost):",
-              "", "| function | cumulative | self |", "|---|---|---|"]
-    lines += [f"| `{r['function']}` | {r['cumulative']:.0%} | {r['self']:.0%} |" for r in prof["top"]]
+    if top:
+        lines += ["", "The crawl thread's functions by cumulative samples (on the stack) and self samples "
+                      "(innermost):", "", "| function | cumulative | self |", "|---|---|---|"]
+        lines += [f"| `{r['function']}` | {r['cumulative']:.0%} | {r['self']:.0%} |" for r in prof["top"]]
     return "\n".join(lines) + "\n"
 
 
@@ -269,7 +272,10 @@ def report(fig: dict) -> str:
             f"load average before the run {m['load_before']}; {m['date']}; bench took {fig['total_s']:.0f} s.")
     out = head + "\n\n" + table(rows) + "\n"
     if fig["crawl"].get("profile"):
-        out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"])
+        out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"], "a first crawl (fresh archive)")
+    if fig["crawl"].get("profile_unchanged"):
+        out += "\n" + profile_tables(fig["crawl"]["profile_unchanged"], fig["pages"],
+                                      "the unchanged recrawl that follows it", top=False)
     return out
 
 
