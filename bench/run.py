@@ -248,6 +248,39 @@ def profile_tables(prof: dict, pages: int, what: str, top: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdicts(fig: dict) -> str:
+    """The targets of issue 16, each met or not by the figures of this run."""
+    c = fig["crawl"]
+    same, floor = c["unchanged"], c["floor"]
+    runs = [x for x in (c["first"], same, c.get("edited")) if x]
+    rss = max(x["peak_rss_mb"] for x in runs)
+    checks = [
+        ("first crawl ≥ 0.8× bare trafilatura (aim > 1×)", fig["ratio"] >= 0.8, f"{fig['ratio']:.2f}×"),
+        ("unchanged recrawl ≤ 2× its bare floor", same["wall_s"] <= 2 * floor["wall_s"],
+         f"{same['wall_s'] / floor['wall_s']:.2f}×"),
+        ("unchanged recrawl: 0 extractions, 0 revisions", not same["extracted"]
+         and not same["rows_added"]["revisions"],
+         f"{same['extracted']} extractions, {same['rows_added']['revisions']} revisions"),
+        ("peak RSS of the crawl < 400 MB", rss < 400, f"{rss} MB"),
+    ]
+    if c.get("edited"):
+        checks.append(("5% edited: exactly those revisions", c["edited"]["exactly_the_edited_pages"],
+                       f"{c['edited']['rows_added']['revisions']} of {c['edited']['expected_revisions']}"))
+    if fig.get("scale"):
+        sc = fig["scale"]
+        served = [r for r in sc["search"].values()
+                  if r["view"].startswith("revisions.json") and "_nofacet" not in r["view"]]
+        worst = max(r["p95_ms"] for r in served)
+        checks.append((f"Datasette `_search` p95 < 100 ms on `revisions` at {sc['build']['revisions']:,} revisions",
+                       worst < 100, f"worst p95 {worst:.0f} ms"))
+        slowest = max(r["p95_ms"] for r in sc["diff"].values())
+        checks.append(("`archive diff` of 2×20,000 chars < 100 ms", slowest < 100, f"slowest {slowest:.0f} ms"))
+    checks.append(("the whole bench < 10 minutes", fig["total_s"] < 600, f"{fig['total_s']:.0f} s"))
+    lines = ["| target | this run | verdict |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'met' if ok else '**not met**'} |" for name, ok, value in checks]
+    return "\n".join(lines) + "\n"
+
+
 def report(fig: dict) -> str:
     """The figures as markdown tables (also what is printed)."""
     m = fig["machine"]
@@ -270,7 +303,7 @@ def report(fig: dict) -> str:
     head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; {m['os']}; Python {m['python']}, "
             f"Scrapy {m['scrapy']}, trafilatura {m['trafilatura']}, SQLite {m['sqlite']}; "
             f"load average before the run {m['load_before']}; {m['date']}; bench took {fig['total_s']:.0f} s.")
-    out = head + "\n\n" + table(rows) + "\n"
+    out = head + "\n\n" + table(rows) + "\n\n" + verdicts(fig)
     if fig["crawl"].get("profile"):
         out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"], "a first crawl (fresh archive)")
     if fig["crawl"].get("profile_unchanged"):
@@ -318,10 +351,19 @@ def crawl_part(pages: int, work: Path, workers: int | None, *, edited: bool, pro
 @click.option("--no-profile", is_flag=True, help="Skip the profiled crawl.")
 @click.option("--no-write", is_flag=True, help="Do not update docs/benchmarks.md.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the databases and crawl logs in this directory.")
+              help="Keep the databases, crawl logs and bench.json in this directory.")
+@click.option("--report", "saved", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Measure nothing: render the figures of a kept bench.json (and write the doc).")
 def main(pages: int, revisions: int, large: int | None, extract_workers: int | None, no_scale: bool,
-         no_profile: bool, no_write: bool, keep: Path | None) -> None:
+         no_profile: bool, no_write: bool, keep: Path | None, saved: Path | None) -> None:
     """Run the benchmark and report; e.g. `python -m bench.run --pages 2000`, `python -m bench.run --large 20000`."""
+    if saved is not None:
+        fig = json.loads(saved.read_text(encoding="utf-8"))
+        text = report(fig)
+        click.echo(text)
+        if not no_write:
+            write_doc(text, fig, "bench" if "edited" in fig["crawl"] else "bench-large")
+        return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="zwgk-bench-") as tmp:
         work = keep or Path(tmp)
