@@ -20,6 +20,7 @@ tables holding the segmented text; :func:`rebuild_search` recreates their conten
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 
 import sqlite_utils
@@ -107,11 +108,16 @@ SEARCH_INDEXES = {
 
 
 def ensure_search_indexes(db: sqlite_utils.Database) -> None:
-    """Create the covering indexes of SEARCH_INDEXES that are missing (only writes when one is)."""
+    """Create the covering indexes of SEARCH_INDEXES that are missing (only writes when one is; on a
+    read-only archive they are left missing: searches are slower, never wrong)."""
     have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()}
     for name, (table, columns) in SEARCH_INDEXES.items():
         if name not in have:
-            db.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(columns)})")
+            try:
+                db.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(columns)})")
+            except sqlite3.OperationalError as e:
+                if "readonly" not in str(e):
+                    raise
 
 
 def refresh_planner_stats(db: sqlite_utils.Database, growth: float = 2.0) -> bool:
