@@ -171,7 +171,7 @@ class ArchivePipeline:
         self.group = GroupCommit(self.db, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
                                  settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
         self._ticker = LoopingCall(self._commit_group, due_only=True)
-        self._ticker.start(self.group.max_seconds / 2, now=False)
+        self._ticker.start(max(0.05, self.group.max_seconds / 2), now=False)
 
     def _commit_group(self, due_only: bool = False) -> None:
         """Commit the open group (only if due, from the timer); a failing commit stops the crawl like a
