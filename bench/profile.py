@@ -81,6 +81,8 @@ def parse_raw(raw: Path) -> list[tuple[str, list[str], int]]:
 
 
 def area_of(frames: list[str]) -> str:
+    if not frames:  # py-spy caught the thread with no Python frame on its stack (native code, exiting)
+        return "no Python frame"
     for frame in reversed(frames):
         for area, pattern in AREAS:
             if pattern.search(frame):
