@@ -120,6 +120,8 @@ def fresh(db: Path) -> Path:
 
 def profiled_crawl(config: Path, work: Path, pages: int, label: str) -> dict:
     """A crawl into work/profiled.db under py-spy: where its time goes, by area and by function."""
+    if profile.py_spy() is None:
+        return {"error": "py-spy is not installed (pip install -e '.[test]')"}
     raw = work / f"profile-{label}.raw"
     result = run_crawl(config, work / "profiled.db", "bench", work / f"crawl-profiled-{label}.log", profile=raw)
     if result.returncode != 0 or not raw.exists():
