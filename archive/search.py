@@ -22,6 +22,7 @@ version's extracted text). All are ordinary FTS5 tables holding the segmented te
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 
 import sqlite_utils
@@ -98,8 +99,49 @@ def escape_fts(query: str | None) -> str:
     return " ".join(phrases)
 
 
+# Covering indexes for Datasette's search pages. Its count and facet queries look up every match by rowid
+# (`… WHERE rowid IN (SELECT rowid FROM revisions_fts WHERE … MATCH …)`); in `revisions`, whose rows carry
+# the full text, each lookup reads a large row, while these narrow indexes hold the rowid and the faceted
+# columns side by side, many to a page. SQLite picks them once the planner has statistics
+# (:func:`refresh_planner_stats`): the count of 70,000 matches reads ~1 MB instead of the table.
+SEARCH_INDEXES = {
+    "revisions_search_facets": ("revisions", ("id", "report_year")),
+    "documents_search_facets": ("documents", ("id", "source_id", "district", "report_year", "status")),
+}
+
+
+def ensure_search_indexes(db: sqlite_utils.Database) -> None:
+    """Create the covering indexes of SEARCH_INDEXES that are missing (only writes when one is; on a
+    read-only archive they are left missing: searches are slower, never wrong)."""
+    have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()}
+    for name, (table, columns) in SEARCH_INDEXES.items():
+        if name not in have:
+            try:
+                db.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(columns)})")
+            except sqlite3.OperationalError as e:
+                if "readonly" not in str(e):
+                    raise
+
+
+def refresh_planner_stats(db: sqlite_utils.Database, growth: float = 2.0) -> bool:
+    """ANALYZE (sampled: analysis_limit) when `revisions` has no planner statistics yet or has grown
+    `growth`× since they were taken; without them SQLite ignores the covering SEARCH_INDEXES. Whether
+    it ran. Call from the archive's writer (the crawl does, at the end of a run)."""
+    if "sqlite_stat1" in db.table_names():
+        row = db.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'revisions_search_facets'").fetchone()
+    else:
+        row = None
+    count = db.execute("SELECT max(id) FROM revisions").fetchone()[0] or 0
+    if row is not None and count < growth * max(1, int(row[0].split()[0])):
+        return False
+    db.execute("PRAGMA analysis_limit = 1000")
+    db.execute("ANALYZE")
+    return True
+
+
 def ensure_search(db: sqlite_utils.Database) -> None:
     """Create the FTS tables if missing (and fill them from what is already archived)."""
+    ensure_search_indexes(db)
     existing = set(db.table_names())
     created = set()
     for fts in FTS_TABLES:
@@ -165,9 +207,40 @@ def _insert(db: sqlite_utils.Database, fts: str, rowid: int, title: str | None, 
                [rowid, segment(title), segment(text)])
 
 
+# connection id → index rows held back until the group commit (archive.groupcommit): FTS5 writes a new
+# index segment at every COMMIT *and every SAVEPOINT*, so rows written inside a page's savepoint would
+# still cost a segment per page; held here, a group's rows are written together just before its COMMIT.
+_DEFERRED: dict[int, list[tuple[int, int, str, str]]] = {}
+
+
+def defer_index(conn, rows: list[tuple[int, int, str, str]] | None) -> None:
+    """From now on, :func:`index_latest` on `conn` appends to `rows` instead of writing (None: writes again)."""
+    if rows is None:
+        _DEFERRED.pop(id(conn), None)
+    else:
+        _DEFERRED[id(conn)] = rows
+
+
+def write_index(conn, rows: list[tuple[int, int, str, str]]) -> None:
+    """Write deferred (revision_id, document_id, title, text) rows, in a few statements: every revision,
+    and each document once, with its last revision in `rows` (what index_latest one by one would leave)."""
+    if not rows:
+        return
+    latest = {doc: (doc, title, text) for _, doc, title, text in rows}
+    for fts, values in (("revisions_fts", [(rev, title, text) for rev, _, title, text in rows]),
+                        ("documents_fts", list(latest.values()))):
+        conn.executemany(f"DELETE FROM [{fts}] WHERE rowid = ?", [(v[0],) for v in values])
+        conn.executemany(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", values)
+
+
 def index_latest(db: sqlite_utils.Database, revision_id: int, document_id: int, title: str, text: str) -> None:
     """Index a new revision and its document, which now shows it, from its already segmented title and
-    text (see :func:`segment`; call in the transaction that inserted the revision)."""
+    text (see :func:`segment`; call in the transaction that inserted the revision). In a group commit
+    the rows are held until the group is written (:func:`defer_index`)."""
+    pending = _DEFERRED.get(id(db.conn))
+    if pending is not None:
+        pending.append((revision_id, document_id, title, text))
+        return
     for fts, rowid in (("revisions_fts", revision_id), ("documents_fts", document_id)):
         db.execute(f"DELETE FROM [{fts}] WHERE rowid = ?", [rowid])
         db.execute(f"INSERT INTO [{fts}] (rowid, title, text) VALUES (?, ?, ?)", [rowid, title, text])

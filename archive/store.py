@@ -43,8 +43,15 @@ class PageLike(Protocol):
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT on the archive's autocommit connection; ROLLBACK on any error."""
+    """BEGIN IMMEDIATE … COMMIT on the archive's autocommit connection; ROLLBACK on any error.
+
+    Inside an open transaction (a group commit, :class:`archive.groupcommit.GroupCommit`) it is a
+    SAVEPOINT instead: the page is written whole or not at all, and becomes durable with the group."""
     conn = db.conn
+    if conn.in_transaction:
+        with savepoint(conn):
+            yield conn
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -52,6 +59,20 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """SAVEPOINT … RELEASE; on any error ROLLBACK TO it (the enclosing transaction stays open)."""
+    conn.execute("SAVEPOINT page")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled the whole transaction back itself (disk full)
+            conn.execute("ROLLBACK TO page")
+            conn.execute("RELEASE page")
+        raise
+    conn.execute("RELEASE page")
 
 
 def normalize(text: str | None) -> str:

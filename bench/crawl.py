@@ -97,11 +97,17 @@ def scrapy_stats(log: str) -> dict[str, float]:
     return {k: float(v) for k, v in STAT_RE.findall(block)}
 
 
-def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: float = 900) -> CrawlResult:
-    """Crawl `source` of `config` into `db` as the scheduler would (a child process); measured."""
+def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: float = 900,
+              profile: Path | None = None) -> CrawlResult:
+    """Crawl `source` of `config` into `db` as the scheduler would (a child process); measured.
+    With `profile`, the crawl runs under py-spy (bench.profile), its samples written there."""
     before = table_counts(db)
     cmd = [sys.executable, "-m", "crawler.run", "--source", source, "--config", str(config), "--db", str(db),
            "--log-level", "INFO"]
+    if profile is not None:
+        from bench.profile import command
+
+        cmd = command(profile, cmd)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log_path, "w") as log:
         start = time.perf_counter()

@@ -3,6 +3,7 @@ trafilatura, then the archive at scale (search, diff, CLI) on a synthetic 100,00
 
     .venv/bin/python -m bench.run                     # N=2000 pages, 100,000 revisions (a few minutes)
     .venv/bin/python -m bench.run --pages 300 --revisions 10000 --no-write   # a quick look
+    .venv/bin/python -m bench.run --large 20000       # crawl figures on a 20,000-page site (own block)
 
 Prints a table, writes the figures (and the machine) into docs/benchmarks.md between its bench markers,
 and prints a final line `BENCH {json}` with every figure. Timings live here, never in the test suite.
@@ -13,6 +14,7 @@ import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import scale  # noqa: E402
+from bench import profile, scale  # noqa: E402
 from bench.crawl import CrawlResult, run_crawl  # noqa: E402
 from bench.site import BenchSite  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 CRAWL_SETTINGS = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS": 16,
                   "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "LOGSTATS_INTERVAL": 600}
 
@@ -88,25 +89,78 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in after}
 
 
-def crawl_benchmark(site: BenchSite, work: Path, workers: int | None) -> dict:
+def floor_requests(site: BenchSite, base_url: str) -> list[list]:
+    """What an unchanged recrawl asks, in a crawl's order: robots.txt, every listing page, then every
+    article with the validators the archive holds for it (those it was served with)."""
+    listings = [p for p in site.pages[1] if "/index" in p]
+    return ([[base_url + "/robots.txt", None, None]] + [[base_url + p, None, None] for p in sorted(listings)]
+            + [[base_url + a.path, site.pages[1][a.path].etag, site.pages[1][a.path].last_modified]
+               for a in site.articles])
+
+
+def recrawl_floor(site: BenchSite, base_url: str, work: Path) -> dict:
+    """A bare process (bench.floor, http.client) sending the unchanged recrawl's requests one after
+    another; timed as a whole process, start-up included, as the crawl is."""
+    path = work / "floor-requests.json"
+    path.write_text(json.dumps(floor_requests(site, base_url)), encoding="utf-8")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.floor", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.floor failed: {done.stderr[-1000:]}")
+    return {"wall_s": round(wall, 3), **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def fresh(db: Path) -> Path:
+    for old in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        old.unlink(missing_ok=True)
+    return db
+
+
+def profiled_crawl(config: Path, work: Path, pages: int, label: str) -> dict:
+    """A crawl into work/profiled.db under py-spy: where its time goes, by area and by function."""
+    if profile.py_spy() is None:
+        return {"error": "py-spy is not installed (pip install -e '.[test]')"}
+    raw = work / f"profile-{label}.raw"
+    result = run_crawl(config, work / "profiled.db", "bench", work / f"crawl-profiled-{label}.log", profile=raw)
+    if result.returncode != 0 or not raw.exists():
+        return {"error": f"profiled crawl failed (exit {result.returncode})"}
+    samples = profile.parse_raw(raw)
+    return {"wall_s": round(result.wall, 2), "areas": profile.areas(samples, pages),
+            "top": profile.top_functions(samples, "crawl", limit=12)}
+
+
+def crawl_benchmark(site: BenchSite, work: Path, workers: int | None, *, edited: bool = True,
+                    profiled: bool = True) -> dict:
     settings = dict(CRAWL_SETTINGS)
     if workers is not None:
         settings["ZWGK_EXTRACT_WORKERS"] = workers
-    db = work / "crawl.db"
-    for old in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        old.unlink(missing_ok=True)  # a fresh database every time
+    db = fresh(work / "crawl.db")  # a fresh database every time
     out: dict = {}
+    runs = (("first", 1), ("unchanged", 1), ("edited", 2)) if edited else (("first", 1), ("unchanged", 1))
     with site.serve() as server:
         config = work / "sources.yaml"
         config.write_text(yaml.safe_dump({"sources": [site.source_entry(server.base_url, settings)]},
                                          allow_unicode=True, sort_keys=False), encoding="utf-8")
-        for label, state in (("first", 1), ("unchanged", 1), ("edited", 2)):
+        for label, state in runs:
             server.set_state(state)
             before = server.stats()
             result = run_crawl(config, db, "bench", work / f"crawl-{label}.log")
             if result.returncode != 0:
                 raise RuntimeError(f"{label} crawl failed (exit {result.returncode}):\n{result.log_tail}")
             out[label] = crawl_figures(result, _delta(server.stats(), before), site.n)
+            if label == "unchanged":
+                before = server.stats()
+                out["floor"] = recrawl_floor(site, server.base_url, work)
+                out["floor"]["served"] = _delta(server.stats(), before)
+        if profiled:
+            server.set_state(1)
+            fresh(work / "profiled.db")
+            out["profile"] = profiled_crawl(config, work, site.n, "first")
+            out["profile_unchanged"] = profiled_crawl(config, work, site.n, "unchanged")
+    if not edited:
+        return out
     conn = sqlite3.connect(db)
     revised = {row[0] for row in conn.execute(
         "SELECT url FROM fetches WHERE run_id = (SELECT max(id) FROM runs) AND outcome IN ('new', 'changed')")}
@@ -127,94 +181,213 @@ def fmt(value, unit: str = "", digits: int = 1) -> str:
     return f"{value:,}{unit}"
 
 
-def report(fig: dict) -> str:
-    """The figures as a markdown table (also what is printed)."""
-    c, m = fig["crawl"], fig["machine"]
-    first, same, edited = c["first"], c["unchanged"], c["edited"]
+def crawl_rows(fig: dict) -> list[tuple[str, str, str, str]]:
+    """Rows 1–4 of the table: first crawl against bare trafilatura, the recrawls, memory."""
+    c = fig["crawl"]
+    first, same, floor = c["first"], c["unchanged"], c["floor"]
     bare = fig["bare_trafilatura"]
     rows = [
         ("1. first crawl", "end to end", f"{fmt(first['pages_per_s'])} pages/s ({fig['pages']:,} pages in "
-                                          f"{fmt(first['wall_s'], ' s', 1)})", ""),
+                                          f"{fmt(first['wall_s'], ' s', 1)}; {1000 / first['pages_per_s']:.1f} "
+                                          f"ms/page)", ""),
         ("", "bare `trafilatura.extract`, one process", f"{fmt(bare['pages_per_s'])} pages/s", ""),
         ("", "**ratio crawl / bare**", f"**{fig['ratio']:.2f}×**", "≥ 0.8×"),
         ("2. recrawl, nothing changed", "wall time", f"{fmt(same['wall_s'], ' s')} = "
                                                      f"{same['wall_s'] / first['wall_s']:.0%} of the first crawl",
-         "≤ 50%"),
+         ""),
+        ("", "bare floor: the same requests one after another (http.client, one process)",
+         f"{fmt(floor['wall_s'], ' s', 2)} ({floor['requests']:,} requests: "
+         + ", ".join(f"{v:,} × {k}" for k, v in sorted(floor["statuses"].items())) + ")", ""),
+        ("", "**ratio recrawl / floor**", f"**{same['wall_s'] / floor['wall_s']:.2f}×**", "≤ 2×"),
         ("", "pages extracted again", fmt(same["extracted"]), "0"),
         ("", "rows added", ", ".join(f"{k} {v}" for k, v in same["rows_added"].items() if v) or "none",
-         "fetches + runs only"),
+         "0 revisions"),
         ("", "requests answered 304", f"{same['not_modified']:,} (200: {same['served_200']:,})", ""),
-        ("3. recrawl, 5% edited", "revisions added", f"{edited['rows_added']['revisions']:,} of "
-                                                     f"{edited['expected_revisions']:,} edited; exactly those: "
-                                                     f"{'yes' if edited['exactly_the_edited_pages'] else 'NO'}",
-         "= edited"),
-        ("", "pages extracted / wall", f"{fmt(edited['extracted'])} / {fmt(edited['wall_s'], ' s')}", ""),
-        ("4. peak memory of the crawl", "RSS (PSS) of the crawl's process tree",
-         f"{max(x['peak_rss_mb'] for x in (first, same, edited))} MB "
-         f"({max(x['peak_pss_mb'] for x in (first, same, edited))} MB)", "< 400 MB"),
     ]
+    runs = [first, same]
+    if "edited" in c:
+        edited = c["edited"]
+        runs.append(edited)
+        rows += [
+            ("3. recrawl, 5% edited", "revisions added", f"{edited['rows_added']['revisions']:,} of "
+                                                         f"{edited['expected_revisions']:,} edited; exactly those: "
+                                                         f"{'yes' if edited['exactly_the_edited_pages'] else 'NO'}",
+             "= edited"),
+            ("", "pages extracted / wall", f"{fmt(edited['extracted'])} / {fmt(edited['wall_s'], ' s')}", "")]
+    rows.append(("4. peak memory of the crawl", "RSS (PSS) of the crawl's process tree",
+                 f"{max(x['peak_rss_mb'] for x in runs)} MB ({max(x['peak_pss_mb'] for x in runs)} MB)",
+                 "< 400 MB"))
+    return rows
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| | measure | result | target |", "|---|---|---|---|"]
+    return "\n".join(lines + [f"| {a} | {b} | {r} | {t} |" for a, b, r, t in rows])
+
+
+def profile_tables(prof: dict, pages: int, what: str, top: bool = True) -> str:
+    """Where the time goes: samples by process and area, and the crawl thread's top functions."""
+    if not prof or "error" in prof or not prof.get("areas"):
+        return f"Profile of {what}: {prof.get('error', 'none')}.\n"
+    roles = {"crawl": "crawl process, main thread (Scrapy's reactor, the pipelines, SQLite)",
+             "crawl (other threads)": "crawl process, other threads", "worker": "extraction workers (all)"}
+    lines = [f"Where the time goes in {what} of the same {pages:,} pages under py-spy "
+             f"(100 samples/s of every process; {prof['wall_s']:.1f} s with the profiler attached): "
+             "time sampled while running, in ms per page, and its share of that process's samples.", "",
+             "| process | area | ms/page | share |", "|---|---|---|---|"]
+    for role, label in roles.items():
+        areas = prof["areas"].get(role)
+        if not areas:
+            continue
+        total = areas["total"]
+        lines.append(f"| **{label}** | **all** | **{total['ms_per_page']:.1f}** | {total['seconds']:.1f} s |")
+        lines += [f"| | {area} | {a['ms_per_page']:.1f} | {a['share']:.0%} |"
+                  for area, a in areas.items() if area != "total" and a["share"] >= 0.005]
+    if top:
+        lines += ["", "The crawl thread's functions by cumulative samples (on the stack) and self samples "
+                      "(innermost):", "", "| function | cumulative | self |", "|---|---|---|"]
+        lines += [f"| `{r['function']}` | {r['cumulative']:.0%} | {r['self']:.0%} |" for r in prof["top"]]
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(fig: dict) -> str:
+    """The targets of issue 16, each met or not by the figures of this run."""
+    c = fig["crawl"]
+    same, floor = c["unchanged"], c["floor"]
+    runs = [x for x in (c["first"], same, c.get("edited")) if x]
+    rss = max(x["peak_rss_mb"] for x in runs)
+    checks = [
+        ("first crawl ≥ 0.8× bare trafilatura (aim > 1×)", fig["ratio"] >= 0.8, f"{fig['ratio']:.2f}×"),
+        ("unchanged recrawl ≤ 2× its bare floor", same["wall_s"] <= 2 * floor["wall_s"],
+         f"{same['wall_s'] / floor['wall_s']:.2f}×"),
+        ("unchanged recrawl: 0 extractions, 0 revisions", not same["extracted"]
+         and not same["rows_added"]["revisions"],
+         f"{same['extracted']} extractions, {same['rows_added']['revisions']} revisions"),
+        ("peak RSS of the crawl < 400 MB", rss < 400, f"{rss} MB"),
+    ]
+    if c.get("edited"):
+        checks.append(("5% edited: exactly those revisions", c["edited"]["exactly_the_edited_pages"],
+                       f"{c['edited']['rows_added']['revisions']} of {c['edited']['expected_revisions']}"))
+    if fig.get("scale"):
+        sc = fig["scale"]
+        served = [r for r in sc["search"].values()
+                  if r["view"].startswith("revisions.json") and "_nofacet" not in r["view"]]
+        worst = max(r.get("p95_ms", float("inf")) for r in served)
+        checks.append((f"Datasette `_search` p95 < 100 ms on `revisions` at {sc['build']['revisions']:,} revisions",
+                       worst < 100, f"worst p95 {worst:.0f} ms"))
+        slowest = max(r["p95_ms"] for r in sc["diff"].values())
+        checks.append(("`archive diff` of 2×20,000 chars < 100 ms", slowest < 100, f"slowest {slowest:.0f} ms"))
+    checks.append(("the whole bench < 10 minutes", fig["total_s"] < 600, f"{fig['total_s']:.0f} s"))
+    lines = ["| target | this run | verdict |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'met' if ok else '**not met**'} |" for name, ok, value in checks]
+    return "\n".join(lines) + "\n"
+
+
+def report(fig: dict) -> str:
+    """The figures as markdown tables (also what is printed)."""
+    m = fig["machine"]
+    rows = crawl_rows(fig)
     if fig.get("scale"):
         s = fig["scale"]
         rows.append(("5. archive at scale", "synthetic archive",
                      f"{s['build']['revisions']:,} revisions, {s['build']['documents']:,} documents, "
                      f"{s['build']['size_bytes'] / 2**20:,.0f} MB = {s['bytes_per_revision']:,} bytes/revision "
-                     f"(built in {s['build']['build_s']:.0f} s)", ""))
+                     + (f"(built in {s['build']['build_s']:.0f} s)" if s["build"]["build_s"] else "(kept)"), ""))
         for r in s["search"].values():
-            rows.append(("", f"Datasette `{r['view']}` ({fmt(r['matches'])} matches)",
-                         f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms", "p95 < 100 ms"))
+            result = (f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms" if "error" not in r
+                      else f"failed: {r['error'][:60]}")
+            rows.append(("", f"Datasette `{r['view']}` ({fmt(r['matches'])} matches)", result, "p95 < 100 ms"))
         for label, r in s["diff"].items():
             rows.append(("", f"`diff` 2×20,000 chars, {label} ({r['paragraphs']} paragraphs)",
                          f"median {r['median_ms']:.0f} ms, slowest of 5 {r['p95_ms']:.0f} ms", "< 100 ms"))
         for label, r in s["cli"].items():
             rows.append(("6. CLI" if label == "status" else "", f"`python -m archive {label}` (whole process)",
                          f"median {r['median_ms']:.0f} ms", ""))
-    lines = ["| | measure | result | target |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {r} | {t} |" for a, b, r, t in rows]
     head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; {m['os']}; Python {m['python']}, "
             f"Scrapy {m['scrapy']}, trafilatura {m['trafilatura']}, SQLite {m['sqlite']}; "
             f"load average before the run {m['load_before']}; {m['date']}; bench took {fig['total_s']:.0f} s.")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+    out = head + "\n\n" + table(rows) + "\n\n" + verdicts(fig)
+    if fig["crawl"].get("profile"):
+        out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"], "a first crawl (fresh archive)")
+    if fig["crawl"].get("profile_unchanged"):
+        out += "\n" + profile_tables(fig["crawl"]["profile_unchanged"], fig["pages"],
+                                      "the unchanged recrawl that follows it", top=False)
+    return out
 
 
-def write_doc(table: str, fig: dict) -> None:
-    block = f"{BEGIN}\n{table}\n<details><summary>raw figures (JSON)</summary>\n\n```json\n" \
-            f"{json.dumps(fig, ensure_ascii=False, indent=1)}\n```\n</details>\n{END}"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1] if END in rest else ""
+def write_doc(table: str, fig: dict, marker: str = "bench") -> None:
+    """Replace the block between `<!-- {marker}:begin -->` and `<!-- {marker}:end -->` of docs/benchmarks.md."""
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    block = f"{begin}\n{table}\n<details><summary>raw figures (JSON)</summary>\n\n```json\n" \
+            f"{json.dumps(fig, ensure_ascii=False, indent=1)}\n```\n</details>\n{end}"
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1] if end in rest else ""
     DOC.write_text(head + block + tail, encoding="utf-8")
+
+
+def crawl_part(pages: int, work: Path, workers: int | None, *, edited: bool, profiled: bool) -> dict:
+    """Site, bare trafilatura and the crawls on `pages` pages; the figures."""
+    fig: dict = {"machine": machine(), "pages": pages}
+    click.echo(f"generating a {pages}-page site …", err=True)
+    site = BenchSite.generate(pages)
+    click.echo("bare trafilatura …", err=True)
+    fig["bare_trafilatura"] = bare_trafilatura(site)
+    click.echo("crawls (first, unchanged + its floor" + (", 5% edited" if edited else "")
+               + (", profiled" if profiled else "") + ") …", err=True)
+    fig["crawl"] = crawl_benchmark(site, work, workers, edited=edited, profiled=profiled)
+    fig["ratio"] = round(fig["crawl"]["first"]["pages_per_s"] / fig["bare_trafilatura"]["pages_per_s"], 3)
+    fig["site"] = site
+    return fig
 
 
 @click.command()
 @click.option("--pages", default=2000, show_default=True, help="Article pages on the generated site.")
 @click.option("--revisions", default=100_000, show_default=True, help="Revisions in the synthetic archive.")
+@click.option("--large", type=int, default=None,
+              help="Instead: only the crawl figures (no edit, no profile) on a site this big, e.g. 20000, "
+                   "written to the doc's large-site block.")
 @click.option("--extract-workers", type=int, default=None, help="ZWGK_EXTRACT_WORKERS for the crawls.")
 @click.option("--no-scale", is_flag=True, help="Skip the archive-at-scale part (5 and 6).")
+@click.option("--no-profile", is_flag=True, help="Skip the profiled crawl.")
+@click.option("--scale-db", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Time search, diff and CLI on this kept synthetic archive instead of building one.")
 @click.option("--no-write", is_flag=True, help="Do not update docs/benchmarks.md.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the databases and crawl logs in this directory.")
-def main(pages: int, revisions: int, extract_workers: int | None, no_scale: bool, no_write: bool,
-         keep: Path | None) -> None:
-    """Run the benchmark and report; e.g. `python -m bench.run --pages 2000`."""
+              help="Keep the databases, crawl logs and bench.json in this directory.")
+@click.option("--report", "saved", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Measure nothing: render the figures of a kept bench.json (and write the doc).")
+def main(pages: int, revisions: int, large: int | None, extract_workers: int | None, no_scale: bool,
+         no_profile: bool, no_write: bool, scale_db: Path | None, keep: Path | None, saved: Path | None) -> None:
+    """Run the benchmark and report; e.g. `python -m bench.run --pages 2000`, `python -m bench.run --large 20000`."""
+    if saved is not None:
+        fig = json.loads(saved.read_text(encoding="utf-8"))
+        text = report(fig)
+        click.echo(text)
+        if not no_write:
+            write_doc(text, fig, "bench" if "edited" in fig["crawl"] else "bench-large")
+        return
     started = time.perf_counter()
-    fig: dict = {"machine": machine(), "pages": pages}
     with tempfile.TemporaryDirectory(prefix="zwgk-bench-") as tmp:
         work = keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        click.echo(f"generating a {pages}-page site …", err=True)
-        site = BenchSite.generate(pages)
-        click.echo("bare trafilatura …", err=True)
-        fig["bare_trafilatura"] = bare_trafilatura(site)
-        click.echo("crawls (first, unchanged, 5% edited) …", err=True)
-        fig["crawl"] = crawl_benchmark(site, work, extract_workers)
-        fig["ratio"] = round(fig["crawl"]["first"]["pages_per_s"] / fig["bare_trafilatura"]["pages_per_s"], 3)
-        if not no_scale:
-            click.echo(f"synthetic archive of {revisions:,} revisions …", err=True)
-            path = work / "archive.db"
-            captures = scale.compressed_captures([site.pages[1][a.path].body for a in site.articles])
-            build = scale.build_archive(path, revisions, captures)
+        if large:
+            fig = crawl_part(large, work, extract_workers, edited=False, profiled=False)
+            fig.pop("site")
+        else:
+            fig = crawl_part(pages, work, extract_workers, edited=True, profiled=not no_profile)
+            site = fig.pop("site")
+        (work / "bench.json").write_text(json.dumps(fig, ensure_ascii=False, indent=1), encoding="utf-8")
+        if not large and not no_scale:
+            if scale_db is not None:
+                path, build = scale_db, scale.archive_figures(scale_db)
+            else:
+                click.echo(f"synthetic archive of {revisions:,} revisions …", err=True)
+                path = work / "archive.db"
+                captures = scale.compressed_captures([site.pages[1][a.path].body for a in site.articles])
+                build = scale.build_archive(path, revisions, captures)
             click.echo("search, diff and CLI latencies …", err=True)
             fig["scale"] = {
                 "build": build, "bytes_per_revision": round(build["size_bytes"] / build["revisions"]),
@@ -222,10 +395,10 @@ def main(pages: int, revisions: int, extract_workers: int | None, no_scale: bool
                 "diff": scale.diff_latency(), "cli": scale.cli_latency(path, build["documents"] // 2)}
         fig["total_s"] = round(time.perf_counter() - started, 1)
         (work / "bench.json").write_text(json.dumps(fig, ensure_ascii=False, indent=1), encoding="utf-8")
-    table = report(fig)
-    click.echo("\n" + table)
+    text = report(fig)
+    click.echo("\n" + text)
     if not no_write:
-        write_doc(table, fig)
+        write_doc(text, fig, "bench-large" if large else "bench")
     click.echo("BENCH " + json.dumps(fig, ensure_ascii=False, separators=(",", ":")))
 
 

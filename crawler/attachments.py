@@ -31,7 +31,6 @@ from twisted.python.failure import Failure
 
 from archive import attachments as store
 from archive import filetext
-from archive.db import connect
 from crawler.items import ArchivedPage, NotModifiedItem, PageItem
 from crawler.middlewares import on_hosts
 from crawler.workers import WorkerCrashed, extract_file
@@ -98,7 +97,10 @@ class AttachmentsPipeline(FilesPipeline):
     def open_spider(self, spider=None) -> None:
         super().open_spider()
         source = self.crawler.spider.source
-        self.db = connect(self.crawler.spider.db_path)
+        # the archive pipeline's connection: a page it recorded in the still-open group commit is visible
+        # here, and attachment versions join that group (a connection of its own would see neither)
+        # (none when the archive pipeline did not open the archive, e.g. the source is locked: then no files)
+        self.db = getattr(self.crawler, "zwgk_archive_db", None)
         self.store.db = self.db
         settings = self.crawler.settings
         self.maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
@@ -109,14 +111,12 @@ class AttachmentsPipeline(FilesPipeline):
         self.failures: dict[str, AttachmentFailed] = {}  # url -> why it gave no file (this run)
 
     def close_spider(self, spider=None) -> None:
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        self.db = None  # the archive pipeline's connection: it closes it
 
     # --- which files --------------------------------------------------------------------------------
     async def process_item(self, item, spider=None):
         archived = isinstance(item, ArchivedPage | PageItem | NotModifiedItem)  # ArchivePipeline hands on ArchivedPage
-        if not archived or getattr(self.crawler.spider, "archive_error", None):
+        if not archived or self.db is None or getattr(self.crawler.spider, "archive_error", None):
             return item
         try:
             row = self.db.execute("SELECT id FROM documents WHERE url = ?", [item.url]).fetchone()

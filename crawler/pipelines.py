@@ -17,8 +17,9 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from archive import store
+from archive import search, store
 from archive.db import connect, db_path
+from archive.groupcommit import MAX_PAGES, MAX_SECONDS, GroupCommit
 from crawler.items import ArchivedPage, FailureItem, NotModifiedItem, PageItem
 from crawler.locks import SourceLock
 from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
@@ -98,6 +99,8 @@ class ArchivePipeline:
         self._progress: task.LoopingCall | None = None
         self._last_update = 0.0
         self.export = bool(crawler.settings.getdict("FEEDS"))  # look up 304 pages' text only for -o
+        self.group: GroupCommit | None = None
+        self._ticker = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -118,9 +121,12 @@ class ArchivePipeline:
                 return
             self.lock = lock
         self.db = connect(spider.db_path)
+        # shared with the attachments pipeline, so it sees (and joins) the open group of pages
+        self.crawler.zwgk_archive_db = self.db
         store.upsert_source(self.db, spider.source.as_row())
         self.run_id = spider.run_id or store.start_run(self.db, spider.source.id, os.getpid())
         spider.run_id = self.run_id
+        self._start_group()
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
         self.started = self._last_update = time.monotonic()
         self._progress = task.LoopingCall(self.report_progress)
@@ -166,9 +172,11 @@ class ArchivePipeline:
         if self.write_error or self.db is None:  # the archive cannot be written: nothing more is recorded
             return item
         try:
-            outcome = self._record(item)
+            with self.group.page():
+                outcome = self._record(item)
         except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
             self.write_error = f"{type(e).__name__}: {e}"
+            self._commit_group()
             self.crawler.spider.archive_error = self.write_error
             logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
                          self.write_error)
@@ -230,6 +238,7 @@ class ArchivePipeline:
         if self.db is None:
             self._release()
             return
+        self._stop_group()
         stats = self.crawler.stats
         pages = stats.get_value("response_received_count", 0) if stats else None
         extracted = stats.get_value("zwgk/extracted", 0) if stats else None
@@ -264,7 +273,44 @@ class ArchivePipeline:
         notify.after_run(self.db, self.run_id, self.crawler.spider.source)
         self._close()
 
+    # --- group commit (archive.groupcommit): pages share a transaction, committed every
+    # ZWGK_COMMIT_PAGES pages or ZWGK_COMMIT_SECONDS seconds; 1 page = the old commit per page.
+
+    def _start_group(self) -> None:
+        from twisted.internet.task import LoopingCall
+
+        settings = self.crawler.settings
+        self.group = GroupCommit(self.db, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
+                                 settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
+        self._ticker = LoopingCall(self._commit_group, due_only=True)
+        self._ticker.start(max(0.05, self.group.max_seconds / 2), now=False)
+
+    def _commit_group(self, due_only: bool = False) -> None:
+        """Commit the open group (only if due, from the timer); a failing commit stops the crawl like a
+        failing page: the group's pages are not archived, and the next run fetches them again."""
+        if self.group is None or self.write_error and due_only:
+            return
+        try:
+            self.group.commit_if_due() if due_only else self.group.commit()
+        except sqlite3.Error as e:
+            if not self.write_error:
+                self.write_error = f"{type(e).__name__}: {e}"
+                self.crawler.spider.archive_error = self.write_error
+                logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
+                             self.write_error)
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
+
+    def _stop_group(self) -> None:
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        self._commit_group()
+
     def _close(self) -> None:
+        try:  # planner statistics for the search pages' covering indexes (archive.search)
+            if not self.write_error:
+                search.refresh_planner_stats(self.db)
+        except sqlite3.Error as e:
+            logger.warning("could not refresh the archive's planner statistics: %s", e)
         self.db.close()
         self.db = None
         self._release()

@@ -62,6 +62,9 @@ ZWGK_MAX_LISTING_PAGES = 200
 # Worker processes that extract pages (crawler/workers.py); None: one per core, at most 2; 0: extract
 # in the crawl's own process.
 ZWGK_EXTRACT_WORKERS = None
+# Group commit (archive/groupcommit.py): pages share a transaction until this many pages or seconds.
+ZWGK_COMMIT_PAGES = 50
+ZWGK_COMMIT_SECONDS = 0.2
 # Conditional requests: a known document is asked with If-None-Match / If-Modified-Since from its last
 # confirmed fetch, and a 304 is recorded as unchanged without extracting it again.
 ZWGK_CONDITIONAL_REQUESTS = True

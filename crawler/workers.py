@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -57,10 +59,6 @@ def extract_file(body: bytes, time_limit: float | None) -> tuple[Any, str | None
     return result, segment(result.text) if result.text else None
 
 
-def _ready() -> int:
-    return os.getpid()
-
-
 PR_SET_PDEATHSIG = 1
 
 
@@ -84,42 +82,135 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
+class _Worker:
+    """One extraction process and its two pipes: tasks in, results out (pickled, one message each)."""
+
+    def __init__(self, context, parent: int) -> None:
+        task_read, self.tasks = context.Pipe(duplex=False)
+        self.results, result_write = context.Pipe(duplex=False)
+        self.process = context.Process(target=_serve, args=(task_read, result_write, parent), daemon=True,
+                                       name="zwgk-extract")
+        self.process.start()
+        task_read.close()  # only the worker holds these ends: its death is an EOF on `results`
+        result_write.close()
+        for conn in (self.tasks, self.results):  # room for a few pages, so neither side waits on a write
+            _widen(conn.fileno())
+        self.pending: dict[int, asyncio.Future] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
+def _widen(fd: int, size: int = 1 << 20) -> None:
+    """Grow a pipe's buffer (Linux F_SETPIPE_SZ; 64 KiB by default, less than some pages)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _serve(tasks, results, parent: int) -> None:
+    """A worker's life: run each task (fn, args) it is sent and send back (ok, result or exception)."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when its workers stop
+    while True:
+        try:
+            data = tasks.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not data:  # the pool is closing
+            return
+        task_id, fn, args = pickle.loads(data)
+        try:
+            out = (task_id, True, fn(*args))
+        except Exception as e:
+            out = (task_id, False, e)
+        try:
+            payload = pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # an unpicklable result or exception: say so rather than die
+            payload = pickle.dumps((task_id, False, RuntimeError(f"unpicklable result: {e!r}")))
+        results.send_bytes(payload)
+
+
+class _Broken(Exception):
+    """The worker running the task died before answering."""
+
+
 class ExtractorPool:
-    """A process pool for extraction that survives a crashing worker (see the module docstring)."""
+    """A process pool for extraction that survives a crashing worker (see the module docstring).
+
+    Lighter than concurrent.futures.ProcessPoolExecutor, whose two helper threads (queue feeder and
+    manager) and wake-up pipe cost the crawl process more CPU per page than its SQLite writes: here the
+    event loop's own thread writes a task straight into a worker's pipe and reads the answer when the
+    pipe is readable (asyncio add_reader), with no thread in between."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"ExtractorPool needs at least one worker, not {workers}")
         self.workers = workers
         self._context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: list[_Worker] = []
         self._slots: asyncio.Semaphore | None = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                             initializer=_die_with_parent, initargs=(os.getpid(),))
-        return self._pool
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._ids = itertools.count()
 
     def start(self) -> None:
-        """Start the workers now (one trivial task each) rather than at the first page."""
-        pool = self._executor()
-        for _ in range(self.workers):
-            pool.submit(_ready)
+        """Start the workers now rather than at the first page (forked while the process is small)."""
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker(self._context, os.getpid()))
+
+    def _watch(self, worker: _Worker, loop: asyncio.AbstractEventLoop) -> None:
+        if worker.loop is not loop:
+            if worker.loop is not None and not worker.loop.is_closed():
+                worker.loop.remove_reader(worker.results.fileno())
+            loop.add_reader(worker.results.fileno(), self._answer, worker)
+            worker.loop = loop
+
+    def _answer(self, worker: _Worker) -> None:
+        """The worker's result pipe is readable: one answer, or EOF when the worker died."""
+        try:
+            task_id, ok, value = pickle.loads(worker.results.recv_bytes())
+        except (EOFError, OSError):
+            self._lost(worker)
+            return
+        future = worker.pending.pop(task_id, None)
+        if future is not None and not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker died: its tasks fail with _Broken (each is retried alone), a new worker replaces it."""
+        if worker.loop is not None and not worker.loop.is_closed():
+            worker.loop.remove_reader(worker.results.fileno())
+        worker.results.close()
+        worker.tasks.close()
+        worker.process.join(1)
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(_Broken())
+        worker.pending.clear()
+        if worker in self._pool:
+            self._pool[self._pool.index(worker)] = _Worker(self._context, os.getpid())
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """fn(*args) in a worker process; its exception is re-raised here; WorkerCrashed if it kills
         its worker twice."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(2 * self.workers)
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = asyncio.Semaphore(2 * self.workers), loop
         async with self._slots:
-            pool = self._executor()
+            self.start()
+            worker = min(self._pool, key=lambda w: len(w.pending))
+            self._watch(worker, loop)
+            task_id = next(self._ids)
+            future = worker.pending[task_id] = loop.create_future()
             try:
-                return await asyncio.wrap_future(pool.submit(fn, *args))
-            except BrokenProcessPool:
-                if self._pool is pool:  # the first task to notice replaces the pool for everyone
-                    self._pool = None
-                    pool.shutdown(wait=False, cancel_futures=True)
+                worker.tasks.send_bytes(pickle.dumps((task_id, fn, args), pickle.HIGHEST_PROTOCOL))
+            except OSError:  # the worker is gone already
+                self._lost(worker)
+            try:
+                return await future
+            except _Broken:
+                pass
         # caught in a crash: once more, alone, so that only the page that kills its worker fails
         with ProcessPoolExecutor(1, mp_context=self._context, initializer=_die_with_parent,
                                  initargs=(os.getpid(),)) as alone:
@@ -129,7 +220,22 @@ class ExtractorPool:
                 raise WorkerCrashed("the extraction worker process died on this page") from None
 
     def close(self) -> None:
-        """Stop the workers (pending tasks are cancelled); safe to call twice."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers (tasks still pending are cancelled); safe to call twice."""
+        pool, self._pool = self._pool, []
+        for worker in pool:
+            if worker.loop is not None and not worker.loop.is_closed():
+                worker.loop.remove_reader(worker.results.fileno())
+            try:
+                worker.tasks.send_bytes(b"")
+            except OSError:
+                pass
+        for worker in pool:
+            worker.process.join(5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(1)
+            for future in worker.pending.values():
+                if not future.get_loop().is_closed():
+                    future.cancel()
+            worker.tasks.close()
+            worker.results.close()

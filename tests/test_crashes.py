@@ -38,8 +38,11 @@ def _articles_site(farm: FaultFarm, tmp_path, *, delay: float, per_host: int):
     site = farm.sites["kill"]
     for n in range(ARTICLES):
         site.add_article(f"a{n}")
+    # Groups of at most 4 pages (archive.groupcommit): kills land mid-group, and the progress the test
+    # waits for becomes visible in small steps rather than in one commit near the end of the run.
     config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"DOWNLOAD_DELAY": delay,
-                                                                     "CONCURRENT_REQUESTS_PER_DOMAIN": per_host})
+                                                                     "CONCURRENT_REQUESTS_PER_DOMAIN": per_host,
+                                                                     "ZWGK_COMMIT_PAGES": 4})
     return site, config, tmp_path / "archive.db"
 
 
