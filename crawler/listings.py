@@ -3,14 +3,16 @@ catalogue platform (its `/gkmlpt/index` script shell and its JSON list API)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from parsel import Selector
+from w3lib.url import safe_url_string
 
 from crawler.extract.jsobject import read_assigned
 
@@ -21,6 +23,7 @@ CREATE_PAGE_RE = re.compile(
 SID_RE = re.compile(r"""\bSID\s*["']?\s*:\s*["']?(\w+)""")
 DROPPED_QUERY = frozenset({"jump"})  # `?jump=true`: gkmlpt's "open in place" flag, not part of the document
 CHINA_TZ = timezone(timedelta(hours=8))
+UNKNOWN_PAGES = 10**6  # a catalogue whose API answer names no total: pages are read while they are full
 
 
 @dataclass(frozen=True)
@@ -30,41 +33,50 @@ class Link:
 
 
 def page_links(selector: Selector, base_url: str) -> list[Link]:
-    """Every <a href> on a page as an absolute URL (fragments dropped) with its text."""
+    """Every <a href> on a page as an absolute URL (fragments dropped) with its text. A href that is not a
+    URL (an unfilled template placeholder such as `http://[#InfoURL#]/`) is skipped, not the page."""
     links = []
     for a in selector.css("a[href]"):
         href = (a.attrib.get("href") or "").strip()
         if not href or href.startswith(("javascript:", "mailto:", "#")):
             continue
-        url = urljoin(base_url, href)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
+        try:
+            url = canonical_url(urljoin(base_url, href))
+        except ValueError:
+            continue
+        if urlsplit(url).scheme not in ("http", "https"):
             continue
         text = " ".join("".join(a.css("::text").getall()).split()) or a.attrib.get("title", "")
-        links.append(Link(canonical_url(url), text))
+        links.append(Link(url, text))
     return links
 
 
 def canonical_url(url: str) -> str:
     """The one URL a document is archived under: no `#fragment` (gkmlpt's API answers add `#<catalog>`),
     no `jump=true` (gkmlpt pages link `post_N.html?jump=true`), scheme and host lower-case, default port
-    dropped; the rest of the query kept in its order. Idempotent."""
-    parts = urlsplit(url.strip())
+    dropped; the rest of the query kept in its order and its bytes (a GBK `%D6%D0` stays as it is).
+    Percent-escaped as Scrapy escapes a request's URL (`/年度报告.html` -> `/%E5%B9%B4…`), so the URL the
+    spider asks, the one the archive stores and the one the next run's listing gives are one string.
+    Idempotent. ValueError for a URL that cannot be split (`http://[#InfoURL#]/`)."""
+    url = url.strip()
+    try:
+        url = safe_url_string(url)
+    except ValueError:  # a bad port (`:abc`): dropped below, as the default port is
+        pass
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     try:
         port = parts.port
     except ValueError:
         port = None
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     if parts.username or parts.password:
         netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k.lower() not in DROPPED_QUERY]
-        if len(kept) != len(pairs):
-            query = urlencode(kept)
+    pairs = parts.query.split("&") if parts.query else []
+    query = "&".join(p for p in pairs if unquote(p.split("=", 1)[0]).lower() not in DROPPED_QUERY)
     return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, ""))
 
 
@@ -79,7 +91,11 @@ def on_hosts(url: str, hosts: Iterable[str] | None) -> bool:
 
 
 def matches(url: str, patterns: Iterable[str]) -> bool:
-    return any(re.search(p, url) for p in patterns)
+    """Whether a pattern finds `url`, as given or percent-decoded (patterns name `/年度报告/`, canonical
+    URLs carry `/%E5%B9%B4…/`)."""
+    patterns = list(patterns)
+    decoded = unquote(url, errors="replace")
+    return any(re.search(p, url) or (decoded != url and re.search(p, decoded)) for p in patterns)
 
 
 def article_links(links: list[Link], article_urls: Iterable[str], title_filter: str | None) -> list[Link]:
@@ -155,9 +171,8 @@ def gkmlpt_tree(html: str) -> list[Catalog]:
         for node in nodes if isinstance(nodes, list) else []:
             if not isinstance(node, dict) or node.get("id") in (None, ""):
                 continue
-            count = node.get("post_count", node.get("count"))
             found.append(Catalog(str(node["id"]), str(node.get("name") or "").strip(),
-                                 int(count) if isinstance(count, (int, float)) else None, depth))
+                                 _count(node.get("post_count", node.get("count"))), depth))
             walk(node.get("children"), depth + 1)
 
     walk(config.get("TREE"), 0)
@@ -173,8 +188,8 @@ def gkmlpt_find_catalog(html: str, catalog: str) -> str | None:
     """A catalogue's id from its id (`0` = every article) or name (exact name first, then a name that
     contains it)."""
     catalog = str(catalog).strip()
-    if catalog.isdigit():
-        return catalog
+    if catalog.isdecimal():  # also full-width digits, as a Chinese input method types them: １１９３８
+        return str(int(catalog))
     tree = gkmlpt_catalogs(html)
     for cid, name in tree.items():
         if name == catalog:
@@ -191,7 +206,7 @@ def gkmlpt_wanted_catalog(catalog: str | None, start_url: str) -> str:
     if catalog is not None and str(catalog).strip():
         return str(catalog).strip()
     fragment = urlsplit(start_url).fragment.strip()
-    return fragment if fragment.isdigit() else ""
+    return str(int(fragment)) if fragment.isdecimal() else ""
 
 
 def gkmlpt_root(url: str) -> str:
@@ -213,10 +228,13 @@ def gkmlpt_api_url(base_url: str, catalog_id: str, sid: str, page: int = 1) -> s
 
 def gkmlpt_page_count(data: dict[str, Any], per_page: int | None = None) -> int:
     """Pages in a catalogue, from `total` (or `classify.post_count`) and the page size (`per_page`: the
-    size of the first page, which is full; by default the size of this answer)."""
+    size of the first page, which is full; by default the size of this answer). An answer that names no
+    total and fills its page may have more after it: UNKNOWN_PAGES (paging stops at a short page)."""
     articles = data.get("articles") or []
-    total = _int(data.get("total")) or _int((data.get("classify") or {}).get("post_count")) or len(articles)
+    total = _int(data.get("total")) or _int((data.get("classify") or {}).get("post_count"))
     per_page = max(per_page or len(articles), 1)
+    if not total:
+        return UNKNOWN_PAGES if len(articles) >= per_page and articles else 1
     return max(1, -(-total // per_page))
 
 
@@ -229,6 +247,10 @@ def gkmlpt_articles(data: dict[str, Any], base_url: str) -> Iterator[tuple[str, 
         url = art.get("url") or art.get("post_url")
         if not isinstance(url, str) or not url.strip():
             continue
+        try:
+            url = canonical_url(urljoin(base_url, url.strip()))
+        except ValueError:  # not a URL: this article is skipped, not the page
+            continue
         hints = {
             "title": art.get("title"),
             "publisher": art.get("publisher"),
@@ -236,7 +258,7 @@ def gkmlpt_articles(data: dict[str, Any], base_url: str) -> Iterator[tuple[str, 
             "identifier": art.get("identifier"),
             "document_number": art.get("document_number"),
         }
-        yield canonical_url(urljoin(base_url, url.strip())), {k: str(v).strip() for k, v in hints.items() if v}
+        yield url, {k: str(v).strip() for k, v in hints.items() if v}
 
 
 def gkmlpt_report_links(data: dict[str, Any], base_url: str, article_urls: Iterable[str],
@@ -286,11 +308,25 @@ def _int(value: Any) -> int:
         return 0
 
 
+def _count(value: Any) -> int | None:
+    """A post count as the tree gives it (a number or a numeric string), else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value)
+    return None
+
+
 def _api_date(art: dict[str, Any]) -> str | None:
+    """An article's date from the API: epoch seconds, epoch milliseconds, or an ISO-like string."""
     for key in ("display_publish_time", "first_publish_time", "publish_time", "date", "created_at"):
         value = art.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return datetime.fromtimestamp(value, CHINA_TZ).date().isoformat()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            seconds = value / 1000 if value > 10**11 else value  # past the year 5138 in seconds: milliseconds
+            try:
+                return datetime.fromtimestamp(seconds, CHINA_TZ).date().isoformat()
+            except (OverflowError, ValueError, OSError):
+                continue
         if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
             return value[:10]
     return None

@@ -5,6 +5,7 @@ source's patterns select, extract the first article. Writes nothing; for checkin
 """
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 import urllib.robotparser
@@ -42,8 +43,10 @@ def fetch(url: str) -> Fetched:
             body, status, ctype = response.read(), response.status, response.headers.get_content_charset()
     except urllib.error.HTTPError as e:
         return Fetched(url, e.code, None, f"HTTP {e.code}")
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        return Fetched(url, None, None, f"cannot reach {url}: {getattr(e, 'reason', e)}", unreachable=True)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        # HTTPException: a connection cut mid-body (IncompleteRead) or a server not speaking HTTP
+        reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}".rstrip(": ")
+        return Fetched(url, None, None, f"cannot reach {url}: {reason}", unreachable=True)
     decoded = decode_body(body, ctype)
     if decoded is None:
         return Fetched(url, status, None, "body could not be decoded")
@@ -154,7 +157,8 @@ def _gkmlpt_articles(source: Source, out: TextIO, unreachable: list[str]) -> lis
             print(f"listing API {api}: {answer.error or f'not JSON ({e})'}", file=out)
             continue
         pages = listings.gkmlpt_page_count(data)
-        print(f"listing API {api}: HTTP {answer.status}, {pages} page(s) of articles", file=out)
+        shown = "an unknown number of" if pages >= listings.UNKNOWN_PAGES else str(pages)
+        print(f"listing API {api}: HTTP {answer.status}, {shown} page(s) of articles", file=out)
         for url, hints in listings.gkmlpt_report_links(data, api, source.article_urls, source.title_filter):
             articles.setdefault(url, hints.get("title", ""))
     return list(articles.items())

@@ -156,3 +156,58 @@ def test_extract_page_reads_detail_from_the_object_literal():
     assert page.publisher == "深圳市坪山区人民政府"
     assert page.published == "2025-01-01"
     assert page.text.count("坪山区坚持以习近平") == 3
+
+
+# --- red-team findings: forms real scripts use that lost the whole config (and so the article body) ---------
+
+ODD_MEMBERS = [
+    "APP_URL: '//' + location.host + '/gkmlpt'",  # string concatenation
+    "WIDTH: screen.width > 1200 ? 1200 : screen.width",  # a condition
+    "TITLE: 'x'.replace(/'/g, '&#39;')",  # a method call on a literal, a regex with a quote
+    "PATTERN: /^\\d+,\\d+}$/g",  # a regex literal holding , and }
+    "NOTE: `第${`1`}页, {共} ${n}页`",  # a template literal with a nested template
+    "SID",  # shorthand
+    "...DEFAULTS",  # spread
+    "[KEY]: 1",  # computed key
+    "init() { return {a: 1}; }",  # method
+    "get url() { return '/'; }",  # getter
+    "标题: '年度报告'",  # a Unicode identifier key
+    "BIG: " + "9" * 5000,  # more digits than Python converts
+    "TREE: " + "[" * 300 + "]" * 300,  # deeper than the reader descends
+]
+
+
+@pytest.mark.parametrize("odd", ODD_MEMBERS)
+def test_one_odd_member_never_loses_detail(odd):
+    page = ("<script>window._CONFIG = {SITE_NAME: '坪山区', " + odd + ", DETAIL: {\"id\": 1, \"content\": "
+            "\"\\u003Cp\\u003E正文\\u003C/p\\u003E\"}, TREE: []};</script>")
+    config = read_assigned(page, "window._CONFIG")
+    assert config is not None, odd
+    assert config["SITE_NAME"] == "坪山区" and config["TREE"] == []
+    assert gkmlpt_detail(page) == {"id": 1, "content": "<p>正文</p>"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.dictionaries(st.from_regex(IDENT, fullmatch=True), values, min_size=1, max_size=4),
+       st.sampled_from(ODD_MEMBERS))
+def test_odd_member_anywhere_keeps_every_other_member(data, obj, odd):
+    parts = [f"{k}: {data.draw(js_literal(v))}" for k, v in obj.items()]
+    parts.insert(data.draw(st.integers(0, len(parts))), odd)
+    parsed = read_assigned("window._CONFIG = {" + ", ".join(parts) + "};", "window._CONFIG")
+    assert parsed is not None
+    assert all(_same(parsed[k], v) for k, v in obj.items() if k != odd.split(":")[0])
+
+
+def test_the_last_assignment_wins_and_commented_lines_do_not_count():
+    page = ("<script>\n// window._CONFIG = {SID: 'old', DETAIL: {content: 'old'}};\n"
+            "window._CONFIG = {SID: '755041'};\n</script><script>\n"
+            "window._CONFIG = {SID: '755041', DETAIL: {content: '<p>new</p>'}};\n</script>")
+    assert gkmlpt_detail(page) == {"content": "<p>new</p>"}
+    assert read_assigned("var s = 'window._CONFIG = {SID: 1}'; window._CONFIG = {SID: 2};", "_CONFIG") == {"SID": 2}
+
+
+def test_legacy_octal_escapes_and_errors_still_raised():
+    assert parse_value("'\\101\\0\\8'")[0] == "A\x008"
+    for bad in ("{a 1}", "{a: 1px}", "{a: /x}"):
+        with pytest.raises(JSObjectError):
+            parse_value(bad)

@@ -10,9 +10,12 @@ regex breaks on escaped quotes or braces inside strings, so this module reads th
 
 What it accepts (a superset of JSON): unquoted identifier keys, number keys, '…' and "…" strings with JS
 escapes (\\n \\t \\uXXXX \\u{…} \\xHH \\' \\/ and line continuations), trailing commas, // and /* */ comments,
-true/false/null/undefined, NaN/Infinity, hex numbers. A value it cannot read (a function, a call, a
-variable) becomes None and is skipped up to the next comma at its level, so one odd field never loses
-the rest of the object.
+true/false/null/undefined, NaN/Infinity, hex numbers, Unicode identifier keys. A value it cannot read (a
+function, a call, a variable, an expression such as ``'//' + location.host``, a regex literal, a template
+with ``${…}``, nesting deeper than MAX_DEPTH) becomes None and is skipped up to the next comma at its
+level, and so is a member it cannot read (shorthand ``{a}``, a method, ``...spread``, ``[computed]: v``),
+so one odd field never loses the rest of the object. When a name is assigned several times, the last
+readable assignment not on a `//` line wins, as when the script runs.
 """
 from __future__ import annotations
 
@@ -22,14 +25,17 @@ from typing import Any
 
 __all__ = ["JSObjectError", "find_object", "parse_value", "read_assigned"]
 
-IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
+IDENT_RE = re.compile(r"(?:[^\W\d]|\$)[\w$]*")  # JS identifiers may be Unicode (`{标题: …}`)
 NUMBER_RE = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 KEYWORDS = {"true": True, "false": False, "null": None, "undefined": None,
             "NaN": float("nan"), "Infinity": float("inf")}
 CLOSERS = {"{": "}", "[": "]", "(": ")"}
 ESCAPE_RE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-                       r"|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
+                       r"|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-3][0-7]{0,2}|[4-7][0-7]?|\r\n|[\s\S])")
+OPERATORS = frozenset("+-*/%?.&|<>=!(^")  # after a value: the value was the start of an expression
+REGEX_AFTER = frozenset("(,=:[!&|?{};+-*%~^<>")  # a `/` after these (or first) starts a regex literal
+MEMBER_MODIFIERS = frozenset({"get", "set", "async", "static"})
 MAX_DEPTH = 200
 _JSON = json.JSONDecoder(strict=False)  # strict=False: raw tabs and newlines inside strings are kept
 
@@ -58,14 +64,28 @@ def find_object(text: str, start: int) -> dict | None:
 
 def read_assigned(text: str, name: str) -> dict | None:
     """The object literal assigned to `name` (``name = {…}``; `name` may be dotted, e.g.
-    ``window._CONFIG``; a ``window.`` prefix is optional in the page), or None when there is none."""
+    ``window._CONFIG``; a ``window.`` prefix is optional in the page), or None when there is none.
+    Assigned several times (a placeholder, then the real config), the last readable assignment wins, as
+    it does when the page's script runs; one on a line commented out with `//` does not count."""
     dotted = r"\s*\.\s*".join(re.escape(part) for part in name.removeprefix("window.").split("."))
     pattern = re.compile(rf"(?<![\w$.])(?:window\s*\.\s*)?{dotted}\s*=(?!=)")
+    found = None
     for match in pattern.finditer(text):
-        found = find_object(text, match.end())
-        if found is not None:
-            return found
-    return None
+        if _after_line_comment(text, match.start()):
+            continue
+        value = find_object(text, match.end())
+        if value is not None:
+            found = value
+    return found
+
+
+def _after_line_comment(text: str, pos: int) -> bool:
+    """Whether `pos` is on a line that a `//` (or a `*` of a block comment) begins."""
+    low = max(0, pos - 400)
+    newline = text.rfind("\n", low, pos)
+    if newline < 0 and low > 0:  # a long (minified) line: its start is too far to tell
+        return False
+    return text[newline + 1:pos].lstrip().startswith(("//", "*"))
 
 
 class _Reader:
@@ -96,9 +116,9 @@ class _Reader:
         return pos
 
     def value(self, pos: int, depth: int) -> tuple[Any, int]:
-        if depth > MAX_DEPTH:
-            raise self.fail(pos, "nesting too deep")
         pos = self.skip(pos)
+        if depth > MAX_DEPTH:  # read no deeper (Python's stack), but keep the rest of the object
+            return None, self.skip_expression(pos)
         if pos >= self.n:
             raise self.fail(pos, "value expected, text ended")
         ch = self.text[pos]
@@ -126,14 +146,22 @@ class _Reader:
         stack: list[str] = []
         text, n = self.text, self.n
         start = pos
+        before = ""  # the last significant character, to tell a regex literal from a division
         while pos < n:
             ch = text[pos]
             if ch in "'\"`":
                 _, pos = self.string(pos)
+                before = ch
                 continue
             if text.startswith("//", pos) or text.startswith("/*", pos):
                 pos = self.skip(pos)
                 continue
+            if ch == "/" and (not before or before in REGEX_AFTER):
+                pos = self.regex(pos)
+                before = "/"
+                continue
+            if not ch.isspace():
+                before = ch
             if ch in CLOSERS:
                 stack.append(CLOSERS[ch])
             elif ch in ")]}":
@@ -148,6 +176,47 @@ class _Reader:
             raise self.fail(start, "value expected")
         return pos
 
+    def regex(self, pos: int) -> int:
+        """Past a regex literal `/…/flags` (its `/` may stand in a class: `/[/]/`)."""
+        text, n = self.text, self.n
+        end, in_class = pos + 1, False
+        while end < n and text[end] != "\n":
+            ch = text[end]
+            if ch == "\\":
+                end += 2
+                continue
+            if ch == "[":
+                in_class = True
+            elif ch == "]":
+                in_class = False
+            elif ch == "/" and not in_class:
+                m = IDENT_RE.match(text, end + 1)
+                return m.end() if m else end + 1
+            end += 1
+        raise self.fail(pos, "unterminated regular expression")
+
+    def after_value(self, start: int, value: Any, pos: int) -> tuple[Any, int]:
+        """A value followed by an operator (`'a' + b`, `x.y()`, `c ? d : e`) was an expression's start:
+        the expression is skipped and stands as None."""
+        pos = self.skip(pos)
+        if pos < self.n and self.text[pos] in OPERATORS:
+            return None, self.skip_expression(start)
+        return value, pos
+
+    def member(self, pos: int) -> int | None:
+        """Past a member this reader does not read (`...spread`, `[computed]: v`, a method `f() {…}`,
+        `get x() {…}`), or None when `pos` starts an ordinary `key: value` member."""
+        text = self.text
+        if text.startswith("...", pos) or text[pos] == "[":
+            return self.skip_expression(pos)
+        m = IDENT_RE.match(text, pos)
+        if not m:
+            return None
+        after = self.skip(m.end())
+        if after < self.n and (text[after] == "(" or (m.group() in MEMBER_MODIFIERS and IDENT_RE.match(text, after))):
+            return self.skip_expression(pos)
+        return None
+
     def obj(self, pos: int, depth: int) -> tuple[dict, int]:
         result: dict[str, Any] = {}
         pos += 1
@@ -157,12 +226,20 @@ class _Reader:
                 raise self.fail(pos, "unterminated object")
             if self.text[pos] == "}":
                 return result, pos + 1
-            key, pos = self.key(pos)
-            pos = self.skip(pos)
-            if pos >= self.n or self.text[pos] != ":":
-                raise self.fail(pos, f"':' expected after key {key!r}")
-            value, pos = self.value(pos + 1, depth + 1)
-            result[key] = value
+            skipped = self.member(pos)
+            if skipped is not None:
+                pos = skipped
+            else:
+                key, pos = self.key(pos)
+                pos = self.skip(pos)
+                if pos < self.n and self.text[pos] in ",}" and IDENT_RE.fullmatch(key):
+                    result[key] = None  # shorthand `{a, b}`: a variable's value, unknown here
+                elif pos >= self.n or self.text[pos] != ":":
+                    raise self.fail(pos, f"':' expected after key {key!r}")
+                else:
+                    start = self.skip(pos + 1)
+                    value, pos = self.value(start, depth + 1)
+                    result[key], pos = self.after_value(start, value, pos)
             pos = self.skip(pos)
             if pos < self.n and self.text[pos] == ",":
                 pos += 1
@@ -198,7 +275,8 @@ class _Reader:
                 result.append(None)
                 pos += 1
                 continue
-            value, pos = self.value(pos, depth + 1)
+            value, end = self.value(pos, depth + 1)
+            value, pos = self.after_value(pos, value, end)
             result.append(value)
             pos = self.skip(pos)
             if pos < self.n and self.text[pos] == ",":
@@ -211,6 +289,8 @@ class _Reader:
     def string(self, pos: int) -> tuple[str, int]:
         quote, text = self.text[pos], self.text
         end = text.find(quote, pos + 1)
+        if quote == "`" and text.find("${", pos, end if end > 0 else self.n) >= 0:
+            return self.template(pos)
         while end > 0 and _escaped(text, end):
             end = text.find(quote, end + 1)
         if end < 0:
@@ -224,6 +304,41 @@ class _Reader:
             except ValueError:
                 pass
         return ESCAPE_RE.sub(_unescape, body), end + 1
+
+
+    def template(self, pos: int) -> tuple[str, int]:
+        """A template literal with substitutions (`` `a ${b + `c`} d` ``): its raw text, unevaluated, with
+        nested strings and templates inside `${…}` skipped whole."""
+        text, n = self.text, self.n
+        end = pos + 1
+        while end < n:
+            ch = text[end]
+            if ch == "\\":
+                end += 2
+            elif ch == "`":
+                return ESCAPE_RE.sub(_unescape, text[pos + 1:end]), end + 1
+            elif text.startswith("${", end):
+                end = self.substitution(end + 2)
+            else:
+                end += 1
+        raise self.fail(pos, "unterminated string")
+
+    def substitution(self, pos: int) -> int:
+        """Past the `}` that closes a template's `${`."""
+        depth, text, n = 1, self.text, self.n
+        while pos < n:
+            ch = text[pos]
+            if ch in "'\"`":
+                _, pos = self.string(pos)
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return pos + 1
+            pos += 1
+        raise self.fail(pos, "unterminated template substitution")
 
 
 def _escaped(text: str, at: int) -> bool:
@@ -249,6 +364,8 @@ def _unescape(m: re.Match) -> str:
         return chr(int(esc[1:5], 16))
     if head == "x" and len(esc) == 3:
         return chr(int(esc[1:], 16))
+    if head in "01234567":  # a legacy octal escape: \101 is "A", \0 is NUL
+        return chr(int(esc, 8))
     if head in "\r\n\u2028\u2029":  # a line continuation
         return ""
     return SIMPLE_ESCAPES.get(head, head)
@@ -260,5 +377,8 @@ def _number(literal: str) -> int | float:
     if body[:2].lower() == "0x":
         return sign * int(body, 16)
     if re.fullmatch(r"\d+", body):
-        return sign * int(body)
+        try:
+            return sign * int(body)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            return sign * float(body)
     return sign * float(body)
