@@ -480,3 +480,14 @@ def test_unfollowed_redirect_reason_is_complete():
     away = verdict(b"", status=301, headers={"Location": "http://elsewhere.example/a.html"})
     assert away.reason == ("HTTP 301 redirect to http://elsewhere.example/a.html not followed "
                            "(off-host or too many hops)")
+
+
+def test_charset_normalizer_reads_what_no_label_or_gb18030_can():
+    body = TEXT.encode("utf-16")  # with its BOM: neither UTF-8 nor GB18030 decodes it
+    text, encoding = decode_body(body, None, RULES)
+    assert text == TEXT and encoding.lower().replace("_", "-").startswith("utf-16")
+
+
+def test_text_marker_limit_is_strict():
+    r = rules(script_max_visible=0, text_max_visible=100, cookie_script_max_visible=0)
+    assert guard.challenge(200, page_with_visible(94) + "访问过于频繁", rules=r) is None  # exactly 100 visible
