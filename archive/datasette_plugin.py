@@ -315,6 +315,8 @@ DIFF_TEMPLATE = """{% extends "base.html" %}
                   font-size: 1.05em; }
 .zwgk-diff-text del, .zwgk-meta del { background: #fdd; color: #900; text-decoration: line-through; }
 .zwgk-diff-text ins, .zwgk-meta ins { background: #dfd; color: #060; text-decoration: none; }
+.zwgk-diff-text del.moved { background: #eee; color: #777; }
+.zwgk-diff-text ins.moved { background: #def; color: #036; }
 .zwgk-meta th { text-align: left; padding-right: 1em; }
 .zwgk-picker label { width: auto; margin-right: 1em; }
 .zwgk-picker select { width: auto; max-width: 24em; }
