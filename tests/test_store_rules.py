@@ -479,6 +479,13 @@ def test_a_new_revision_is_found_by_search(db):
     found = {r["id"] for r in search(db, "依法行政工作报告")}
     assert found == {revisions(db)[-1]["id"]}
     assert {r["id"] for r in search(db, "法治政府建设")} >= {revisions(db)[0]["id"]}
+    in_text = LONG.splitlines()[1][:8]  # words of the body, not of any title
+    assert {r["id"] for r in search(db, in_text)} == {r["id"] for r in revisions(db)}
+    # the documents index holds each document once, with its latest title and text
+    [doc] = db.query("SELECT id FROM documents")
+    assert [r["id"] for r in search(db, "依法行政工作报告", table="documents")] == [doc["id"]]
+    assert [r["id"] for r in search(db, "法治政府建设年度报告", table="documents")] == []
+    assert [r["id"] for r in search(db, in_text, table="documents")] == [doc["id"]]
 
 
 def test_the_content_hash_is_stable_across_releases():
