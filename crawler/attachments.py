@@ -22,7 +22,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".et", ".ofd", ".txt", ".zip")
 META_KEY = "zwgk_attachment"
+RECEIVED_KEY = "zwgk_attachment_bytes"  # request.meta: body bytes received so far
 
 
 def wanted(url: str, link_text: str | None, hosts: list[str]) -> bool:
@@ -105,6 +107,7 @@ class AttachmentsPipeline(FilesPipeline):
         self.time_limit = settings.getfloat("ZWGK_ATTACHMENT_TIME_LIMIT") or None
         self.hosts = list(getattr(self.crawler.spider, "allowed_domains", None) or []) + list(source.attachment_hosts)
         self.pool = getattr(self.crawler, "zwgk_extractor_pool", None)
+        self.crawler.signals.connect(self.bytes_received, signal=signals.bytes_received)
         self.pending: dict[int, list[dict]] = {}  # id(item) -> the attachments asked for it
         self.failures: dict[str, AttachmentFailed] = {}  # url -> why it gave no file (this run)
 
@@ -141,10 +144,20 @@ class AttachmentsPipeline(FilesPipeline):
                 headers["If-None-Match"] = att["etag"]
             if att["last_modified"]:
                 headers["If-Modified-Since"] = att["last_modified"]
+            # allow_offsite: `wanted` has checked the host (attachment_hosts are not the spider's domains)
             requests.append(Request(att["url"], callback=NO_CALLBACK, headers=headers, meta={
                 META_KEY: att["id"], "download_maxsize": self.maxsize, "download_warnsize": self.maxsize,
-                "conditional": bool(headers)}))
+                "conditional": bool(headers), "allow_offsite": True}))
         return requests
+
+    def bytes_received(self, data: bytes, request: Request, spider=None) -> None:
+        """Stop a download past the size limit that announced no length (chunked, or cut by closing):
+        Scrapy cancels those with an anonymous CancelledError, indistinguishable from any other."""
+        if META_KEY not in request.meta or not self.maxsize:
+            return
+        request.meta[RECEIVED_KEY] = received = request.meta.get(RECEIVED_KEY, 0) + len(data)
+        if received > self.maxsize:
+            raise StopDownload(fail=True)
 
     def file_path(self, request, response=None, info=None, *, item=None) -> str:
         return hashlib.sha256(response.body).hexdigest() if response is not None else ""
@@ -179,6 +192,8 @@ class AttachmentsPipeline(FilesPipeline):
         would make the media pipeline log a traceback for what is an ordinary, logged outcome)."""
         if failure.check(AttachmentFailed):
             error = failure.value
+        elif failure.check(StopDownload) and request.meta.get(RECEIVED_KEY, 0) > self.maxsize:
+            error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
         elif failure.check(IgnoreRequest):
             error = AttachmentFailed("not-fetched", f"not fetched: {failure.value}")
         elif failure.check(DownloadCancelledError, CancelledError) and "max size" in str(failure.value):

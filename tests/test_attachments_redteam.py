@@ -1,0 +1,73 @@
+"""Attachments against what the real web does: hosts listed under `attachment_hosts`, files sent
+chunked past the size limit, ETags that change while the bytes do not, and hostile files (XML entity
+bombs in an OFD, PDF streams that inflate far beyond their size). Real crawls against the replica."""
+from __future__ import annotations
+
+from tests.crawling import crawl, rows
+from tests.sites import Response
+from tests.sites.files import FilesSite, pdf_file
+
+REPORT = ["某区2024年政府信息公开工作年度报告", "主动公开政府信息一千二百条。"]
+
+
+def versions(db) -> dict[str, dict]:
+    return {r["url"].rsplit("/", 1)[1]: r for r in rows(
+        db, "select a.url, v.* from attachment_revisions v join attachments a on a.id = v.attachment_id")}
+
+
+def test_a_file_on_an_attachment_host_is_fetched(tmp_path):
+    """The source is 127.0.0.1; its files are on `localhost` (the same server under another host name),
+    listed under attachment_hosts: they must be fetched, not dropped by Scrapy's offsite filter."""
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        site.files["report.pdf"] = pdf_file(REPORT)
+        original = site.page
+        elsewhere = site.url("/files/report.pdf").replace("127.0.0.1", "localhost")
+
+        def page(request, state):
+            response = original(request, state)
+            if request.path == "/xxgk/report.html":
+                response.body = response.body.replace('href="/files/report.pdf"', f'href="{elsewhere}"')
+            return response
+
+        site.page = page
+        config = site.source_yaml(tmp_path / "sources.yaml", attachment_hosts=["localhost"])
+        result = crawl(config, db, "replica-files")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert [r["url"] for r in rows(db, "select url from attachments")] == [elsewhere]
+        assert versions(db).get("report.pdf", {}).get("text") == "\n".join(REPORT), result.stderr[-2000:]
+
+
+def test_a_file_sent_chunked_past_the_limit_is_an_error_version_like_one_announced_too_large(tmp_path):
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        big = pdf_file(REPORT) + b"\n%" + b"0" * 20000
+        site.files["announced.pdf"] = big
+        site.files["chunked.pdf"] = big
+        site.add_route("/files/chunked.pdf", lambda request: Response(
+            200, big, "application/pdf", headers={"Transfer-Encoding": "chunked"}))
+        config = site.source_yaml(tmp_path / "sources.yaml", settings={"ZWGK_ATTACHMENT_MAXSIZE": 8000})
+        result = crawl(config, db, "replica-files")
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = versions(db)
+        assert found["announced.pdf"]["error"] == "file over the 8000-byte limit"
+        assert found.get("chunked.pdf", {}).get("error") == "file over the 8000-byte limit", result.stderr[-1500:]
+        assert crawl(config, db, "replica-files").returncode == 0  # the same again adds nothing
+        assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 2
+
+
+def test_a_changing_etag_over_the_same_bytes_adds_nothing(tmp_path):
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        body = pdf_file(REPORT)
+        site.files["report.pdf"] = body
+        served = iter(range(1000))
+        site.add_route("/files/report.pdf", lambda request: Response(
+            200, body, "application/pdf", headers={"ETag": f'"v{next(served)}"'}))
+        config = site.source_yaml(tmp_path / "sources.yaml")
+        for _ in range(3):
+            assert crawl(config, db, "replica-files").returncode == 0
+        assert site.fetched("/files/report.pdf") == [200, 200, 200]
+        assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 1
+        assert rows(db, "select count(*) n from files")[0]["n"] == 1
+        assert rows(db, "select etag from attachments")[0]["etag"] == '"v2"'
