@@ -3,6 +3,10 @@ chunked past the size limit, ETags that change while the bytes do not, and hosti
 bombs in an OFD, PDF streams that inflate far beyond their size). Real crawls against the replica."""
 from __future__ import annotations
 
+import resource
+import zlib
+
+from archive import filetext
 from tests.crawling import crawl, rows
 from tests.sites import Response
 from tests.sites.files import FilesSite, pdf_file
@@ -71,3 +75,31 @@ def test_a_changing_etag_over_the_same_bytes_adds_nothing(tmp_path):
         assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 1
         assert rows(db, "select count(*) n from files")[0]["n"] == 1
         assert rows(db, "select etag from attachments")[0]["etag"] == '"v2"'
+
+
+def flate_bomb_pdf(inflated: int) -> bytes:
+    """A one-page PDF whose content stream is `inflated` bytes of blanks, deflated (about 1000:1)."""
+    deflate = zlib.compressobj(9)
+    blanks = b" " * (1 << 20)
+    data = b"".join(deflate.compress(blanks) for _ in range(inflated >> 20)) + deflate.flush()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 5\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+
+
+def test_a_pdf_stream_inflating_past_the_memory_limit_is_an_error_not_an_exhausted_machine():
+    bomb = flate_bomb_pdf(400 << 20)
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    assert len(bomb) < 1 << 20
+    result = filetext.extract(bomb, time_limit=None, memory_limit=256 << 20)
+    assert (result.mime, result.text, result.error) == (filetext.PDF, None, "file too large to read in memory")
+    # the cap is lifted afterwards, and an ordinary file reads under the same cap
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    assert filetext.extract(pdf_file(REPORT), memory_limit=256 << 20).text == "\n".join(REPORT)
