@@ -3,11 +3,19 @@ chunked past the size limit, ETags that change while the bytes do not, and hosti
 bombs in an OFD, PDF streams that inflate far beyond their size). Real crawls against the replica."""
 from __future__ import annotations
 
+import os
 import resource
+import sqlite3
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
-from archive import filetext
-from tests.crawling import crawl, rows
+import pytest
+
+from archive import filetext, search
+from archive.db import connect
+from tests.crawling import ROOT, crawl, rows
 from tests.sites import Response
 from tests.sites.files import FilesSite, pdf_file
 
@@ -103,3 +111,75 @@ def test_a_pdf_stream_inflating_past_the_memory_limit_is_an_error_not_an_exhaust
     # the cap is lifted afterwards, and an ordinary file reads under the same cap
     assert resource.getrlimit(resource.RLIMIT_AS) == before
     assert filetext.extract(pdf_file(REPORT), memory_limit=256 << 20).text == "\n".join(REPORT)
+
+
+PRE_ATTACHMENTS = "292edc3"  # the last commit before attachment versions (issue 15)
+
+
+def old_code(tmp_path: Path) -> Path:
+    """The project as of PRE_ATTACHMENTS, unpacked from git (skipped where the history is absent)."""
+    if subprocess.run(["git", "cat-file", "-e", f"{PRE_ATTACHMENTS}^{{commit}}"], cwd=ROOT,
+                      capture_output=True).returncode:
+        pytest.skip(f"commit {PRE_ATTACHMENTS} not in this checkout")
+    target = tmp_path / "old"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", PRE_ATTACHMENTS], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def old_crawl(code: Path, config: Path, db: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "crawler.run", "--source", "replica-files", "--config", str(config),
+           "--db", str(db), "--log-level", "WARNING"]
+    return subprocess.run(cmd, cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_an_archive_crawled_by_the_code_before_attachment_versions_migrates_without_loss(tmp_path):
+    code = old_code(tmp_path)
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        site.files["report.pdf"] = pdf_file(REPORT)
+        site.files["table.xlsx"] = b"PK\x03\x04 not yet"
+        config = site.source_yaml(tmp_path / "sources.yaml")
+        assert old_crawl(code, config, db).returncode == 0
+        original = site.page
+
+        def page(request, state):  # the page's text changes (a second revision), a link's text and a link
+            response = original(request, state)
+            if request.path == "/xxgk/report.html":
+                response.body = response.body.replace("欢迎社会各界监督。", "欢迎社会各界监督指正。")
+            return response
+
+        site.page = page
+        site.link_text["report.pdf"] = "报告全文(更正).pdf"
+        site.files["notice.txt"] = "补充说明".encode()
+        result = old_crawl(code, config, db)
+        assert result.returncode == 0, result.stderr[-2000:]
+        old = sqlite3.connect(db)
+        old_links = sorted(old.execute("SELECT document_id, revision_id, url, text FROM attachments").fetchall())
+        counts = {t: old.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("documents", "revisions", "runs", "fetches")}
+        old.close()
+        assert len(old_links) == 5 and counts["revisions"] == 2, (counts, result.stderr[-3000:])  # 2 + 3 links
+
+        result = crawl(config, db, "replica-files")  # today's code opens (migrates) and crawls it
+        assert result.returncode == 0, result.stderr[-2000:]
+    new_links = sorted(tuple(r.values()) for r in rows(
+        db, "SELECT a.document_id, l.revision_id, a.url, l.text FROM attachment_links l "
+            "JOIN attachments a ON a.id = l.attachment_id"))
+    assert new_links == old_links  # not one old row lost
+    assert len(rows(db, "SELECT id FROM attachments")) == 3  # one per document and URL
+    for table, n in counts.items():
+        assert rows(db, f"SELECT count(*) n FROM {table}")[0]["n"] >= n
+    assert rows(db, "SELECT count(*) n FROM revisions")[0]["n"] == 2  # nothing changed: no new revision
+    assert {v["url"].rsplit("/", 1)[1]: v["error"] is None for v in versions(db).values()} == {
+        "report.pdf": True, "table.xlsx": False, "notice.txt": True}
+    assert rows(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")[0]["status"] == "ok"
+    archive = connect(db)
+    try:
+        page_hits = search.search(archive, "法治政府建设")
+        file_hits = search.search(archive, "补充说明", table="attachment_revisions")
+    finally:
+        archive.close()
+    assert page_hits and file_hits, (page_hits, file_hits)
