@@ -236,7 +236,16 @@ def pdf_text(body: bytes) -> str:
                     out.append(_join_lines(element.get_text().splitlines()))
     except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
         raise BadFile(f"encrypted PDF: {type(exc).__name__}") from None
-    return "\n".join(out)
+    text = "\n".join(out)
+    unmapped = len(_CID_RE.findall(text))
+    if unmapped and unmapped * 2 >= len(_CID_RE.sub("x", "".join(text.split()))):
+        raise BadFile(f"PDF whose fonts have no Unicode map: {unmapped} glyphs readable only as (cid:N) codes")
+    return text
+
+
+# pdfminer's placeholder for a glyph of a CID font it cannot map to Unicode (an embedded Identity-H font
+# without a ToUnicode CMap): text made mostly of these is not the document's text.
+_CID_RE = re.compile(r"\(cid:\d+\)")
 
 
 def _join_lines(lines: list[str]) -> str:

@@ -183,3 +183,14 @@ def test_an_archive_crawled_by_the_code_before_attachment_versions_migrates_with
     finally:
         archive.close()
     assert page_hits and file_hits, (page_hits, file_hits)
+
+
+def test_a_pdf_whose_cid_font_has_no_unicode_map_is_an_error_not_cid_codes_as_text():
+    """An Identity-H CID font with no ToUnicode CMap and no known character collection (an embedded
+    subset font so written): pdfminer can give only "(cid:N)" placeholders, which are not the text."""
+    mapped = pdf_file(REPORT)
+    unmapped = mapped.replace(b"/UniGB-UCS2-H", b"/Identity-H").replace(b"(GB1)", b"(Identity)")
+    result = filetext.extract(unmapped)
+    assert (result.mime, result.text) == (filetext.PDF, None)
+    assert result.error.startswith("PDF whose fonts have no Unicode map:")
+    assert filetext.extract(mapped).text == "\n".join(REPORT)
