@@ -20,13 +20,14 @@ import logging
 import sqlite3
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
@@ -34,7 +35,7 @@ from archive import attachments as store
 from archive import filetext
 from archive.db import connect
 from crawler.items import ArchivedPage, NotModifiedItem, PageItem
-from crawler.middlewares import on_hosts
+from crawler.middlewares import REDIRECT_REASON, REDIRECT_STATUSES, on_hosts
 from crawler.workers import WorkerCrashed, extract_file
 
 try:
@@ -164,6 +165,7 @@ class AttachmentsPipeline(FilesPipeline):
 
     # --- one download -------------------------------------------------------------------------------
     async def media_downloaded(self, response: Response, request: Request, info, *, item=None) -> dict[str, Any]:
+        response = await self._follow_to_attachment_hosts(response, request)
         etag = (response.headers.get("ETag") or b"").decode("latin-1") or None
         modified = (response.headers.get("Last-Modified") or b"").decode("latin-1") or None
         if response.status == 304 and request.meta.get("conditional"):
@@ -186,6 +188,27 @@ class AttachmentsPipeline(FilesPipeline):
         return {"url": request.url, "status": "downloaded", "path": path, "checksum": path,
                 "fetched": store.Fetched(request.url, path, len(body), extracted, etag=etag, last_modified=modified,
                                          segmented=segmented)}
+
+    async def _follow_to_attachment_hosts(self, response: Response, request: Request) -> Response:
+        """Follow a redirect the crawl refused as off the source's hosts when it leads to one of the
+        attachment hosts (a download link on the site answered from its file server), at most
+        REDIRECT_MAX_TIMES hops."""
+        limit = self.crawler.settings.getint("REDIRECT_MAX_TIMES")
+        hops = int(request.meta.get("redirect_times", 0))
+        while (response.status in REDIRECT_STATUSES and request.meta.get(REDIRECT_REASON) and hops < limit
+               and response.headers.get(b"Location")):
+            target = urljoin(response.url, response.headers[b"Location"].decode("latin-1").strip())
+            if urlsplit(target).scheme not in ("http", "https") or not on_hosts(target, self.hosts):
+                break
+            hops += 1
+            meta = {k: v for k, v in request.meta.items() if k not in (REDIRECT_REASON, "dont_redirect")}
+            request = request.replace(url=target, meta={**meta, "redirect_times": hops})
+            engine = self.crawler.engine
+            if hasattr(engine, "download_async"):
+                response = await engine.download_async(request)
+            else:  # Scrapy < 2.14
+                response = await maybe_deferred_to_future(engine.download(request))
+        return response
 
     def media_failed(self, failure: Failure, request: Request, info) -> None:
         """Why a download gave no file, kept for item_completed (returned as a None result: raising here

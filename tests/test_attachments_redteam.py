@@ -194,3 +194,23 @@ def test_a_pdf_whose_cid_font_has_no_unicode_map_is_an_error_not_cid_codes_as_te
     assert (result.mime, result.text) == (filetext.PDF, None)
     assert result.error.startswith("PDF whose fonts have no Unicode map:")
     assert filetext.extract(mapped).text == "\n".join(REPORT)
+
+
+def test_a_download_link_redirecting_to_an_attachment_host_is_followed(tmp_path):
+    """/files/dl.pdf on the source's host answers 302 to its file server (here `localhost`, listed under
+    attachment_hosts): the file is fetched; a redirect anywhere else is still not followed."""
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        site.files["report.pdf"] = pdf_file(REPORT)
+        site.files["dl.pdf"] = site.files["away.pdf"] = b"never served"
+        target = site.url("/files/report.pdf").replace("127.0.0.1", "localhost")
+        site.add_route("/files/dl.pdf", lambda request: Response(302, "", headers={"Location": target}))
+        site.add_route("/files/away.pdf", lambda request: Response(
+            302, "", headers={"Location": "http://files.example.invalid/report.pdf"}))
+        config = site.source_yaml(tmp_path / "sources.yaml", attachment_hosts=["localhost"])
+        result = crawl(config, db, "replica-files")
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = versions(db)
+        assert found.get("dl.pdf", {}).get("text") == "\n".join(REPORT), result.stderr[-2000:]
+        assert "away.pdf" not in found and "HTTP 302" in result.stderr
+        assert "files.example.invalid/report.pdf: " not in result.stderr  # never asked
