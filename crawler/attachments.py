@@ -217,6 +217,9 @@ class AttachmentsPipeline(FilesPipeline):
             error = failure.value
         elif failure.check(StopDownload) and request.meta.get(RECEIVED_KEY, 0) > self.maxsize:
             error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
+        elif failure.check(IgnoreRequest) and "exceeded DOWNLOAD_MAXSIZE" in str(failure.value):
+            # a gzip/deflate/br-encoded answer that inflates past the limit (HttpCompressionMiddleware)
+            error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
         elif failure.check(IgnoreRequest):
             error = AttachmentFailed("not-fetched", f"not fetched: {failure.value}")
         elif failure.check(DownloadCancelledError, CancelledError) and "max size" in str(failure.value):

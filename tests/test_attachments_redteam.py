@@ -3,6 +3,7 @@ chunked past the size limit, ETags that change while the bytes do not, and hosti
 bombs in an OFD, PDF streams that inflate far beyond their size). Real crawls against the replica."""
 from __future__ import annotations
 
+import gzip
 import os
 import resource
 import sqlite3
@@ -66,6 +67,24 @@ def test_a_file_sent_chunked_past_the_limit_is_an_error_version_like_one_announc
         assert found.get("chunked.pdf", {}).get("error") == "file over the 8000-byte limit", result.stderr[-1500:]
         assert crawl(config, db, "replica-files").returncode == 0  # the same again adds nothing
         assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 2
+
+
+def test_a_file_sent_gzip_encoded_that_inflates_past_the_limit_is_an_error_version(tmp_path):
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        big = pdf_file(REPORT) + b"\n%" + b"0" * 200000
+        site.files["encoded.pdf"] = big
+        packed = gzip.compress(big)
+        assert len(packed) < 8000 < len(big)
+        site.add_route("/files/encoded.pdf", lambda request: Response(
+            200, packed, "application/pdf", headers={"Content-Encoding": "gzip"}))
+        config = site.source_yaml(tmp_path / "sources.yaml", settings={"ZWGK_ATTACHMENT_MAXSIZE": 8000})
+        result = crawl(config, db, "replica-files")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert versions(db).get("encoded.pdf", {}).get("error") == "file over the 8000-byte limit", \
+            result.stderr[-1500:]
+        assert crawl(config, db, "replica-files").returncode == 0  # the same again adds nothing
+        assert rows(db, "select count(*) n from attachment_revisions")[0]["n"] == 1
 
 
 def test_a_changing_etag_over_the_same_bytes_adds_nothing(tmp_path):
