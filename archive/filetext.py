@@ -45,7 +45,9 @@ TXT, HTML, BINARY = "text/plain", "text/html", "application/octet-stream"
 COMPRESSED = frozenset({DOCX, XLSX, OFD, ZIP})
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_HTML_RE = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|script|meta)\b",
+# An HTML page: after an optional XML prolog (XHTML error pages) and comments, a tag only pages open with.
+_HTML_RE = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+                      rb"<(?:!doctype\s+html|html|head|body|script|meta|title|style|link|frameset)\b",
                       re.IGNORECASE | re.DOTALL)
 
 

@@ -233,3 +233,14 @@ def test_a_download_link_redirecting_to_an_attachment_host_is_followed(tmp_path)
         assert found.get("dl.pdf", {}).get("text") == "\n".join(REPORT), result.stderr[-2000:]
         assert "away.pdf" not in found and "HTTP 302" in result.stderr
         assert "files.example.invalid/report.pdf: " not in result.stderr  # never asked
+
+
+def test_xhtml_and_bare_error_pages_served_as_files_are_html_not_text():
+    xhtml = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+             '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml">'
+             '<head><title>404</title></head><body>文件不存在</body></html>').encode()
+    bare = b"<title>404 Not Found</title><h1>Not Found</h1>"
+    for page in (xhtml, bare):
+        result = filetext.extract(page)
+        assert (result.mime, result.text) == (filetext.HTML, None) and result.error.startswith("an HTML page")
+    assert filetext.sniff(b'<?xml version="1.0"?><note>not a page</note>') == filetext.TXT
