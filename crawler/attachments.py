@@ -101,8 +101,7 @@ class AttachmentsPipeline(FilesPipeline):
     def open_spider(self, spider=None) -> None:
         super().open_spider()
         source = self.crawler.spider.source
-        self.db = connect(self.crawler.spider.db_path)
-        self.store.db = self.db
+        self.db = None  # opened with the first archived page: a crawl refused by the source lock makes no archive
         settings = self.crawler.settings
         self.maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
         self.time_limit = settings.getfloat("ZWGK_ATTACHMENT_TIME_LIMIT") or None
@@ -122,6 +121,8 @@ class AttachmentsPipeline(FilesPipeline):
         archived = isinstance(item, ArchivedPage | PageItem | NotModifiedItem)  # ArchivePipeline hands on ArchivedPage
         if not archived or getattr(self.crawler.spider, "archive_error", None):
             return item
+        if self.db is None:
+            self.db = self.store.db = connect(self.crawler.spider.db_path)
         try:
             row = self.db.execute("SELECT id FROM documents WHERE url = ?", [item.url]).fetchone()
             targets = [a for a in store.to_fetch(self.db, row[0]) if wanted(a["url"], a["text"], self.hosts)] \
