@@ -31,6 +31,9 @@ DEFAULT_TIME_LIMIT = 120.0  # seconds of extraction per file (pdfminer reads ~5 
 MAX_UNCOMPRESSED = 512 * 1024 * 1024
 MAX_RATIO = 100
 BOMB_FLOOR = 16 * 1024 * 1024
+# Memory one extraction may take beyond what the process holds (a PDF stream or an XML part can inflate
+# a thousandfold: a 50 MB file could otherwise ask for 50 GB and take the machine down, not just a worker).
+DEFAULT_MEMORY_LIMIT = 1024 * 1024 * 1024
 
 PDF, DOCX, XLSX, OFD, ZIP = ("application/pdf",
                              "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -42,7 +45,9 @@ TXT, HTML, BINARY = "text/plain", "text/html", "application/octet-stream"
 COMPRESSED = frozenset({DOCX, XLSX, OFD, ZIP})
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_HTML_RE = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|script|meta)\b",
+# An HTML page: after an optional XML prolog (XHTML error pages) and comments, a tag only pages open with.
+_HTML_RE = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+                      rb"<(?:!doctype\s+html|html|head|body|script|meta|title|style|link|frameset)\b",
                       re.IGNORECASE | re.DOTALL)
 
 
@@ -99,8 +104,10 @@ def sniff(body: bytes) -> str:
     return BINARY
 
 
-def extract(body: bytes, *, time_limit: float | None = DEFAULT_TIME_LIMIT) -> Extracted:
-    """Sniff `body` and extract its text within `time_limit` seconds; never raises for a bad file."""
+def extract(body: bytes, *, time_limit: float | None = DEFAULT_TIME_LIMIT,
+            memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Extracted:
+    """Sniff `body` and extract its text within `time_limit` seconds and `memory_limit` more bytes of
+    address space; never raises for a bad file."""
     if not body:
         return Extracted(BINARY, None, "empty file", FILETEXT_VERSION)
     mime = sniff(body)
@@ -117,7 +124,7 @@ def extract(body: bytes, *, time_limit: float | None = DEFAULT_TIME_LIMIT) -> Ex
     if reader is None:  # legacy OLE2 formats: stored only
         return Extracted(mime, None, None, None)
     try:
-        with _time_limit(time_limit):
+        with _time_limit(time_limit), _memory_limit(memory_limit):
             if mime in COMPRESSED:
                 _check_zip(body)
             text = normalize(reader(body))
@@ -159,6 +166,34 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _memory_limit(extra: int | None) -> Iterator[None]:
+    """Cap the process's address space at its present size plus `extra` bytes for the block, so an
+    inflating file raises MemoryError instead of exhausting the machine (Linux; only in a main thread,
+    as the cap is the whole process's: an extraction worker, or a CLI)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            in_use = int(statm.read().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError):
+        in_use = None
+    if not extra or in_use is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = in_use + extra
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft != resource.RLIM_INFINITY:
+        cap = min(cap, soft)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def _ole_problem(body: bytes) -> str | None:
@@ -203,7 +238,16 @@ def pdf_text(body: bytes) -> str:
                     out.append(_join_lines(element.get_text().splitlines()))
     except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
         raise BadFile(f"encrypted PDF: {type(exc).__name__}") from None
-    return "\n".join(out)
+    text = "\n".join(out)
+    unmapped = len(_CID_RE.findall(text))
+    if unmapped and unmapped * 2 >= len(_CID_RE.sub("x", "".join(text.split()))):
+        raise BadFile(f"PDF whose fonts have no Unicode map: {unmapped} glyphs readable only as (cid:N) codes")
+    return text
+
+
+# pdfminer's placeholder for a glyph of a CID font it cannot map to Unicode (an embedded Identity-H font
+# without a ToUnicode CMap): text made mostly of these is not the document's text.
+_CID_RE = re.compile(r"\(cid:\d+\)")
 
 
 def _join_lines(lines: list[str]) -> str:

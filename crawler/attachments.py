@@ -20,19 +20,21 @@ import logging
 import sqlite3
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
 from archive import attachments as store
 from archive import filetext
 from crawler.items import ArchivedPage, NotModifiedItem, PageItem
-from crawler.middlewares import on_hosts
+from crawler.middlewares import REDIRECT_REASON, REDIRECT_STATUSES, on_hosts
 from crawler.workers import WorkerCrashed, extract_file
 
 try:
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".et", ".ofd", ".txt", ".zip")
 META_KEY = "zwgk_attachment"
+RECEIVED_KEY = "zwgk_attachment_bytes"  # request.meta: body bytes received so far
 
 
 def wanted(url: str, link_text: str | None, hosts: list[str]) -> bool:
@@ -107,6 +110,7 @@ class AttachmentsPipeline(FilesPipeline):
         self.time_limit = settings.getfloat("ZWGK_ATTACHMENT_TIME_LIMIT") or None
         self.hosts = list(getattr(self.crawler.spider, "allowed_domains", None) or []) + list(source.attachment_hosts)
         self.pool = getattr(self.crawler, "zwgk_extractor_pool", None)
+        self.crawler.signals.connect(self.bytes_received, signal=signals.bytes_received)
         self.pending: dict[int, list[dict]] = {}  # id(item) -> the attachments asked for it
         self.failures: dict[str, AttachmentFailed] = {}  # url -> why it gave no file (this run)
 
@@ -141,16 +145,27 @@ class AttachmentsPipeline(FilesPipeline):
                 headers["If-None-Match"] = att["etag"]
             if att["last_modified"]:
                 headers["If-Modified-Since"] = att["last_modified"]
+            # allow_offsite: `wanted` has checked the host (attachment_hosts are not the spider's domains)
             requests.append(Request(att["url"], callback=NO_CALLBACK, headers=headers, meta={
                 META_KEY: att["id"], "download_maxsize": self.maxsize, "download_warnsize": self.maxsize,
-                "conditional": bool(headers)}))
+                "conditional": bool(headers), "allow_offsite": True}))
         return requests
+
+    def bytes_received(self, data: bytes, request: Request, spider=None) -> None:
+        """Stop a download past the size limit that announced no length (chunked, or cut by closing):
+        Scrapy cancels those with an anonymous CancelledError, indistinguishable from any other."""
+        if META_KEY not in request.meta or not self.maxsize:
+            return
+        request.meta[RECEIVED_KEY] = received = request.meta.get(RECEIVED_KEY, 0) + len(data)
+        if received > self.maxsize:
+            raise StopDownload(fail=True)
 
     def file_path(self, request, response=None, info=None, *, item=None) -> str:
         return hashlib.sha256(response.body).hexdigest() if response is not None else ""
 
     # --- one download -------------------------------------------------------------------------------
     async def media_downloaded(self, response: Response, request: Request, info, *, item=None) -> dict[str, Any]:
+        response = await self._follow_to_attachment_hosts(response, request)
         etag = (response.headers.get("ETag") or b"").decode("latin-1") or None
         modified = (response.headers.get("Last-Modified") or b"").decode("latin-1") or None
         if response.status == 304 and request.meta.get("conditional"):
@@ -174,11 +189,37 @@ class AttachmentsPipeline(FilesPipeline):
                 "fetched": store.Fetched(request.url, path, len(body), extracted, etag=etag, last_modified=modified,
                                          segmented=segmented)}
 
+    async def _follow_to_attachment_hosts(self, response: Response, request: Request) -> Response:
+        """Follow a redirect the crawl refused as off the source's hosts when it leads to one of the
+        attachment hosts (a download link on the site answered from its file server), at most
+        REDIRECT_MAX_TIMES hops."""
+        limit = self.crawler.settings.getint("REDIRECT_MAX_TIMES")
+        hops = int(request.meta.get("redirect_times", 0))
+        while (response.status in REDIRECT_STATUSES and request.meta.get(REDIRECT_REASON) and hops < limit
+               and response.headers.get(b"Location")):
+            target = urljoin(response.url, response.headers[b"Location"].decode("latin-1").strip())
+            if urlsplit(target).scheme not in ("http", "https") or not on_hosts(target, self.hosts):
+                break
+            hops += 1
+            meta = {k: v for k, v in request.meta.items() if k not in (REDIRECT_REASON, "dont_redirect")}
+            request = request.replace(url=target, meta={**meta, "redirect_times": hops})
+            engine = self.crawler.engine
+            if hasattr(engine, "download_async"):
+                response = await engine.download_async(request)
+            else:  # Scrapy < 2.14
+                response = await maybe_deferred_to_future(engine.download(request))
+        return response
+
     def media_failed(self, failure: Failure, request: Request, info) -> None:
         """Why a download gave no file, kept for item_completed (returned as a None result: raising here
         would make the media pipeline log a traceback for what is an ordinary, logged outcome)."""
         if failure.check(AttachmentFailed):
             error = failure.value
+        elif failure.check(StopDownload) and request.meta.get(RECEIVED_KEY, 0) > self.maxsize:
+            error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
+        elif failure.check(IgnoreRequest) and "exceeded DOWNLOAD_MAXSIZE" in str(failure.value):
+            # a gzip/deflate/br-encoded answer that inflates past the limit (HttpCompressionMiddleware)
+            error = AttachmentFailed("too-large", f"file over the {self.maxsize}-byte limit")
         elif failure.check(IgnoreRequest):
             error = AttachmentFailed("not-fetched", f"not fetched: {failure.value}")
         elif failure.check(DownloadCancelledError, CancelledError) and "max size" in str(failure.value):

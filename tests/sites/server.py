@@ -231,13 +231,22 @@ class ReplicaSite:
         self.farm.log_request(self.key, http.path, response.status)
         http.send_response(response.status)
         http.send_header("Content-Type", content_type)
-        http.send_header("Content-Length", str(len(body)))
+        chunked = response.headers.get("Transfer-Encoding") == "chunked"  # no length known in advance
+        if not chunked:
+            http.send_header("Content-Length", str(len(body)))
         http.send_header("Server", "nginx")
         for name, value in response.headers.items():
             http.send_header(name, value)
         http.end_headers()
-        if not head:
+        if head:
+            return
+        if not chunked:
             http.wfile.write(body)
+            return
+        for start in range(0, len(body), 8192):
+            piece = body[start:start + 8192]
+            http.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        http.wfile.write(b"0\r\n\r\n")
 
 
 def esc(text: str) -> str:
