@@ -168,8 +168,10 @@ class DisclosureSpider(scrapy.Spider):
     def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
         """One page of a catalogue's list API. Pages are read one after another, newest first, and paging
         stops at a page that holds only documents the archive already has with the same dates (so a daily
-        run reads one or two pages), at a page that repeats what this run has seen (the API's page 0 is
-        page 1; some servers ignore `page`), or at the last page."""
+        run reads one or two pages — only when `self.incremental`: the previous run was clean and a recent
+        run read every page), at a page that repeats what this run has seen (the API's page 0 is page 1;
+        some servers ignore `page`), at a short page, or at the last page. An answer without an `articles`
+        list (`{"code": 500, "msg": "系统繁忙"}`) is a failure, not an empty page."""
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind in ("blocked", "not-found"):
