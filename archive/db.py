@@ -43,7 +43,8 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "runs": (
         {"id": int, "source_id": str, "started_at": str, "finished_at": str, "status": str, "pid": int,
          "pages_fetched": int, "new_documents": int, "new_revisions": int, "unchanged": int, "gone": int,
-         "errors": int, "blocked": int, "message": str, "pages_extracted": int, "notify_error": str},
+         "errors": int, "blocked": int, "message": str, "pages_extracted": int, "notify_error": str,
+         "full_listing": int},  # 1: the run read every page of its listing (gkmlpt: every API page)
         {"pk": "id", "not_null": {"source_id", "started_at", "status"}},
     ),
     "fetches": (

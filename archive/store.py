@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -164,10 +165,11 @@ def run_counts(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
 
 def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None,
                message: str | None = None, pages_fetched: int | None = None,
-               pages_extracted: int | None = None) -> dict[str, Any]:
+               pages_extracted: int | None = None, full_listing: bool | None = None) -> dict[str, Any]:
     """Close a run with its counts. Without a status: ok, or partial when some fetches failed, or
     failed when nothing at all could be fetched. A partial run in which no page could be archived
-    (every page tried failed or was blocked) is failed, its message saying why."""
+    (every page tried failed or was blocked) is failed, its message saying why. `full_listing`: whether
+    the run read every page of its listing (recorded as `runs.full_listing` 1/0)."""
     counts = run_counts(db, run_id)
     good = counts["new_revisions"] + counts["unchanged"] + counts["gone"]
     if status is None:
@@ -186,10 +188,26 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
         row["pages_fetched"] = pages_fetched
     if pages_extracted is not None:
         row["pages_extracted"] = pages_extracted
+    if full_listing is not None:
+        row["full_listing"] = int(full_listing)
     with transaction(db) as conn:
         sets = ", ".join(f"{k} = ?" for k in row)
         conn.execute(f"UPDATE runs SET {sets} WHERE id = ? AND status = 'running'", [*row.values(), run_id])
     return {**row, "id": run_id}
+
+
+def incremental_listing_allowed(db: sqlite_utils.Database, source_id: str, days: float) -> bool:
+    """Whether a crawl of a source may stop paging its listing at a page of known documents: only when the
+    source's previous finished run was clean (ok, no errors or blocked answers) and a run that read the
+    whole listing finished ok within `days` days. Else pages left unread by a failed run (or a report
+    back-dated below page 1) would never be read."""
+    last = db.execute("SELECT status, errors, blocked FROM runs WHERE source_id = ? AND finished_at IS NOT NULL "
+                      "AND status != 'running' ORDER BY id DESC LIMIT 1", [source_id]).fetchone()
+    if last is None or last[0] != "ok" or last[1] or last[2]:
+        return False
+    since = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+    return db.execute("SELECT 1 FROM runs WHERE source_id = ? AND status = 'ok' AND full_listing = 1 "
+                      "AND finished_at >= ? LIMIT 1", [source_id, since]).fetchone() is not None
 
 
 def nothing_archived(db: sqlite_utils.Database, run_id: int, counts: dict[str, int], message: str | None) -> str:

@@ -263,7 +263,8 @@ class ArchivePipeline:
             self._close()
             return
         row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message,
-                               pages_extracted=extracted)
+                               pages_extracted=extracted,
+                               full_listing=getattr(self.crawler.spider, "full_listing", None))
         self.crawler.spider.run_status = row["status"]
         logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",

@@ -59,6 +59,10 @@ MEDIA_ALLOW_REDIRECTS = True
 # --- zwgk-archive's own settings ------------------------------------------------------------------
 # Most listing pages one run follows for one source (a guard against endless pagination).
 ZWGK_MAX_LISTING_PAGES = 200
+# gkmlpt incremental listing (paging stops at a page of known documents) is allowed only when the source's
+# previous run was clean and a run that read every API page finished ok within this many days; else the
+# whole catalogue is read (so a backlog left by a failed run, or a back-dated report, is not missed).
+ZWGK_FULL_LISTING_DAYS = 7
 # Worker processes that extract pages (crawler/workers.py); None: one per core, at most 2; 0: extract
 # in the crawl's own process.
 ZWGK_EXTRACT_WORKERS = None

@@ -218,6 +218,8 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
     title_filter = merged.get("title_filter")
     if title_filter is not None:
         _check_regex(fail, "title_filter", title_filter)
+    elif listing == "gkmlpt" and str(merged.get("catalog")).strip() == "0":
+        raise fail("title_filter", "required with catalog 0 (catalogue 0 lists every article of the site)")
 
     tz = merged.get("timezone", DEFAULT_TIMEZONE)
     try:

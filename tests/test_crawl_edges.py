@@ -175,6 +175,7 @@ def broken_server(request) -> Iterator[str]:
 def test_probe_says_cannot_reach_when_the_answer_breaks(broken_server, listing, tmp_path):
     config = tmp_path / "sources.yaml"
     entry = {"id": "broken", "name": "坏站", "district": "光明区", "listing": listing, "catalog": "0",
+             "title_filter": "法治政府建设",
              "start_urls": [broken_server + ("/gkmlpt/index" if listing == "gkmlpt" else "/list/")],
              "article_urls": ["/content/"], "schedule": "every 6h"}
     config.write_text(__import__("yaml").safe_dump({"sources": [entry]}, allow_unicode=True), encoding="utf-8")

@@ -4,6 +4,7 @@ report is archived once with its body, and a daily rerun reads one API page. URL
 checked with Hypothesis."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
@@ -17,6 +18,7 @@ from crawler.sources import ConfigError, load_config
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm
 from tests.sites.gkmlpt import GkmlptDeptSite
+from tests.sites.server import Response
 
 
 def squash(text: str) -> str:
@@ -167,3 +169,81 @@ def test_catalogue_from_the_start_url_fragment(dept, tmp_path):
     bad = write_config(dept, tmp_path / "bad.yaml", catalog=None)  # no catalog, no fragment
     with pytest.raises(ConfigError, match="catalog"):
         load_config(bad)
+
+
+# --- red team of issue 11: backlogs, busy answers, duplicates, catalogue 0 -----------------------------
+
+QUICK = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "RETRY_TIMES": 0}
+
+
+def api_pages(farm: ReplicaFarm) -> list[int]:
+    return [int(dict(parse_qsl(urlsplit(p).query))["page"]) for p, _ in farm.fetched("gkmlpt", "/gmsfj/gkmlpt/api/")]
+
+
+def test_a_backlog_left_by_a_failed_run_is_read(dept, tmp_path):
+    """Run 1 reads page 1 and gets a 500 for page 2: pages 2+ are a backlog. Page 1 is then known, yet the
+    next runs must not stop there until a run has read the whole listing; after that, one page a day."""
+    site = dept.sites["gkmlpt"]
+    site.per_page = 4
+    real_api = site.api
+    site.api = lambda catalog, query, state: (real_api(catalog, query, state) if query.get("page") == "1"
+                                              else Response(500, "busy", "text/plain"))
+    config = write_config(dept, tmp_path / "sources.yaml", catalog="0", settings=QUICK)
+    db = tmp_path / "archive.db"
+    crawl(config, db, "replica-gkmlpt")
+    assert rows(db, "select status, full_listing from runs") == [{"status": "partial", "full_listing": 0}]
+    site.api = real_api
+    pages = -(-len(site.catalogue(0, 1)) // 4)
+    for _ in range(2):
+        dept.requests.clear()
+        done = crawl(config, db, "replica-gkmlpt")
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert {r["url"] for r in rows(db, "select url from documents")} == {e.url for e in dept.expected(1)}
+    assert rows(db, "select status, full_listing from runs order by id")[1:] == [
+        {"status": "ok", "full_listing": 1}, {"status": "ok", "full_listing": 0}]
+    assert api_pages(dept) == [1]  # the third run, after a clean full read: incremental again
+    # a full read older than ZWGK_FULL_LISTING_DAYS (0 here: any) no longer allows stopping early
+    stale = write_config(dept, tmp_path / "stale.yaml", catalog="0",
+                         settings={**QUICK, "ZWGK_FULL_LISTING_DAYS": 0})
+    dept.requests.clear()
+    assert crawl(stale, db, "replica-gkmlpt").returncode == 0
+    assert api_pages(dept) == list(range(1, pages + 1))
+
+
+def test_a_busy_api_answer_is_a_logged_listing_failure(dept, tmp_path):
+    """`200 {"code":500,"msg":"系统繁忙"}` has no `articles` list: not an empty page but a failed one."""
+    site = dept.sites["gkmlpt"]
+    site.per_page = 4
+    real_api = site.api
+    busy = json.dumps({"code": 500, "msg": "系统繁忙"}, ensure_ascii=False)
+    site.api = lambda catalog, query, state: (real_api(catalog, query, state) if query.get("page") == "1"
+                                              else Response(200, busy, "application/json"))
+    config = write_config(dept, tmp_path / "sources.yaml", catalog="0", settings=QUICK)
+    db = tmp_path / "archive.db"
+    assert crawl(config, db, "replica-gkmlpt").returncode == 1  # a partial run
+    [run] = rows(db, "select status, errors, full_listing from runs")
+    assert run == {"status": "partial", "errors": 1, "full_listing": 0}
+    [failure] = rows(db, "select url, outcome, error from fetches where url like '%/gkmlpt/api/%'")
+    assert "page=2" in failure["url"] and failure["outcome"] == "error"
+    assert "no articles list" in failure["error"] and "系统繁忙" in failure["error"]
+
+
+def test_an_article_listed_twice_does_not_end_paging(dept, tmp_path):
+    """Page 2 holds one article twice (`#0` and `#11938`): 4 entries, 3 URLs — still a full page."""
+    site = dept.sites["gkmlpt"]
+    site.per_page = 4
+    site.duplicate = 4  # the first entry of page 2, listed again second
+    config = write_config(dept, tmp_path / "sources.yaml", catalog="0")
+    db = tmp_path / "archive.db"
+    done = crawl(config, db, "replica-gkmlpt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = -(-(len(site.catalogue(0, 1)) + 1) // 4)
+    assert pages >= 3 and api_pages(dept) == list(range(1, pages + 1))
+    assert {r["url"] for r in rows(db, "select url from documents")} == {e.url for e in dept.expected(1)}
+
+
+def test_catalogue_0_needs_a_title_filter(dept, tmp_path):
+    config = write_config(dept, tmp_path / "sources.yaml", catalog="0", title_filter=None)
+    with pytest.raises(ConfigError, match=r"source 'replica-gkmlpt': field 'title_filter': required with catalog 0"):
+        load_config(config)
+    assert load_config(write_config(dept, tmp_path / "ok.yaml", catalog="0", title_filter="报告"))

@@ -69,6 +69,7 @@ def test_unreachable_site_says_cannot_reach(tmp_path, closed_port, listing):
              "article_urls": ["/content/"], "listing": listing}
     if listing == "gkmlpt":
         entry["catalog"] = "0"
+        entry["title_filter"] = "法治政府建设"
     config = tmp_path / "sources.yaml"
     config.write_text(yaml.safe_dump({"sources": [entry]}, allow_unicode=True), encoding="utf-8")
     done = subprocess.run([sys.executable, "scheduler.py", "--probe", "gone", "--config", str(config)],

@@ -18,7 +18,7 @@ def run(tmp_path_factory):
     work: Path = tmp_path_factory.mktemp("redirects")
     with FaultFarm(("redir", "other")) as farm:
         site, other = farm.sites["redir"], farm.sites["other"]
-        for slug in ("clean", "moved", "https", "chain", "home", "listing"):
+        for slug in ("clean", "moved", "https", "chain", "home", "listing", "merged"):
             site.add_article(slug)
         config = farm.sources_yaml(work / "sources.yaml")
         # the listing itself moved: its old address answers 301 (listings follow redirects too)
@@ -50,6 +50,7 @@ def run(tmp_path_factory):
         site.routes["/hop/7"] = page("chain")
         site.routes[site.article_path("home")] = lambda: _html(302, "", Location="/")
         site.routes[site.article_path("listing")] = lambda: _html(303, "", Location=site.url("/list/index.html"))
+        site.routes[site.article_path("merged")] = to(site.article_path("clean"))  # to another known report
         second = crawl(config, db, "fault-redir")
         yield {"site": site, "other": other, "db": db, "first": first, "second": second}
 
@@ -65,7 +66,7 @@ def fetch_of(run, slug: str) -> dict:
 def test_first_run_followed_the_moved_listing(run):
     assert run["first"].returncode == 0, run["first"].stderr[-2000:]
     assert rows(run["db"], "select status, new_documents from runs order by id limit 1") == [
-        {"status": "ok", "new_documents": 6}]
+        {"status": "ok", "new_documents": 7}]
 
 
 def test_same_host_301_keeps_the_document_and_records_the_final_url(run):
@@ -103,3 +104,17 @@ def test_redirect_home_or_to_the_listing_means_gone(run, slug):
                             "on r.document_id = d.id where d.url = ?", [run["site"].article_url(slug)])
     assert doc == {"status": "gone", "n": 1}
     assert rows(run["db"], "select status from runs order by id")[-1]["status"] in ("ok", "partial")
+
+
+def test_redirect_to_another_known_report_means_gone_and_stores_nothing(run):
+    """A withdrawn report sent to another report of the archive: that page's text is not a revision of it."""
+    site = run["site"]
+    fetch = fetch_of(run, "merged")
+    assert fetch["outcome"] == "gone" and fetch["final_url"] == site.article_url("clean")
+    assert fetch["error"] == f"redirects to another report: {site.article_url('clean')}"
+    counts = {r["url"]: (r["status"], r["n"]) for r in rows(
+        run["db"], "select d.url, d.status, count(r.id) n from documents d join revisions r "
+                   "on r.document_id = d.id group by d.id")}
+    assert counts[site.article_url("merged")] == ("gone", 1)
+    assert counts[site.article_url("clean")] == ("live", 1)
+    assert fetch_of(run, "clean")["outcome"] == "unchanged"

@@ -18,7 +18,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from archive.db import connect, now
-from archive.store import known_urls, validators
+from archive.store import incremental_listing_allowed, known_urls, validators
 from crawler import guard, listings
 from crawler.extract.text import neutralise_document_ends
 from crawler.items import FailureItem, NotModifiedItem, PageItem
@@ -51,6 +51,9 @@ class DisclosureSpider(scrapy.Spider):
         self.newest_published: str | None = None
         self.gkmlpt_seen: dict[str, set[str]] = {}  # catalogue -> article URLs its API pages listed
         self.gkmlpt_page_size: dict[str, int] = {}  # catalogue -> articles on its first page
+        self.incremental = False  # whether gkmlpt paging may stop at a page of known documents
+        self.full_listing = True  # whether every listing page was read (runs.full_listing); cleared by
+        # a listing failure, the page limit or an incremental stop
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
@@ -69,6 +72,8 @@ class DisclosureSpider(scrapy.Spider):
             self.known = known_urls(db, self.source.id)
             self.archived = archived_dates(db, self.source.id)
             self.newest_published = max((d for d in self.archived.values() if d), default=None)
+            self.incremental = incremental_listing_allowed(
+                db, self.source.id, self.crawler.settings.getfloat("ZWGK_FULL_LISTING_DAYS"))
             if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
                 self.validators = validators(db, self.source.id)
         finally:
@@ -126,6 +131,7 @@ class DisclosureSpider(scrapy.Spider):
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
+            self.full_listing = False
             yield listing_failure(response, verdict, "listing page")
             return
         selector = Selector(text=neutralise_document_ends(verdict.text))
@@ -137,17 +143,21 @@ class DisclosureSpider(scrapy.Spider):
         for url in listings.listing_links(selector, response.url, links, self.source.listing_urls):
             if self.listing_pages < limit:
                 yield self.listing_request(url)
+            else:
+                self.full_listing = False
 
     # --- gkmlpt listings ----------------------------------------------------------------------------
     def parse_gkmlpt_index(self, response: Response, start: str = ""):
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
+            self.full_listing = False
             yield listing_failure(response, verdict, "gkmlpt index")
             return
         sid = self.source.sid or listings.gkmlpt_sid(verdict.text)
         wanted = listings.gkmlpt_wanted_catalog(self.source.catalog, start)
         catalog = listings.gkmlpt_find_catalog(verdict.text, wanted)
         if not sid or not catalog:
+            self.full_listing = False
             missing = "SID" if not sid else f"catalogue {wanted!r}"
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt index: no {missing} found")
             return
@@ -158,17 +168,27 @@ class DisclosureSpider(scrapy.Spider):
     def parse_gkmlpt_api(self, response: Response, catalog: str, sid: str, page: int):
         """One page of a catalogue's list API. Pages are read one after another, newest first, and paging
         stops at a page that holds only documents the archive already has with the same dates (so a daily
-        run reads one or two pages), at a page that repeats what this run has seen (the API's page 0 is
-        page 1; some servers ignore `page`), or at the last page."""
+        run reads one or two pages — only when `self.incremental`: the previous run was clean and a recent
+        run read every page), at a page that repeats what this run has seen (the API's page 0 is page 1;
+        some servers ignore `page`), at a short page, or at the last page. An answer without an `articles`
+        list (`{"code": 500, "msg": "系统繁忙"}`) is a failure, not an empty page."""
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind in ("blocked", "not-found"):
+            self.full_listing = False
             yield listing_failure(response, verdict, "gkmlpt API")
             return
         try:
             data = listings.parse_json(response.text)
         except (ValueError, AttributeError) as e:
+            self.full_listing = False
             yield FailureItem(response.url, "error", now(), response.status, f"gkmlpt API: not JSON ({e})")
+            return
+        if not isinstance(data.get("articles"), list):  # e.g. 200 {"code": 500, "msg": "系统繁忙"}: busy, not empty
+            self.full_listing = False
+            said = ", ".join(f"{k}={data[k]!r}" for k in ("code", "msg", "message") if k in data)
+            yield FailureItem(response.url, "error", now(), response.status,
+                              "gkmlpt API: answer has no articles list" + (f" ({said})" if said else ""))
             return
         reports = listings.gkmlpt_report_links(data, response.url, self.source.article_urls,
                                                self.source.title_filter)
@@ -179,14 +199,20 @@ class DisclosureSpider(scrapy.Spider):
         seen = self.gkmlpt_seen.setdefault(catalog, set())
         repeated = bool(listed) and listed <= seen
         seen |= listed
-        size = self.gkmlpt_page_size.setdefault(catalog, len(listed))
-        if repeated or len(listed) < size or page >= listings.gkmlpt_page_count(data, size):
+        # a short page is judged by the answer's raw count: an article listed twice (`#0` and `#11938`)
+        # does not make a full page look short
+        raw = len(data["articles"])
+        size = self.gkmlpt_page_size.setdefault(catalog, raw)
+        if repeated or raw < size or page >= listings.gkmlpt_page_count(data, size):
             return
-        if listings.gkmlpt_page_is_known(data, response.url, [u for u, _ in reports], self.archived,
-                                         self.newest_published):
+        if self.incremental and listings.gkmlpt_page_is_known(data, response.url, [u for u, _ in reports],
+                                                              self.archived, self.newest_published):
+            self.full_listing = False
             self.logger.info("gkmlpt catalogue %s: page %d holds nothing new, older pages not read", catalog, page)
             return
-        if self.listing_pages < self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES"):
+        if self.listing_pages >= self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES"):
+            self.full_listing = False
+        else:
             yield scrapy.Request(listings.gkmlpt_api_url(response.url, catalog, sid, page + 1),
                                  callback=self.parse_gkmlpt_api, errback=self.failed,
                                  cb_kwargs={"catalog": catalog, "sid": sid, "page": page + 1})
@@ -203,6 +229,9 @@ class DisclosureSpider(scrapy.Spider):
         verdict = guard.judge(response, requested, memo=response.meta)
         if verdict.kind == "ok" and final and self.is_listing_page(final):
             verdict = guard.Verdict("not-found", f"redirected to a listing page {final}")
+        other = self.other_report(requested, final)
+        if verdict.kind == "ok" and other:  # its text is that report's, not a revision of this one
+            verdict = guard.Verdict("not-found", f"redirects to another report: {other}")
         if verdict.kind == "ok":
             yield PageItem(
                 url=requested, http_status=response.status, html=verdict.text, body=response.body,
@@ -212,6 +241,16 @@ class DisclosureSpider(scrapy.Spider):
             )
         else:
             yield FailureItem(requested, verdict.kind, now(), response.status, verdict.reason, final)
+
+    def other_report(self, requested: str, final: str | None) -> str | None:
+        """The document a redirect ended at when it is another report of the archive (or of this run),
+        e.g. a withdrawn report sent to its successor; else None."""
+        if not final:
+            return None
+        target = listings.canonical_url(final)
+        if target == listings.canonical_url(requested):
+            return None
+        return target if target in self.archived or target in self.requested else None
 
     def is_listing_page(self, url: str) -> bool:
         """Whether `url` is one of the source's listing pages (a start URL, a `listing_urls` match or a
@@ -236,6 +275,8 @@ class DisclosureSpider(scrapy.Spider):
         from crawler.middlewares import REDIRECT_REASON  # not at import: it imports the Twisted reactor
 
         request = failure.request
+        if not request.meta.get("article"):  # a listing, index or API page not read
+            self.full_listing = False
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             self.logger.info("not fetched: %s (%s)", request.url, failure.value)
             return
