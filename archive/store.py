@@ -151,8 +151,16 @@ def start_run(db: sqlite_utils.Database, source_id: str, pid: int | None = None)
 
 
 def run_counts(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
-    rows = dict(db.execute("SELECT outcome, count(*) FROM fetches WHERE run_id = ? GROUP BY outcome",
+    return _counts(_outcomes(db, run_id))
+
+
+def _outcomes(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
+    return dict(db.execute("SELECT outcome, count(*) FROM fetches WHERE run_id = ? GROUP BY outcome",
                            [run_id]).fetchall())
+
+
+def _counts(rows: dict[str, int]) -> dict[str, int]:
+    """The runs row's counts from fetch outcomes (a suspect page counts as an error until confirmed)."""
     return {
         "new_documents": rows.get("new", 0),
         "new_revisions": rows.get("new", 0) + rows.get("changed", 0),
@@ -170,8 +178,10 @@ def finish_run(db: sqlite_utils.Database, run_id: int, status: str | None = None
     failed when nothing at all could be fetched. A partial run in which no page could be archived
     (every page tried failed or was blocked) is failed, its message saying why. `full_listing`: whether
     the run read every page of its listing (recorded as `runs.full_listing` 1/0)."""
-    counts = run_counts(db, run_id)
-    good = counts["new_revisions"] + counts["unchanged"] + counts["gone"]
+    outcomes = _outcomes(db, run_id)
+    counts = _counts(outcomes)
+    # a suspect page was served and read (only held back): the source works
+    good = counts["new_revisions"] + counts["unchanged"] + counts["gone"] + outcomes.get("suspect", 0)
     if status is None:
         if counts["errors"] or counts["blocked"]:
             # blocked answers mean "not allowed this time": partial (failed below if nothing was archived)

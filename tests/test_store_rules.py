@@ -338,9 +338,12 @@ def finish(db, outcomes: list[str], **kwargs) -> dict:
     (["unchanged", "error"], {}, "partial"),
     (["gone", "suspect"], {}, "partial"),
     (["error", "error"], {"pages_fetched": 2}, "failed"),  # every page fetched was an error
-    (["error", "error"], {"pages_fetched": 3}, "partial"),  # the listing worked
-    (["blocked"], {}, "partial"),  # "not allowed this time" is never a failed crawl
-    (["error", "blocked"], {"pages_fetched": 2}, "partial"),
+    # pages were tried and none could be archived: the source is not working (issue 13), whatever the listing did
+    (["error", "error"], {"pages_fetched": 3}, "failed"),
+    (["blocked"], {}, "failed"),
+    (["error", "blocked"], {"pages_fetched": 2}, "failed"),
+    (["unchanged", "blocked"], {}, "partial"),  # "not allowed this time" for some pages only
+    (["suspect"], {"pages_fetched": 2}, "partial"),  # a page held back is not a dead source
     (["new", "error"], {"status": "interrupted"}, "interrupted"),
 ])
 def test_a_run_is_ok_partial_or_failed_by_its_fetches(db, outcomes, kwargs, status):
