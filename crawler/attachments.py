@@ -202,7 +202,8 @@ class AttachmentsPipeline(FilesPipeline):
                     continue
                 fetched = store.Fetched(url, error=str(error))
             try:
-                outcome = store.record(self.db, att["id"], fetched)
+                outcome = store.record(self.db, att["id"], fetched,
+                                       run_id=getattr(self.crawler.spider, "run_id", None))
             except sqlite3.Error as exc:
                 logger.error("attachment %s not recorded: %s", url, exc)
                 continue
