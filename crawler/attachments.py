@@ -202,8 +202,9 @@ class AttachmentsPipeline(FilesPipeline):
                     continue
                 fetched = store.Fetched(url, error=str(error))
             try:
-                outcome = store.record(self.db, att["id"], fetched,
-                                       run_id=getattr(self.crawler.spider, "run_id", None))
+                spider = self.crawler.spider
+                outcome = store.record(self.db, att["id"], fetched, run_id=getattr(spider, "run_id", None),
+                                       source_id=spider.source.id)
             except sqlite3.Error as exc:
                 logger.error("attachment %s not recorded: %s", url, exc)
                 continue
