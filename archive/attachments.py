@@ -131,9 +131,12 @@ def to_fetch(db: sqlite_utils.Database, document_id: int) -> list[dict]:
         "WHERE d.id = ? ORDER BY a.id", [document_id]))
 
 
-def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetched_at: str | None = None) -> str:
+def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetched_at: str | None = None,
+           run_id: int | None = None, source_id: str | None = None) -> str:
     """Record one download of an attachment (its file already stored): `new` when a version was added,
-    `unchanged` when the file (or, without a file, the error) is its latest version's, or for a 304."""
+    `unchanged` when the file (or, without a file, the error) is its latest version's, or for a 304.
+    A new version is news of its document: an `attachment` event of the run and source that fetched it
+    (source: by default the document's) in the same transaction (see :func:`_news`)."""
     fetched_at = fetched_at or now()
     with transaction(db) as conn:
         latest = conn.execute("SELECT file_hash, error FROM attachment_revisions WHERE attachment_id = ? "
@@ -143,7 +146,7 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
             if latest is not None:
                 return "unchanged"
             # the same URL, linked by another document, was answered 304 in this run: its stored file is ours
-            return _copy_version(conn, attachment_id, fetched.url, fetched_at)
+            return _copy_version(conn, attachment_id, fetched.url, fetched_at, run_id, source_id)
         extracted = fetched.extracted
         digest = fetched.file_hash
         error = fetched.error or (extracted.error if extracted else None)
@@ -158,6 +161,8 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
                 (attachment_id, fetched_at, digest, fetched.size, extracted.mime if extracted else None,
                  text, error, extracted.extractor if extracted else None)).lastrowid
             _index(conn, version_id, attachment_id, text, fetched.segmented)
+            _news(conn, attachment_id, version_id, first=latest is None, at=fetched_at, run_id=run_id,
+                  source_id=source_id)
         # validators stand for a stored file only; without one, ask in full next time
         etag, modified = (fetched.etag, fetched.last_modified) if digest else (None, None)
         conn.execute("UPDATE attachments SET checked_at = ?, etag = ?, last_modified = ? WHERE id = ?",
@@ -165,7 +170,8 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
     return outcome
 
 
-def _copy_version(conn: sqlite3.Connection, attachment_id: int, url: str, fetched_at: str) -> str:
+def _copy_version(conn: sqlite3.Connection, attachment_id: int, url: str, fetched_at: str,
+                  run_id: int | None = None, source_id: str | None = None) -> str:
     """A first version for an attachment from the latest stored version of the same URL (another
     document's); `unchanged` when there is none."""
     row = conn.execute(
@@ -178,7 +184,24 @@ def _copy_version(conn: sqlite3.Connection, attachment_id: int, url: str, fetche
         "INSERT INTO attachment_revisions (attachment_id, fetched_at, file_hash, size, mime, text, error, extractor)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (attachment_id, fetched_at, *row)).lastrowid
     _index(conn, version_id, attachment_id, row[3], None)
+    _news(conn, attachment_id, version_id, first=True, at=fetched_at, run_id=run_id, source_id=source_id)
     return "new"
+
+
+def _news(conn: sqlite3.Connection, attachment_id: int, version_id: int, *, first: bool, at: str,
+          run_id: int | None, source_id: str | None = None) -> None:
+    """Record an `attachment` event for a new version, unless it is the first version of an attachment
+    that the document's first revision links: that is part of the document's own `new` event."""
+    document_id, first_link, first_revision = conn.execute(
+        "SELECT a.document_id, (SELECT min(revision_id) FROM attachment_links WHERE attachment_id = a.id), "
+        "(SELECT min(id) FROM revisions WHERE document_id = a.document_id) FROM attachments a WHERE a.id = ?",
+        (attachment_id,)).fetchone()
+    if first and first_link is not None and first_link == first_revision:
+        return
+    from archive import events
+
+    events.record(conn, document_id, "attachment", at, run_id=run_id, source_id=source_id,
+                  attachment_revision_id=version_id)
 
 
 def _index(conn: sqlite3.Connection, version_id: int, attachment_id: int, text: str | None,

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from archive import diff as diffs
+from archive import events as evts
 from archive import history as hist
 from archive.db import NotAnArchive, connect, connect_readonly, db_path
 
@@ -190,8 +191,9 @@ def attachments(ctx: click.Context, document: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (a JSON list of events).")
 @click.pass_context
 def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
-    """What happened since a date, newest first: one line per event with its kind — new, changed, gone
-    or returned (a document first seen and then changed shows both).
+    """What happened since a date, newest first: one line per event with its kind — new, changed, gone,
+    returned, or attachment (a new version of one of its attachments; a document first seen and then
+    changed shows both).
 
     Example: python -m archive changes --since 2025-01-01
     """
@@ -206,10 +208,14 @@ def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
         return
     for row in rows:
         rev = f"rev {row['revision_id']}" if row["revision_id"] else ""
-        click.echo(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
-                   f"{row['district'] or row['source_id']}  {row['title'] or ''}  {row['url']}")
+        about = ""
+        if row["kind"] == "attachment":
+            rev = f"att {row['attachment_id']}.{row['attachment_revision_id']}"
+            about = f"  附件 {row['attachment_text'] or ''}"
+        click.echo(_printable(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
+                              f"{row['district'] or row['source_id']}  {row['title'] or ''}{about}  {row['url']}"))
     kinds = Counter(row["kind"] for row in rows)
-    detail = ", ".join(f"{kinds[k]} {k}" for k in ("new", "changed", "gone", "returned") if kinds[k])
+    detail = ", ".join(f"{kinds[k]} {k}" for k in evts.KINDS if kinds[k])
     click.echo(f"{len(rows)} event{'s' if len(rows) != 1 else ''} since {since_value}"
                + (f" ({detail}) in {len({r['document_id'] for r in rows})} documents" if rows else ""))
 
@@ -223,7 +229,8 @@ def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
 @click.pass_context
 def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Documents whose title or latest text holds every TERM (Chinese of any length, "quoted phrases"),
-    best match first, each with a snippet around the hit.
+    or one of whose attachments does, best match first, each with a snippet around the hit (from the
+    attachment, named by its link text, for a document found through one).
 
     Example: python -m archive search 行政复议 2023 --limit 5
     """
@@ -235,8 +242,12 @@ def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
+        via = ""
+        if row["match"] == "attachment":
+            att = row["attachment"]
+            via = f"\n  附件 attachment {att['id']}: {att['text'] or ''}  {att['url']}"
         click.echo(_printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
-                              f"{row['title'] or ''}\n  {row['url']}\n  {row['snippet']}"))
+                              f"{row['title'] or ''}\n  {row['url']}{via}\n  {row['snippet']}"))
     click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} matching {' '.join(terms)}")
 
 

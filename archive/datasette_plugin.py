@@ -1,7 +1,8 @@
 """Datasette plugin (entry point ``zwgk_archive``): diff pages, Chinese search, links and metadata.
 
 - ``/-/diff/{document_id}?from=REV&to=REV`` — a document's revisions diffed by character, with a
-  revision picker (``&db=NAME`` picks the database when several hold an archive).
+  revision picker (``&db=NAME`` picks the database when several hold an archive);
+  ``?attachment=ID&from=V&to=V`` diffs two versions of one of its attachments the same way.
 - ``escape_fts`` is re-registered (``trylast``, so after Datasette's own) with the segmenting version
   from :mod:`archive.search`, which makes ``?_search=`` on ``revisions`` and ``documents`` match Chinese
   terms of any length.
@@ -329,6 +330,7 @@ DIFF_TEMPLATE = """{% extends "base.html" %}
    <a href="{{ document_page_url }}">document page</a> ·
    <a href="{{ document_row_url }}">document {{ document.id }}</a> · {{ document.status }}</p>
 <form class="zwgk-picker" action="{{ action }}" method="get">
+  {% if attachment_id %}<input type="hidden" name="attachment" value="{{ attachment_id }}">{% endif %}
   {% if db_param %}<input type="hidden" name="db" value="{{ db_param }}">{% endif %}
   <label>From <select name="from">
     <option value="0"{% if not from_id %} selected{% endif %}>(nothing)</option>
@@ -349,15 +351,25 @@ DIFF_TEMPLATE = """{% extends "base.html" %}
 """
 
 
-def _read_diff(conn, document_id: int, from_id, to_id) -> tuple[dict, list[dict], diffs.Diff]:
+def _read_diff(conn, document_id: int, from_id, to_id, attachment_id=None) -> tuple[dict, list[dict], diffs.Diff]:
+    """The document, the revisions (or the attachment's versions) to pick from, and the diff."""
+    from archive import attachments as atts
+
     db = sqlite_utils.Database(conn, recursive_triggers=False)
     document = hist.find_document(db, document_id)
+    if attachment_id is not None:
+        result = atts.attachment_diff(db, document, attachment_id, from_id, to_id)
+        versions = next(a["versions"] for a in atts.versions(db, document["id"]) if a["id"] == int(attachment_id))
+        return result.document, [{"id": v["id"], "fetched_at": v["fetched_at"]} for v in versions], result
     revisions = [{"id": r["id"], "fetched_at": r["fetched_at"]} for r in hist.revisions(db, document["id"])]
     return document, revisions, hist.document_diff(db, document, from_id, to_id)
 
 
 async def diff_page(datasette, request):
-    """/-/diff/{document_id}: the diff page; ?format=json gives the JSON of `archive diff --format json`."""
+    """/-/diff/{document_id}: the diff page (``?attachment=ID``: of that attachment's versions); ?format=json
+    gives the JSON of `archive diff --format json`."""
+    from archive import attachments as atts
+
     names = archive_database_names(datasette)
     name = request.args.get("db") or (names[0] if names else None)
     if name is None or name not in names:
@@ -366,13 +378,14 @@ async def diff_page(datasette, request):
                                                        ("view-database", name), "view-instance"])
     raw_id = request.url_vars["document_id"]
     from_id, to_id = request.args.get("from") or None, request.args.get("to") or None
-    for label, value in (("document id", raw_id), ("from", from_id), ("to", to_id)):
+    attachment_id = request.args.get("attachment") or None
+    for label, value in (("document id", raw_id), ("from", from_id), ("to", to_id), ("attachment", attachment_id)):
         if value is not None and not value.isdigit():
             raise NotFound(f"{label} must be a number, not {value!r}")
     try:
         document, revisions, result = await datasette.get_database(name).execute_fn(
-            lambda conn: _read_diff(conn, int(raw_id), from_id, to_id))
-    except hist.NotFound as exc:
+            lambda conn: _read_diff(conn, int(raw_id), from_id, to_id, attachment_id))
+    except (hist.NotFound, atts.NotFound) as exc:
         raise NotFound(str(exc)) from None
     if request.args.get("format") == "json":
         return Response.json(diffs.diff_as_dict(result))
@@ -386,7 +399,7 @@ async def diff_page(datasette, request):
         "metadata_rows": markupsafe.Markup(diffs.render_metadata_rows(result)),
         "diff_html": markupsafe.Markup(diffs.render_html_fragment(result.changes)),
         "action": datasette.urls.path(f"/-/diff/{document['id']}"),
-        "db_param": name if name != names[0] else None,
+        "db_param": name if name != names[0] else None, "attachment_id": attachment_id,
         "document_row_url": datasette.urls.row(name, "documents", document["id"]),
         "document_page_url": _document_url(datasette, name, document["id"]),
     }

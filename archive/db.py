@@ -62,7 +62,7 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     ),
     "events": (
         {"id": int, "document_id": int, "kind": str, "at": str, "revision_id": int, "run_id": int,
-         "source_id": str, "notified_at": str},
+         "source_id": str, "notified_at": str, "attachment_revision_id": int},
         {"pk": "id", "not_null": {"document_id", "kind", "at"}},
     ),
     "attachment_links": (

@@ -1,8 +1,8 @@
 """What the page of one report (``/-/document/{id}``) shows, read from the archive; and its template.
 
 The Datasette plugin serves it; everything here only reads. Attachments are one small function,
-:func:`attachments`, returning rows whose keys become the attachment table's columns — add keys (or rows)
-there to show more (versions, text, sizes) without touching the template.
+:func:`attachments`, returning rows (one per attachment version) whose keys become the attachment table's
+columns — add keys there to show more without touching the template.
 """
 from __future__ import annotations
 
@@ -13,15 +13,28 @@ import sqlite_utils
 from archive import events as evts
 from archive import history as hist
 
-ATTACHMENT_LABELS = {"text": "链接文字 Link text", "url": "网址 URL", "revision_id": "修订 Revision"}
+ATTACHMENT_LABELS = {"text": "链接文字 Link text", "url": "网址 URL", "version": "版本 Version",
+                     "fetched_at": "下载时间 Fetched (UTC)", "mime": "类型 Type", "size": "字节 Bytes",
+                     "chars": "字数 Characters", "error": "错误 Error", "diff": "差异 Diff"}
 
 
 def attachments(db: sqlite_utils.Database, document: dict) -> list[dict]:
-    """The attachments of the document's latest revision, as rows for the page's attachment table."""
-    if not document.get("latest_revision_id"):
-        return []
-    return list(db.query("SELECT text, url, revision_id FROM attachments WHERE revision_id = ? ORDER BY id",
-                         [document["latest_revision_id"]]))
+    """The document's attachments as rows for the page's attachment table: one per version (oldest first;
+    one with empty version columns for an attachment not fetched yet). ``diff`` is the query string of
+    the diff page (``/-/diff/{id}?…``) for that version against the one before."""
+    from archive.attachments import versions
+
+    rows = []
+    for att in versions(db, document["id"]):
+        previous = 0
+        for v in att["versions"] or [None]:
+            v = v or {}
+            rows.append({"text": att["text"], "url": att["url"], "version": v.get("id"),
+                         "fetched_at": v.get("fetched_at"), "mime": v.get("mime"), "size": v.get("size"),
+                         "chars": v.get("chars"), "error": v.get("error"),
+                         "diff": f"attachment={att['id']}&from={previous}&to={v['id']}" if v else None})
+            previous = v.get("id") or 0
+    return rows
 
 
 def read_document(db: sqlite_utils.Database, document_id: int) -> dict:
@@ -87,7 +100,8 @@ TEMPLATE = """{% extends "base.html" %}
 {% if attachments %}<table class="zwgk-attachments">
   <tr>{% for key in attachments[0].keys() %}<th>{{ attachment_labels.get(key, key) }}</th>{% endfor %}</tr>
   {% for row in attachments %}<tr>{% for key, value in row.items() %}<td>{% if key == "url" and
-    (value or "")[:4] == "http" %}<a href="{{ value }}" rel="nofollow noreferrer">{{ value }}</a>{% else %}{{
+    (value or "")[:4] == "http" %}<a href="{{ value }}" rel="nofollow noreferrer">{{ value }}</a>{% elif key == "diff"
+    and value %}<a class="zwgk-attachment-diff" href="{{ diff_base }}?{{ value }}{{ db_amp }}">diff</a>{% else %}{{
     "" if value is none else value }}{% endif %}</td>{% endfor %}</tr>{% endfor %}
 </table>{% else %}<p>None.</p>{% endif %}
 

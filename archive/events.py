@@ -1,4 +1,8 @@
-"""Events: what happened to a document, one row each — `new`, `changed`, `gone`, `returned`.
+"""Events: what happened to a document, one row each — `new`, `changed`, `gone`, `returned`, `attachment`.
+
+`attachment` is a new version of one of the document's attachments (``attachment_revision_id``; written by
+archive.attachments.record in the same transaction as the version). The first versions of the attachments
+of a document that is itself new are part of its `new` event, and a re-extraction adds none.
 
 The `events` table is written by archive.store in the same transaction as the change it records, and is
 what the Atom feed, ``python -m archive changes``/``history`` and the notifications (archive.notify) read.
@@ -14,20 +18,24 @@ import sqlite3
 
 import sqlite_utils
 
-KINDS = ("new", "changed", "gone", "returned")
-COLUMNS = "id, document_id, kind, at, revision_id, run_id, source_id, notified_at"
+KINDS = ("new", "changed", "gone", "returned", "attachment")
+COLUMNS = "id, document_id, kind, at, revision_id, run_id, source_id, notified_at, attachment_revision_id"
+# an attachment event's attachment (id, link text) for readers of events
+ATTACHMENT_JOIN = ("LEFT JOIN attachment_revisions av ON av.id = e.attachment_revision_id "
+                   "LEFT JOIN attachments a ON a.id = av.attachment_id")
 
 
 def record(conn: sqlite3.Connection, document_id: int, kind: str, at: str, *, revision_id: int | None = None,
-           run_id: int | None = None, source_id: str | None = None) -> int:
+           run_id: int | None = None, source_id: str | None = None, attachment_revision_id: int | None = None) -> int:
     """Append one event (call inside the transaction that makes the change); its id."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     if source_id is None:
         row = conn.execute("SELECT source_id FROM documents WHERE id = ?", (document_id,)).fetchone()
         source_id = row[0] if row else None
-    cur = conn.execute("INSERT INTO events (document_id, kind, at, revision_id, run_id, source_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (document_id, kind, at, revision_id, run_id, source_id))
+    cur = conn.execute("INSERT INTO events (document_id, kind, at, revision_id, run_id, source_id, "
+                       "attachment_revision_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (document_id, kind, at, revision_id, run_id, source_id, attachment_revision_id))
     return int(cur.lastrowid)
 
 
@@ -90,11 +98,14 @@ def _backfill(conn: sqlite3.Connection) -> int:
 
 def since(db: sqlite_utils.Database, since_value: str, *, kinds: tuple[str, ...] = KINDS,
           document_id: int | None = None) -> list[dict]:
-    """Events at or after ``since_value`` (newest first), with their document's title, url, district."""
+    """Events at or after ``since_value`` (newest first), with their document's title, url, district (and
+    an attachment event's attachment_id and attachment_text, its link text)."""
     marks = ", ".join("?" for _ in kinds)
     sql = (f"SELECT e.id, e.document_id, e.kind, e.at, e.revision_id, e.run_id, e.source_id, "
-           f"coalesce(r.title, d.title) AS title, d.url, d.district, d.status "
+           f"coalesce(r.title, d.title) AS title, d.url, d.district, d.status, e.attachment_revision_id, "
+           f"a.id AS attachment_id, a.text AS attachment_text "
            f"FROM events e JOIN documents d ON d.id = e.document_id LEFT JOIN revisions r ON r.id = e.revision_id "
+           f"{ATTACHMENT_JOIN} "
            f"WHERE e.at >= ? AND e.kind IN ({marks})")
     params: list = [since_value, *kinds]
     if document_id is not None:

@@ -132,7 +132,7 @@ def parse_since(value: str | None, *, default_days: int = 30) -> str:
 
 
 def changes_since(db: sqlite_utils.Database, since: str) -> list[dict]:
-    """Events at or after ``since``, newest first: one row per new, changed, gone or returned event
+    """Events at or after ``since``, newest first: one row per new, changed, gone, returned or attachment event
     (a document first seen and then changed within the window has both)."""
     from archive import events
 

@@ -1,8 +1,9 @@
 """Notifications through Apprise: after a run, one message with the news of its source.
 
 The news is the source's events (archive.events) not yet notified: new, changed, gone and returned
-documents. One message per run lists the counts and each document's title with a link — the diff of a
-changed one, the document page otherwise — absolute when the config's ``defaults: public_url`` is set, else
+documents, and documents with a changed attachment. One message per run lists the counts and each
+document's title with a link — the diff of a changed one (of the attachment's two versions for an
+`attachment` event), the document page otherwise — absolute when the config's ``defaults: public_url`` is set, else
 the path. Where it goes is the source's ``notify:`` list of Apprise URLs (``json://``, ``mailto://``,
 ``wecombot://``, ``dingtalk://``, ``feishu://``, ``tgram://``…); a source's list replaces the default one
 and ``notify: []`` silences a source (its news is then marked as handled, so enabling it later does not
@@ -21,10 +22,12 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from archive.db import now
+from archive.events import ATTACHMENT_JOIN, KINDS
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 50  # documents named in one message; the rest are counted
-KIND_LABELS = {"new": "新文档 new", "changed": "有修改 changed", "gone": "已删除 gone", "returned": "已恢复 returned"}
+KIND_LABELS = {"new": "新文档 new", "changed": "有修改 changed", "gone": "已删除 gone", "returned": "已恢复 returned",
+               "attachment": "附件有修改 attachment"}
 
 
 class SourceLike(Protocol):
@@ -53,15 +56,20 @@ def valid_url(url: str) -> bool:
 def pending(db: sqlite_utils.Database, source_id: str) -> list[dict]:
     """The source's events not yet notified, oldest first, with each document's title and url."""
     return list(db.query(
-        "SELECT e.id, e.document_id, e.kind, e.at, e.revision_id, e.run_id, "
+        "SELECT e.id, e.document_id, e.kind, e.at, e.revision_id, e.run_id, e.attachment_revision_id, "
+        "a.id AS attachment_id, a.text AS attachment_text, "
         "coalesce(r.title, d.title, d.url) AS title, d.url FROM events e JOIN documents d ON d.id = e.document_id "
-        "LEFT JOIN revisions r ON r.id = e.revision_id "
+        f"LEFT JOIN revisions r ON r.id = e.revision_id {ATTACHMENT_JOIN} "
         "WHERE e.source_id = ? AND e.notified_at IS NULL ORDER BY e.id", [source_id]))
 
 
 def link(event: dict, public_url: str | None = None) -> str:
-    """The diff of a change, else the document page; absolute under `public_url` when given."""
-    if event["kind"] == "changed" and event.get("revision_id"):
+    """The diff of a change (of an attachment's version against the one before), else the document page;
+    absolute under `public_url` when given."""
+    if event["kind"] == "attachment" and event.get("attachment_id"):
+        path = (f"/-/diff/{event['document_id']}?attachment={event['attachment_id']}"
+                f"&to={event['attachment_revision_id']}")
+    elif event["kind"] == "changed" and event.get("revision_id"):
         path = f"/-/diff/{event['document_id']}?to={event['revision_id']}"
     else:
         path = f"/-/document/{event['document_id']}"
@@ -71,7 +79,7 @@ def link(event: dict, public_url: str | None = None) -> str:
 def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -> tuple[str, str]:
     """The message's title and plain-text body."""
     counts = Counter(e["kind"] for e in events)
-    summary = ", ".join(f"{counts[k]} {k}" for k in ("new", "changed", "gone", "returned") if counts[k])
+    summary = ", ".join(f"{counts[k]} {k}" for k in KINDS if counts[k])
     title = f"zwgk-archive · {source.name} ({source.id}): {summary}"
     lines = [f"{source.name} ({source.id})" + (f", run {run_id}" if run_id is not None else "") + f": {summary}"]
     earlier = sum(1 for e in events if run_id is not None and e["run_id"] != run_id)
@@ -79,7 +87,8 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
         lines.append(f"({earlier} of them from earlier runs not notified before)")
     lines.append("")
     for event in events[:MAX_LISTED]:
-        lines.append(f"[{KIND_LABELS[event['kind']]}] {event['title']}")
+        about = f" · 附件 {event['attachment_text']}" if event.get("attachment_text") else ""
+        lines.append(f"[{KIND_LABELS[event['kind']]}] {event['title']}{about}")
         lines.append(f"  {link(event, source.public_url)}")
     if len(events) > MAX_LISTED:
         lines.append(f"… and {len(events) - MAX_LISTED} more: see /archive/changes_feed")

@@ -280,8 +280,11 @@ SNIPPET_CHARS = 40
 
 
 def ranked_documents(db: sqlite_utils.Database, terms: list[str], *, limit: int = 20) -> list[dict]:
-    """Documents whose title or latest text holds every term, best first (FTS5 bm25), each with a
-    ``snippet`` of the text around the first hit (hits in 【】) and its ``rank`` (lower is better)."""
+    """Documents whose title or latest text holds every term, or one of whose attachments does (in its
+    latest version's text or its link text), best first (FTS5 bm25), each with a ``snippet`` around the
+    first hit (hits in 【】), its ``rank`` (lower is better) and ``match``: ``document``, or ``attachment``
+    with ``attachment`` (id, text — the link text —, url, version) whose text the snippet is from. A
+    document that matches itself is listed once, as a document match."""
     query = escape_fts(" ".join(terms))
     if not query:
         return []
@@ -289,12 +292,27 @@ def ranked_documents(db: sqlite_utils.Database, terms: list[str], *, limit: int 
            "r.text, bm25(documents_fts) AS rank FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid "
            "LEFT JOIN revisions r ON r.id = d.latest_revision_id "
            "WHERE documents_fts MATCH ? ORDER BY rank, d.id LIMIT ?")
-    out = []
+    out = {}
     for row in db.query(sql, [query, limit]):
         row = dict(row)
         row["snippet"] = snippet(row.pop("text") or "", terms)
-        out.append(row)
-    return out
+        out[row["id"]] = {**row, "match": "document", "attachment": None}
+    sql = ("SELECT d.id, d.url, d.title, d.status, d.district, d.source_id, d.published, d.latest_revision_id, "
+           "a.id AS attachment_id, a.text AS link_text, a.url AS attachment_url, v.id AS version, v.text, "
+           "bm25(attachment_revisions_fts) AS rank FROM attachment_revisions_fts "
+           "JOIN attachment_revisions v ON v.id = attachment_revisions_fts.rowid "
+           "JOIN attachments a ON a.id = v.attachment_id JOIN documents d ON d.id = a.document_id "
+           "WHERE attachment_revisions_fts MATCH ? "
+           "AND v.id = (SELECT max(id) FROM attachment_revisions WHERE attachment_id = a.id) ORDER BY rank, v.id")
+    for row in db.query(sql, [query]):
+        if row["id"] in out:
+            continue
+        attachment = {"id": row.pop("attachment_id"), "text": row.pop("link_text"), "url": row.pop("attachment_url"),
+                      "version": row.pop("version")}
+        text = row.pop("text") or ""
+        row["snippet"] = snippet(text if text else attachment["text"] or "", terms)
+        out[row["id"]] = {**row, "match": "attachment", "attachment": attachment}
+    return sorted(out.values(), key=lambda r: (r["rank"], r["id"]))[:limit]
 
 
 def _terms(terms: list[str]) -> list[str]:

@@ -243,7 +243,9 @@ class AttachmentsPipeline(FilesPipeline):
                     continue
                 fetched = store.Fetched(url, error=str(error))
             try:
-                outcome = store.record(self.db, att["id"], fetched)
+                spider = self.crawler.spider
+                outcome = store.record(self.db, att["id"], fetched, run_id=getattr(spider, "run_id", None),
+                                       source_id=spider.source.id)
             except sqlite3.Error as exc:
                 logger.error("attachment %s not recorded: %s", url, exc)
                 continue

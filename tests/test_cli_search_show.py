@@ -153,3 +153,29 @@ def test_show_and_search_never_print_terminal_escapes_from_a_page(tmp_path):
         assert out.exit_code == 0 and "\x1b" not in out.output and "\x07" not in out.output
         assert "清屏" in out.output
     assert "\x1b[2J" in json.loads(run("--db", str(path), "show", "1", "--json").output)["text"]  # kept as is
+
+
+def test_search_finds_documents_through_their_attachments_text(tmp_path):
+    from tests.attachment_archive import LINK_TEXT, build
+
+    path, ids = build(tmp_path)
+    before = digest(path)
+    out = run("--db", str(path), "search", "出庭应诉")  # only the PDF holds it, not the page
+    assert out.exit_code == 0, out.output
+    assert [int(n) for n in re.findall(r"^doc (\d+) ", out.output, re.M)] == [ids["document"]]
+    assert f"附件 attachment {ids['attachment']}: {LINK_TEXT}" in out.output
+    assert "【出庭应诉】" in out.output and "1 document matching 出庭应诉" in out.output
+    [hit] = json.loads(run("--db", str(path), "search", "出庭应诉", "--json").output)
+    assert hit["id"] == ids["document"] and hit["match"] == "attachment"
+    assert hit["attachment"]["id"] == ids["attachment"] and hit["attachment"]["text"] == LINK_TEXT
+    assert hit["attachment"]["version"] == ids["new"] and hit["attachment"]["url"].endswith("/report.pdf")
+    assert "【出庭应诉】" in hit["snippet"]
+    [docx] = json.loads(run("--db", str(path), "search", "决定书", "--json").output)
+    assert docx["match"] == "attachment" and docx["attachment"]["url"].endswith("/table.docx")
+    # the latest version's text is searched: the replaced figure is gone, the new one found
+    assert json.loads(run("--db", str(path), "search", "131", "--json").output)[0]["match"] == "attachment"
+    assert json.loads(run("--db", str(path), "search", "128", "--json").output) == []
+    # a document matching itself and through an attachment is listed once, as a document match
+    [both] = json.loads(run("--db", str(path), "search", "法治政府建设", "--json").output)
+    assert both["match"] == "document" and both["attachment"] is None
+    assert digest(path) == before  # reading never writes

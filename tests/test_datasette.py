@@ -353,3 +353,38 @@ def test_datasette_sees_the_live_database(tmp_path):
 
     before, after, mutable = asyncio.run(run())
     assert before == [] and len(after) == 1 and mutable
+
+
+def test_document_page_lists_attachment_versions_with_diff_links_to_the_attachment_diff(tmp_path):
+    from tests.attachment_archive import LINK_TEXT, build
+
+    path, ids = build(tmp_path)
+    doc, att, old, new = ids["document"], ids["attachment"], ids["old"], ids["new"]
+    data = get(path, f"/-/document/{doc}?format=json").json()
+    pdf_rows = [r for r in data["attachments"] if r["url"].endswith("/report.pdf")]
+    assert [(r["version"], r["mime"], r["text"]) for r in pdf_rows] == [
+        (old, "application/pdf", LINK_TEXT), (new, "application/pdf", LINK_TEXT)]
+    assert all(r["size"] > 0 and r["chars"] > 0 and r["error"] is None and r["fetched_at"] for r in pdf_rows)
+    assert [r["diff"] for r in pdf_rows] == [f"attachment={att}&from=0&to={old}",
+                                             f"attachment={att}&from={old}&to={new}"]
+    assert {r["url"].rsplit("/", 1)[1] for r in data["attachments"]} == {"report.pdf", "table.docx"}
+
+    page = get(path, f"/-/document/{doc}").text
+    assert f'<a class="zwgk-attachment-diff" href="/-/diff/{doc}?attachment={att}&amp;from={old}&amp;to={new}">' \
+        in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+    # the link leads to the attachment's diff, rendered like a revision diff (escaped)
+    diff = get(path, f"/-/diff/{doc}?attachment={att}&from={old}&to={new}").text
+    assert "<del>128</del><ins>131</ins>" in diff.replace("\n", "")
+    assert "<script>alert(1)</script>" not in diff and "附件 年度报告全文&lt;script&gt;" in diff
+    assert f'<input type="hidden" name="attachment" value="{att}">' in diff
+    assert f'<option value="{new}" selected>' in diff  # the picker offers the attachment's versions
+    # by default the latest version against the one before; JSON as `archive diff --format json`
+    as_json = get(path, f"/-/diff/{doc}?attachment={att}&format=json").json()
+    assert (as_json["from"], as_json["to"]) == (old, new)
+    assert {"op": "replace", "old": "128", "new": "131"}.items() <= next(
+        c for c in as_json["changes"] if c["op"] != "equal").items()
+    statuses = [r.status_code for r in fetch(path, [f"/-/diff/{doc}?attachment=999", f"/-/diff/{doc}?attachment=x",
+                                                    f"/-/diff/{doc}?attachment={att}&to=99999"])]
+    assert statuses == [404, 404, 404]

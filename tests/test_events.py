@@ -124,3 +124,45 @@ def test_the_timeline_names_a_changed_figure_whole(prefix, suffix, old, new):
 
     figures = figures_changed(diff_texts(f"{prefix}{old}{suffix}", f"{prefix}{new}{suffix}"))
     assert figures == ([] if old == new else [f"{old} → {new}"])
+
+
+def test_attachment_versions_are_news_of_their_document_except_a_new_documents_first_ones(tmp_path):
+    from archive import attachments, filetext
+    from archive.store import transaction
+
+    db = connect(tmp_path / "archive.db")
+    store.upsert_source(db, SOURCE)
+    url = "http://example.gov.cn/r.html"
+    first = Page("报告", "正文。", attachments=[("http://example.gov.cn/f/a.txt", "附件一")])
+    write(db, url, first, days_ago(3))
+    doc = db.execute("select id from documents").fetchone()[0]
+
+    def fetched(body: str, link: str = "http://example.gov.cn/f/a.txt") -> attachments.Fetched:
+        data = body.encode()
+        extracted = filetext.extract(data)
+        with transaction(db) as conn:
+            digest = attachments.save_file(conn, data, extracted.mime)
+        return attachments.Fetched(link, digest, len(data), extracted)
+
+    def kinds() -> list[tuple]:
+        return [(r[0], r[1]) for r in db.execute("select kind, attachment_revision_id from events order by id")]
+
+    [att] = attachments.to_fetch(db, doc)
+    assert attachments.record(db, att["id"], fetched("行政复议案件128件"), run_id=7) == "new"
+    assert kinds() == [("new", None)]  # part of the new document's news
+    assert attachments.record(db, att["id"], fetched("行政复议案件128件")) == "unchanged"
+    assert attachments.record(db, att["id"], fetched("行政复议案件131件"), run_id=8) == "new"
+    newest = db.execute("select max(id) from attachment_revisions").fetchone()[0]
+    assert kinds() == [("new", None), ("attachment", newest)]
+    assert db.execute("select run_id, source_id from events where kind = 'attachment'").fetchone() == (8, "ps")
+    # a revision linking another file: the page changed, and the new file's first version is news too
+    linked = [*first.attachments, ("http://example.gov.cn/f/b.txt", "附件二")]
+    write(db, url, Page("报告", "正文有改动。", attachments=linked), days_ago(1))
+    added = next(a for a in attachments.to_fetch(db, doc) if a["url"].endswith("b.txt"))
+    assert attachments.record(db, added["id"], fetched("附表", added["url"])) == "new"
+    assert [k for k, _ in kinds()] == ["new", "attachment", "changed", "attachment"]
+    # a re-extraction of the stored files is not an event
+    with transaction(db) as conn:
+        conn.execute("update attachment_revisions set text = 'old reader'")
+    assert attachments.reextract_files(db)["changed"] == 2
+    assert len(kinds()) == 4

@@ -179,3 +179,56 @@ def test_bad_notify_url_is_one_line_naming_source_and_url(site, tmp_path):
 def test_config_example_is_valid():
     root = Path(__file__).resolve().parent.parent
     load_config(root / "config" / "sources.yaml")
+
+
+def test_a_replaced_attachment_is_one_event_one_notification_and_a_feed_entry(receivers, tmp_path):
+    import asyncio
+
+    import yaml
+    from click.testing import CliRunner
+    from datasette.app import Datasette
+
+    from archive.cli import cli
+    from tests.attachment_archive import LINK_TEXT, crawled, replace_pdf, serve
+    from tests.sites.files import FilesSite
+
+    hook, _, _ = receivers
+    db = tmp_path / "archive.db"
+    with FilesSite() as files:
+        serve(files)
+        config = files.source_yaml(tmp_path / "sources.yaml", notify=[hook.url])
+        crawled(files, config, db)  # a new document: its attachments' first versions are part of that news
+        assert [e["kind"] for e in rows(db, "select kind from events")] == ["new"]
+        assert len(hook.received) == 1 and "1 new" in hook.received[0]["title"]
+        crawled(files, config, db)  # nothing changed
+        assert len(hook.received) == 1 and rows(db, "select count(*) n from events")[0]["n"] == 1
+        ids = replace_pdf(files, config, db)
+
+    [event] = rows(db, "select * from events where id > 1")
+    [run] = rows(db, "select max(id) id from runs")
+    assert (event["kind"], event["document_id"], event["attachment_revision_id"], event["run_id"]) == (
+        "attachment", ids["document"], ids["new"], run["id"])
+    assert event["revision_id"] is None and event["notified_at"] is not None
+    assert len(hook.received) == 2
+    message = hook.received[1]["title"] + "\n" + hook.received[1]["message"]
+    assert "1 attachment" in message and "earlier runs" not in message
+    assert f"[附件有修改 attachment] 某区2024年法治政府建设年度报告 · 附件 {LINK_TEXT}" in message
+    assert f"/-/diff/{ids['document']}?attachment={ids['attachment']}&to={ids['new']}" in message
+
+    # `archive changes` and the Atom feed report it too
+    out = CliRunner().invoke(cli, ["--db", str(db), "changes", "--since", "2000-01-01"], catch_exceptions=False)
+    assert f"att {ids['attachment']}.{ids['new']}" in out.output and "(1 new, 1 attachment)" in out.output
+    listed = json.loads(CliRunner().invoke(cli, ["--db", str(db), "changes", "--since", "2000-01-01", "--json"],
+                                           catch_exceptions=False).output)
+    assert [(e["kind"], e["attachment_id"], e["attachment_text"]) for e in listed] == [
+        ("attachment", ids["attachment"], LINK_TEXT), ("new", None, None)]
+
+    async def feed():
+        metadata = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "datasette.yaml").read_text())
+        ds = Datasette([str(db)], metadata=metadata)
+        await ds.invoke_startup()
+        return (await ds.client.get("/archive/changes_feed.json?_shape=objects")).json()["rows"]
+    entry = asyncio.run(feed())[0]
+    assert entry["kind"] == "attachment" and entry["atom_title"].startswith("附件有修改 Attachment changed: ")
+    assert entry["atom_link"] == f"/-/diff/{ids['document']}?attachment={ids['attachment']}&to={ids['new']}"
+    assert LINK_TEXT in entry["atom_content"]
