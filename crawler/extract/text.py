@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 import trafilatura
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
-from .rules import Rules, xpath
+from .rules import Rules, SimpleSelector, simple_selectors, xpath
 
 BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "section",
                         "article", "blockquote", "pre", "dl", "dd", "dt"})
@@ -65,9 +66,7 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
     """
     body = tree.find("body")
     total = _text_len(body if body is not None else tree) or 1
-    matched = []
-    for expression in expressions:
-        matched.extend(xpath(expression)(tree))
+    matched = _matches(tree, tuple(expressions))
     dropped = 0
     seen: set[int] = set()
     for element in matched:
@@ -84,6 +83,65 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
         element.drop_tree()
         dropped += 1
     return dropped
+
+
+def _selects(selector: SimpleSelector, element) -> bool:
+    """What cssselect's XPath for a simple selector tests: the tag, [name] present, [name*=value] a
+    case-sensitive substring of the attribute."""
+    tag, tests = selector
+    if tag not in (None, "*") and element.tag != tag:
+        return False
+    for name, value in tests:
+        got = element.get(name)
+        if got is None or (value is not None and value not in got):
+            return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _screen(groups: tuple[tuple[SimpleSelector, ...], ...]):
+    """A quick screen for simple selector groups: the tags, the attributes whose presence decides, and per
+    attribute one regex of every substring any selector looks for. An element no selector can select
+    fails it; one that passes is then tested selector by selector."""
+    tags, present, parts = set(), set(), {}
+    for group in groups:
+        for tag, tests in group:
+            if not tests:
+                tags.add(tag)
+            for name, value in tests[:1]:
+                if value is None:
+                    present.add(name)
+                else:
+                    parts.setdefault(name, []).append(re.escape(value))
+    return (frozenset(tags), frozenset(present),
+            tuple((name, re.compile("|".join(values))) for name, values in parts.items()))
+
+
+def _matches(tree, expressions: tuple[str, ...]) -> list:
+    """The elements each expression selects, expression after expression (each in document order), as
+    if every one were evaluated as XPath; the groups of simple CSS selectors (`simple_selectors`) are
+    tested in one pass over the tree, each element ranked under the first group that selects it."""
+    groups = [simple_selectors(e) for e in expressions]
+    simple = [i for i, g in enumerate(groups) if g]
+    if not simple:
+        return [element for expression in expressions for element in xpath(expression)(tree)]
+    tags, present, patterns = _screen(tuple(groups[i] for i in simple))
+    ranked = []
+    for position, element in enumerate(tree.iter()):
+        if not isinstance(element.tag, str):
+            continue
+        if not (element.tag in tags or "*" in tags or None in tags
+                or any(name in element.attrib for name in present)
+                or any(pattern.search(element.get(name) or "") for name, pattern in patterns)):
+            continue
+        rank = next((i for i in simple if any(_selects(s, element) for s in groups[i])), None)
+        if rank is not None:
+            ranked.append((rank, position, element))
+    for i, expression in enumerate(expressions):
+        if not groups[i]:
+            ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [element for _, _, element in ranked]
 
 
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6", "div", "p", "span", "strong", "b", "dt", "li", "td", "th", "em")
