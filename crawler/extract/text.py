@@ -55,7 +55,8 @@ def normalise_line(line: str) -> str:
 
 
 def _text_len(element) -> int:
-    return len(re.sub(r"\s+", "", "".join(element.itertext())))
+    """Characters of the element's text, whitespace not counted (str.split's whitespace is re's \\s)."""
+    return len("".join("".join(element.itertext()).split()))
 
 
 def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = True) -> int:
@@ -414,12 +415,26 @@ def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:
     two labels, e.g. "时间:2024-12-31来源:南山区人民政府"."""
     if len(line) > rules.meta_line_max:
         return False
-    labels = (*rules.date_labels, *rules.publisher_labels, *rules.record_labels)
+    starts_re, label_res = _label_patterns((*rules.date_labels, *rules.publisher_labels, *rules.record_labels))
     line = LABEL_PADDING_RE.sub("", line)  # labels padded to one width: "标　　题：", "主 题 词："
     head = line.lstrip("【[(（ ")
-    starts = any(re.match(rf"{re.escape(label)}\s*(?:[:：|]|\s)", head) for label in labels)
-    count = sum(1 for label in labels if re.search(rf"{re.escape(label)}\s*[:：]", line))
-    return starts or count >= 2
+    if starts_re is not None and starts_re.match(head):
+        return True
+    count = 0
+    for pattern in label_res:
+        if pattern.search(line):
+            count += 1
+            if count >= 2:
+                return True
+    return False
+
+
+@lru_cache(maxsize=16)
+def _label_patterns(labels: tuple[str, ...]) -> tuple[re.Pattern | None, tuple[re.Pattern, ...]]:
+    """For metadata lines, compiled once: one regex for "starts with some label then a colon, bar or
+    space" (None without labels), and per label a regex for "label then a colon" anywhere."""
+    starts = re.compile("|".join(rf"(?:{re.escape(label)}\s*(?:[:：|]|\s))" for label in labels)) if labels else None
+    return starts, tuple(re.compile(rf"{re.escape(label)}\s*[:：]") for label in labels)
 
 
 def _title_run(lines: list[str], i: int, compact_title: str) -> int:
