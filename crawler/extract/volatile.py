@@ -124,10 +124,12 @@ def _tidy(text: str) -> str:
     return SPACES.sub(lambda m: "\t" if "\t" in m.group(0) else " ", text).strip(" \u3000\xa0")
 
 
-def strip_volatile(text: str, rules: VolatileRules | None = None) -> str:
+def strip_volatile(text: str, rules: VolatileRules | None = None, *, memo: dict[str, str] | None = None) -> str:
     """Lines of extracted text without volatile fragments; lines left empty are dropped, as is a counter
-    word on its own line followed by a line holding only its number."""
+    word on its own line followed by a line holding only its number. `memo` (line -> scrubbed line) lets
+    calls on one page share the work: the body's lines were mostly scrubbed already as the page's."""
     rules = rules or load_volatile()
+    memo = {} if memo is None else memo
     lines = text.splitlines()
     gone: set[int] = set()
     for i, line in enumerate(lines):
@@ -137,7 +139,12 @@ def strip_volatile(text: str, rules: VolatileRules | None = None) -> str:
                 gone |= {i, following}
     out: list[str] = []
     for i, line in enumerate(lines):
-        cleaned = line if i in gone else scrub(line, rules)
+        if i in gone:
+            cleaned = line
+        else:
+            cleaned = memo.get(line)
+            if cleaned is None:
+                cleaned = memo[line] = scrub(line, rules)
         if i in gone or (cleaned != line and not WORDLESS.sub("", cleaned)):
             continue
         out.append(cleaned)
