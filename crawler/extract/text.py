@@ -162,10 +162,11 @@ def prune_headed_blocks(tree, rules: Rules) -> int:
         return 0
     body = tree.find("body")
     total = _text_len(body if body is not None else tree) or 1
+    longest = max(map(len, headings))
     dropped = 0
     for element in list(tree.iter(*HEADING_TAGS)):
-        text = re.sub(r"[\s:：>»›]+", "", "".join(element.itertext()))
-        if text not in headings or element.getparent() is None or not _attached(element, tree):
+        text = _heading_text(element, longest)
+        if text is None or text not in headings or element.getparent() is None or not _attached(element, tree):
             continue
         container = element.getparent()
         if container.tag not in ("html", "body") and _text_len(container) <= rules.prune_guard_share * total / 2:
@@ -179,6 +180,22 @@ def prune_headed_blocks(tree, rules: Rules) -> int:
         element.drop_tree()
         dropped += 1
     return dropped
+
+
+HEADING_PADDING_RE = re.compile(r"[\s:：>»›]+")
+
+
+def _heading_text(element, limit: int) -> str | None:
+    """The element's text without spaces, colons and arrows, or None once it is longer than `limit`
+    (no heading is; a large container's text is never joined)."""
+    parts, size = [], 0
+    for piece in element.itertext():
+        piece = HEADING_PADDING_RE.sub("", piece)
+        size += len(piece)
+        if size > limit:
+            return None
+        parts.append(piece)
+    return "".join(parts)
 
 
 def _attached(element, root) -> bool:
