@@ -126,7 +126,8 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     if detail:
         given = {**detail_hints(detail), **given}
     tree = scrub_tree(parse_html(html))  # per-visit text (counters, clocks) is never title, date or body
-    lines = strip_volatile(block_text(tree))
+    scrubbed: dict[str, str] = {}  # line -> line without volatile text, for this page only
+    lines = strip_volatile(block_text(tree), memo=scrubbed)
 
     record = find_record(lines, rules)
     for key, name in HINT_RECORD_FIELDS.items():
@@ -159,7 +160,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
         record["发布机构"] = publisher
 
     drop = [text for _, text in attachments]
-    body_lines = strip_edges(clean_lines(strip_volatile(raw_text), rules, drop=drop), rules, title=title,
+    body_lines = strip_edges(clean_lines(strip_volatile(raw_text, memo=scrubbed), rules, drop=drop), rules, title=title,
                              values=[publisher or "", *record.values()])
     text = "\n".join(body_lines)
     if not published:

@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from cssselect import GenericTranslator, SelectorError
+from cssselect import GenericTranslator, SelectorError, parse
+from cssselect.parser import Attrib, Element
 from lxml.etree import XPath, XPathSyntaxError
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "config" / "chrome.yaml"
@@ -65,6 +66,34 @@ def xpath(expression: str) -> XPath:
     return compiled
 
 
+# A simple selector: a tag (None for any) and attribute tests, (name, None) for [name] or (name, value)
+# for [name*=value]; what cssselect's XPath for it selects, lxml can test in Python far faster.
+SimpleSelector = tuple[str | None, tuple[tuple[str, str | None], ...]]
+_SIMPLE: dict[str, tuple[SimpleSelector, ...]] = {}
+
+
+def _simple_selector(tree) -> SimpleSelector | None:
+    """A parsed selector as a SimpleSelector, or None when it uses anything else (combinators, classes,
+    pseudo-classes, other attribute operators, namespaces)."""
+    tests = []
+    while isinstance(tree, Attrib):
+        if tree.namespace or tree.operator not in ("exists", "*="):
+            return None
+        if tree.operator == "*=" and not tree.value.value:
+            return None
+        tests.append((tree.attrib, tree.value.value if tree.operator == "*=" else None))
+        tree = tree.selector
+    if not isinstance(tree, Element) or tree.namespace:
+        return None
+    return (tree.element, tuple(tests))
+
+
+def simple_selectors(expression: str) -> tuple[SimpleSelector, ...] | None:
+    """The simple selectors of a prune expression made by `to_xpath` from CSS whose selectors are all
+    simple (None for any other expression): `[class*=nav], nav` → ((None, (("class", "nav"),)), ("nav", ()))."""
+    return _SIMPLE.get(expression)
+
+
 def to_xpath(selector: str) -> str:
     """A CSS selector or an XPath (starting with '/', './' or '(') as a checked XPath expression."""
     text = selector.strip()
@@ -72,6 +101,10 @@ def to_xpath(selector: str) -> str:
         expression = text if text.startswith(("/", "./", "(")) else GenericTranslator().css_to_xpath(
             text, prefix="descendant-or-self::")
         XPath(expression)
+        if expression is not text:
+            simple = [_simple_selector(s.parsed_tree) if not s.pseudo_element else None for s in parse(text)]
+            if simple and all(simple):
+                _SIMPLE[expression] = tuple(simple)
     except (SelectorError, XPathSyntaxError) as exc:
         raise RulesError(f"bad prune selector {selector!r}: {exc}") from None
     return expression

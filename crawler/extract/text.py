@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 import trafilatura
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
-from .rules import Rules, xpath
+from .rules import Rules, SimpleSelector, simple_selectors, xpath
 
 BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "section",
                         "article", "blockquote", "pre", "dl", "dd", "dt"})
@@ -54,7 +55,8 @@ def normalise_line(line: str) -> str:
 
 
 def _text_len(element) -> int:
-    return len(re.sub(r"\s+", "", "".join(element.itertext())))
+    """Characters of the element's text, whitespace not counted (str.split's whitespace is re's \\s)."""
+    return len("".join("".join(element.itertext()).split()))
 
 
 def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = True) -> int:
@@ -65,9 +67,7 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
     """
     body = tree.find("body")
     total = _text_len(body if body is not None else tree) or 1
-    matched = []
-    for expression in expressions:
-        matched.extend(xpath(expression)(tree))
+    matched = _matches(tree, tuple(expressions))
     dropped = 0
     seen: set[int] = set()
     for element in matched:
@@ -84,6 +84,65 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
         element.drop_tree()
         dropped += 1
     return dropped
+
+
+def _selects(selector: SimpleSelector, element) -> bool:
+    """What cssselect's XPath for a simple selector tests: the tag, [name] present, [name*=value] a
+    case-sensitive substring of the attribute."""
+    tag, tests = selector
+    if tag not in (None, "*") and element.tag != tag:
+        return False
+    for name, value in tests:
+        got = element.get(name)
+        if got is None or (value is not None and value not in got):
+            return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _screen(groups: tuple[tuple[SimpleSelector, ...], ...]):
+    """A quick screen for simple selector groups: the tags, the attributes whose presence decides, and per
+    attribute one regex of every substring any selector looks for. An element no selector can select
+    fails it; one that passes is then tested selector by selector."""
+    tags, present, parts = set(), set(), {}
+    for group in groups:
+        for tag, tests in group:
+            if not tests:
+                tags.add(tag)
+            for name, value in tests[:1]:
+                if value is None:
+                    present.add(name)
+                else:
+                    parts.setdefault(name, []).append(re.escape(value))
+    return (frozenset(tags), frozenset(present),
+            tuple((name, re.compile("|".join(values))) for name, values in parts.items()))
+
+
+def _matches(tree, expressions: tuple[str, ...]) -> list:
+    """The elements each expression selects, expression after expression (each in document order), as
+    if every one were evaluated as XPath; the groups of simple CSS selectors (`simple_selectors`) are
+    tested in one pass over the tree, each element ranked under the first group that selects it."""
+    groups = [simple_selectors(e) for e in expressions]
+    simple = [i for i, g in enumerate(groups) if g]
+    if not simple:
+        return [element for expression in expressions for element in xpath(expression)(tree)]
+    tags, present, patterns = _screen(tuple(groups[i] for i in simple))
+    ranked = []
+    for position, element in enumerate(tree.iter()):
+        if not isinstance(element.tag, str):
+            continue
+        if not (element.tag in tags or "*" in tags or None in tags
+                or any(name in element.attrib for name in present)
+                or any(pattern.search(element.get(name) or "") for name, pattern in patterns)):
+            continue
+        rank = next((i for i in simple if any(_selects(s, element) for s in groups[i])), None)
+        if rank is not None:
+            ranked.append((rank, position, element))
+    for i, expression in enumerate(expressions):
+        if not groups[i]:
+            ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [element for _, _, element in ranked]
 
 
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6", "div", "p", "span", "strong", "b", "dt", "li", "td", "th", "em")
@@ -103,10 +162,11 @@ def prune_headed_blocks(tree, rules: Rules) -> int:
         return 0
     body = tree.find("body")
     total = _text_len(body if body is not None else tree) or 1
+    longest = max(map(len, headings))
     dropped = 0
     for element in list(tree.iter(*HEADING_TAGS)):
-        text = re.sub(r"[\s:：>»›]+", "", "".join(element.itertext()))
-        if text not in headings or element.getparent() is None or not _attached(element, tree):
+        text = _heading_text(element, longest)
+        if text is None or text not in headings or element.getparent() is None or not _attached(element, tree):
             continue
         container = element.getparent()
         if container.tag not in ("html", "body") and _text_len(container) <= rules.prune_guard_share * total / 2:
@@ -120,6 +180,22 @@ def prune_headed_blocks(tree, rules: Rules) -> int:
         element.drop_tree()
         dropped += 1
     return dropped
+
+
+HEADING_PADDING_RE = re.compile(r"[\s:：>»›]+")
+
+
+def _heading_text(element, limit: int) -> str | None:
+    """The element's text without spaces, colons and arrows, or None once it is longer than `limit`
+    (no heading is; a large container's text is never joined)."""
+    parts, size = [], 0
+    for piece in element.itertext():
+        piece = HEADING_PADDING_RE.sub("", piece)
+        size += len(piece)
+        if size > limit:
+            return None
+        parts.append(piece)
+    return "".join(parts)
 
 
 def _attached(element, root) -> bool:
@@ -356,12 +432,26 @@ def _is_meta_line(line: str, rules: Rules, values: list[str]) -> bool:
     two labels, e.g. "时间:2024-12-31来源:南山区人民政府"."""
     if len(line) > rules.meta_line_max:
         return False
-    labels = (*rules.date_labels, *rules.publisher_labels, *rules.record_labels)
+    starts_re, label_res = _label_patterns((*rules.date_labels, *rules.publisher_labels, *rules.record_labels))
     line = LABEL_PADDING_RE.sub("", line)  # labels padded to one width: "标　　题：", "主 题 词："
     head = line.lstrip("【[(（ ")
-    starts = any(re.match(rf"{re.escape(label)}\s*(?:[:：|]|\s)", head) for label in labels)
-    count = sum(1 for label in labels if re.search(rf"{re.escape(label)}\s*[:：]", line))
-    return starts or count >= 2
+    if starts_re is not None and starts_re.match(head):
+        return True
+    count = 0
+    for pattern in label_res:
+        if pattern.search(line):
+            count += 1
+            if count >= 2:
+                return True
+    return False
+
+
+@lru_cache(maxsize=16)
+def _label_patterns(labels: tuple[str, ...]) -> tuple[re.Pattern | None, tuple[re.Pattern, ...]]:
+    """For metadata lines, compiled once: one regex for "starts with some label then a colon, bar or
+    space" (None without labels), and per label a regex for "label then a colon" anywhere."""
+    starts = re.compile("|".join(rf"(?:{re.escape(label)}\s*(?:[:：|]|\s))" for label in labels)) if labels else None
+    return starts, tuple(re.compile(rf"{re.escape(label)}\s*[:：]") for label in labels)
 
 
 def _title_run(lines: list[str], i: int, compact_title: str) -> int:

@@ -124,10 +124,12 @@ def _tidy(text: str) -> str:
     return SPACES.sub(lambda m: "\t" if "\t" in m.group(0) else " ", text).strip(" \u3000\xa0")
 
 
-def strip_volatile(text: str, rules: VolatileRules | None = None) -> str:
+def strip_volatile(text: str, rules: VolatileRules | None = None, *, memo: dict[str, str] | None = None) -> str:
     """Lines of extracted text without volatile fragments; lines left empty are dropped, as is a counter
-    word on its own line followed by a line holding only its number."""
+    word on its own line followed by a line holding only its number. `memo` (line -> scrubbed line) lets
+    calls on one page share the work: the body's lines were mostly scrubbed already as the page's."""
     rules = rules or load_volatile()
+    memo = {} if memo is None else memo
     lines = text.splitlines()
     gone: set[int] = set()
     for i, line in enumerate(lines):
@@ -137,7 +139,12 @@ def strip_volatile(text: str, rules: VolatileRules | None = None) -> str:
                 gone |= {i, following}
     out: list[str] = []
     for i, line in enumerate(lines):
-        cleaned = line if i in gone else scrub(line, rules)
+        if i in gone:
+            cleaned = line
+        else:
+            cleaned = memo.get(line)
+            if cleaned is None:
+                cleaned = memo[line] = scrub(line, rules)
         if i in gone or (cleaned != line and not WORDLESS.sub("", cleaned)):
             continue
         out.append(cleaned)
@@ -170,18 +177,32 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
             continue
         if dropped and any(a in dropped for a in element.iterancestors()):
             continue
-        whole = "".join(element.itertext())
-        if whole.strip() and len(whole) <= 120 and not scrub(whole, rules, prose=False,
+        whole = _text_upto(element, 120)  # None when longer: never dropped whole
+        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False,
                                                              before=_text_before(element)).strip() and (
                 element.tag in BLOCKS or not in_prose(element)):
             dropped.add(element)
             _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
             continue
+        if whole is None and element.tail and element.tail.strip():  # the tail's `before`, read unscrubbed
+            whole = "".join(element.itertext())
         if element.text:
             element.text = scrub(element.text, rules, prose=in_prose(element), before=_text_before(element))
         if element.tail:
-            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole)
+            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole or "")
     return tree
+
+
+def _text_upto(element, limit: int) -> str | None:
+    """The element's whole text if it is at most `limit` characters long, else None (without joining
+    the text of a large container)."""
+    parts, size = [], 0
+    for piece in element.itertext():
+        size += len(piece)
+        if size > limit:
+            return None
+        parts.append(piece)
+    return "".join(parts)
 
 
 def _text_before(element) -> str:
