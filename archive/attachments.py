@@ -150,6 +150,13 @@ def record(db: sqlite_utils.Database, attachment_id: int, fetched: Fetched, fetc
         extracted = fetched.extracted
         digest = fetched.file_hash
         error = fetched.error or (extracted.error if extracted else None)
+        if latest and latest[0] is not None and latest[1] is None and extracted and extracted.mime == filetext.HTML:
+            # a web page where a good file was before: a soft 404 or a maintenance page, not a new version
+            # of the file (the file is asked again in full next run; nothing is stored, no news)
+            logger.warning("attachment %s: an HTML page instead of the file; its last version stands", fetched.url)
+            conn.execute("UPDATE attachments SET checked_at = ?, etag = NULL, last_modified = NULL WHERE id = ?",
+                         (fetched_at, attachment_id))
+            return "unavailable"
         if latest and latest[0] == digest and (digest is not None or latest[1] == error):
             outcome = "unchanged"
         else:

@@ -244,3 +244,23 @@ def test_xhtml_and_bare_error_pages_served_as_files_are_html_not_text():
         result = filetext.extract(page)
         assert (result.mime, result.text) == (filetext.HTML, None) and result.error.startswith("an HTML page")
     assert filetext.sniff(b'<?xml version="1.0"?><note>not a page</note>') == filetext.TXT
+
+
+def test_a_soft_404_page_in_place_of_a_good_file_adds_no_version_and_no_news(tmp_path):
+    """A site answering 200 with an HTML "页面不存在" page where the report PDF was (maintenance, a moved
+    file), then serving the file again: no error version, no copy of v1, no attachment event."""
+    db = tmp_path / "archive.db"
+    with FilesSite() as site:
+        site.files["report.pdf"] = pdf_file(REPORT)
+        config = site.source_yaml(tmp_path / "sources.yaml")
+        assert crawl(config, db, "replica-files").returncode == 0
+        site.add_route("/files/report.pdf", lambda request: Response(
+            200, "<!DOCTYPE html><html><head><title>页面不存在</title></head><body>页面不存在</body></html>",
+            "text/html; charset=utf-8"))
+        assert crawl(config, db, "replica-files").returncode == 0
+        del site.routes["/files/report.pdf"]
+        assert crawl(config, db, "replica-files").returncode == 0
+        assert site.fetched("/files/report.pdf")[-1] == 200  # asked in full again after the soft 404
+    [version] = rows(db, "select error, text from attachment_revisions")
+    assert version["error"] is None and "主动公开政府信息" in version["text"]
+    assert rows(db, "select count(*) n from events where kind = 'attachment'")[0]["n"] == 0
