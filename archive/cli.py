@@ -79,14 +79,6 @@ def open_archive_for_writing(ctx: click.Context):
         raise BadInput(f"{ctx.obj['db']}: {exc}") from None
 
 
-_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10)) | {127: None}
-
-
-def _printable(text: str) -> str:
-    """Scraped text for a terminal: control characters (escape sequences) dropped."""
-    return text.translate(_CONTROL)
-
-
 def _document(db, ref: str) -> dict:
     try:
         return hist.find_document(db, ref)
@@ -105,7 +97,7 @@ def history(ctx: click.Context, document: str) -> None:
     """
     db = open_archive(ctx)
     doc = _document(db, document)
-    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}\nstatus: {doc['status']}")
+    click.echo(diffs.printable(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}\nstatus: {doc['status']}"))
     click.echo(f"{'revision':>8}  {'fetched_at':<32}  {'size':>7}  {'added':>7}  {'removed':>7}  kind")
     for row in hist.timeline(db, doc["id"]):
         if row["id"] is None:  # gone / returned: no revision
@@ -170,11 +162,11 @@ def attachments(ctx: click.Context, document: str) -> None:
 
     db = open_archive(ctx)
     doc = _document(db, document)
-    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}")
+    click.echo(diffs.printable(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}"))
     listed = atts.versions(db, doc["id"])
     for att in listed:
-        click.echo(f"attachment {att['id']}: {att['text'] or ''}  {att['url']}  "
-                   f"(checked {att['checked_at'] or 'never'})")
+        click.echo(diffs.printable(f"attachment {att['id']}: {att['text'] or ''}  {att['url']}  "
+                              f"(checked {att['checked_at'] or 'never'})"))
         for v in att["versions"]:
             what = f"error: {v['error']}" if v["error"] else f"{v['chars'] or 0} chars" if v["chars"] is not None \
                 else "stored only"
@@ -206,8 +198,8 @@ def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
         return
     for row in rows:
         rev = f"rev {row['revision_id']}" if row["revision_id"] else ""
-        click.echo(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
-                   f"{row['district'] or row['source_id']}  {row['title'] or ''}  {row['url']}")
+        click.echo(diffs.printable(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
+                              f"{row['district'] or row['source_id']}  {row['title'] or ''}  {row['url']}"))
     kinds = Counter(row["kind"] for row in rows)
     detail = ", ".join(f"{kinds[k]} {k}" for k in ("new", "changed", "gone", "returned") if kinds[k])
     click.echo(f"{len(rows)} event{'s' if len(rows) != 1 else ''} since {since_value}"
@@ -235,7 +227,7 @@ def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        click.echo(_printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
+        click.echo(diffs.printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
                               f"{row['title'] or ''}\n  {row['url']}\n  {row['snippet']}"))
     click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} matching {' '.join(terms)}")
 
@@ -276,9 +268,9 @@ def show(ctx: click.Context, document: str, rev_id: int | None, as_json: bool) -
             value = "; ".join(f"{k}: {v}" for k, v in value.items())
         elif key == "revisions":
             value = " ".join(map(str, value))
-        click.echo(_printable(f"{key + ':':<14}{'' if value is None else value}"))
+        click.echo(diffs.printable(f"{key + ':':<14}{'' if value is None else value}"))
     click.echo("")
-    click.echo(_printable(rev["text"]))
+    click.echo(diffs.printable(rev["text"]))
 
 
 @cli.command()
