@@ -15,6 +15,7 @@ all of them again: a duplicate rather than a lost report.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from archive.db import now
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 50  # documents named in one message; the rest are counted
+SEND_TIMEOUT = 120.0  # seconds one message may take to all its receivers
 KIND_LABELS = {"new": "新文档 new", "changed": "有修改 changed", "gone": "已删除 gone", "returned": "已恢复 returned"}
 
 
@@ -86,8 +88,30 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
     return title, "\n".join(lines) + "\n"
 
 
-def send(urls: tuple[str, ...] | list[str], title: str, body: str) -> str | None:
-    """Send one message to every URL; None when all took it, else what went wrong (one line)."""
+def send(urls: tuple[str, ...] | list[str], title: str, body: str, timeout: float = SEND_TIMEOUT) -> str | None:
+    """Send one message to every URL; None when all took it, else what went wrong (one line). Apprise's
+    socket timeouts bound each read, not the answer: a receiver that trickles bytes would hold the crawl
+    (and its source's lock) until its time limit, so the sending gets `timeout` seconds in a thread of
+    its own and is then given up (the news stays pending; a late delivery means a duplicate, not a loss)."""
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["error"] = _send_now(urls, title, body)
+        except BaseException as e:  # raised again in the caller's thread
+            outcome["exception"] = e
+
+    thread = threading.Thread(target=attempt, name="zwgk-notify", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"no answer from the receivers within {timeout:g}s; given up, kept for the next message"
+    if "exception" in outcome:
+        raise outcome["exception"]
+    return outcome["error"]
+
+
+def _send_now(urls: tuple[str, ...] | list[str], title: str, body: str) -> str | None:
     import apprise
 
     sender = apprise.Apprise(asset=_asset())

@@ -3,7 +3,10 @@ config and concurrent writers must not be able to do to the reading commands and
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
+import pytest
 from click.testing import CliRunner
 
 from archive import store
@@ -33,3 +36,46 @@ def test_no_reading_command_prints_terminal_escapes_from_a_title(tmp_path):
         assert not any(c in out.output for c in ESCAPES), (args, out.output)
     rows = json.loads(run("--db", str(path), "changes", "--since", "2000-01-01", "--json").output)
     assert "\x1b]0;pwned" in rows[0]["title"]  # the data keeps what the page said
+
+
+@pytest.fixture
+def trickling_receiver():
+    """A webhook that answers 200 and then sends its body one byte a second, never ending (until the test
+    is over): each read is quick, so no socket timeout fires."""
+    stop = threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.5)
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n")
+            while not stop.wait(1):
+                try:
+                    conn.sendall(b"1\r\nx\r\n")
+                except OSError:
+                    return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed at the end of the test
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"json://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+    server.close()
+
+
+def test_a_receiver_that_never_finishes_answering_does_not_hold_the_crawl(trickling_receiver):
+    from archive.notify import send
+
+    error = send([trickling_receiver], "zwgk-archive · test", "news", timeout=2)
+    assert error is not None and "no answer from the receivers within 2s" in error
