@@ -81,11 +81,17 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
         lines.append(f"({earlier} of them from earlier runs not notified before)")
     lines.append("")
     for event in events[:MAX_LISTED]:
-        lines.append(f"[{KIND_LABELS[event['kind']]}] {event['title']}")
+        lines.append(f"[{KIND_LABELS[event['kind']]}] {_one_line(event['title'])}")
         lines.append(f"  {link(event, source.public_url)}")
     if len(events) > MAX_LISTED:
         lines.append(f"… and {len(events) - MAX_LISTED} more: see /archive/changes_feed")
     return title, "\n".join(lines) + "\n"
+
+
+def _one_line(text) -> str:
+    """A scraped title on one line, without control characters: a title with line breaks could otherwise
+    forge entries and links of its own in the message."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(text or "")).split())
 
 
 def send(urls: tuple[str, ...] | list[str], title: str, body: str, timeout: float = SEND_TIMEOUT) -> str | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archive import store
 from archive.cli import cli
@@ -79,3 +82,19 @@ def test_a_receiver_that_never_finishes_answering_does_not_hold_the_crawl(trickl
 
     error = send([trickling_receiver], "zwgk-archive · test", "news", timeout=2)
     assert error is not None and "no answer from the receivers within 2s" in error
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["new", "changed", "gone", "returned"]), st.text()), min_size=1,
+                max_size=5))
+def test_a_scraped_title_cannot_forge_lines_of_a_notification(events):
+    from archive.notify import compose, link
+
+    source = SimpleNamespace(id="ps", name="坪山区", notify=(), public_url="https://archive.example.org/zwgk")
+    rows = [{"id": k, "document_id": k, "kind": kind, "at": "", "revision_id": k, "run_id": 1, "title": title,
+             "url": "u"} for k, (kind, title) in enumerate(events, 1)]
+    _, body = compose(source, rows, run_id=1)
+    lines = body.splitlines()
+    assert lines[1] == "" and len(lines) == 2 + 2 * len(rows)
+    for k, row in enumerate(rows):
+        assert lines[2 + 2 * k].startswith("[") and lines[3 + 2 * k] == "  " + link(row, source.public_url)
