@@ -2,17 +2,22 @@
 config and concurrent writers must not be able to do to the reading commands and notifications."""
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import socket
 import threading
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from click.testing import CliRunner
+from datasette.app import Datasette
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive import store
+from archive.cli import METADATA_FILE as METADATA
 from archive.cli import cli
 from archive.db import connect
 from tests.reading_fixtures import REPORT_URL, SOURCE, Page, days_ago, write
@@ -98,3 +103,23 @@ def test_a_scraped_title_cannot_forge_lines_of_a_notification(events):
     assert lines[1] == "" and len(lines) == 2 + 2 * len(rows)
     for k, row in enumerate(rows):
         assert lines[2 + 2 * k].startswith("[") and lines[3 + 2 * k] == "  " + link(row, source.public_url)
+
+
+def test_a_hostile_host_header_cannot_inject_markup_into_the_atom_feed(tmp_path):
+    from tests.reading_fixtures import make_archive
+
+    path = tmp_path / "archive.db"
+    make_archive(path)
+    evil = 'evil.example"/><script xmlns="http://www.w3.org/1999/xhtml">alert(1)</script><x a="'
+
+    async def fetch(host: str) -> str:
+        ds = Datasette([str(path)], metadata=yaml.safe_load(METADATA.read_text()))
+        response = await ds.client.get("/archive/changes_feed.atom", headers={"host": host})
+        assert response.status_code == 200
+        return response.text
+
+    feed = asyncio.run(fetch(evil))
+    assert "<script" not in feed and feed.count("<entry>") > 0
+    links = re.findall(r'<entry>.*?<link href="([^"]*)"', feed, re.S)
+    assert links and all(link.startswith("http://localhost/-/") for link in links)
+    assert '<link href="http://archive.example.org:8443/-/document/' in asyncio.run(fetch("archive.example.org:8443"))
