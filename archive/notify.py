@@ -25,6 +25,7 @@ from archive.db import now
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 50  # documents named in one message; the rest are counted
+TITLE_CHARS = 200  # a title's length in a message
 SEND_TIMEOUT = 120.0  # seconds one message may take to all its receivers
 KIND_LABELS = {"new": "新文档 new", "changed": "有修改 changed", "gone": "已删除 gone", "returned": "已恢复 returned"}
 
@@ -89,9 +90,11 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
 
 
 def _one_line(text) -> str:
-    """A scraped title on one line, without control characters: a title with line breaks could otherwise
-    forge entries and links of its own in the message."""
-    return " ".join("".join(c if c.isprintable() else " " for c in str(text or "")).split())
+    """A scraped title on one line, without control characters, at most TITLE_CHARS long: a title with line
+    breaks could otherwise forge entries and links of its own in the message, and a huge one would make
+    every message too big for a chat bot (and, kept pending, every later one too)."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in str(text or "")).split())
+    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
 
 
 def send(urls: tuple[str, ...] | list[str], title: str, body: str, timeout: float = SEND_TIMEOUT) -> str | None:

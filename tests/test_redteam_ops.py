@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from datasette.app import Datasette
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from archive import store
@@ -90,10 +90,11 @@ def test_a_receiver_that_never_finishes_answering_does_not_hold_the_crawl(trickl
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["new", "changed", "gone", "returned"]), st.text()), min_size=1,
+@given(st.lists(st.tuples(st.sampled_from(["new", "changed", "gone", "returned"]), st.text(max_size=400)), min_size=1,
                 max_size=5))
+@example([("new", "长" * 1000), ("gone", "a\nb\u2028  https://evil.example")])
 def test_a_scraped_title_cannot_forge_lines_of_a_notification(events):
-    from archive.notify import compose, link
+    from archive.notify import TITLE_CHARS, compose, link
 
     source = SimpleNamespace(id="ps", name="坪山区", notify=(), public_url="https://archive.example.org/zwgk")
     rows = [{"id": k, "document_id": k, "kind": kind, "at": "", "revision_id": k, "run_id": 1, "title": title,
@@ -103,6 +104,7 @@ def test_a_scraped_title_cannot_forge_lines_of_a_notification(events):
     assert lines[1] == "" and len(lines) == 2 + 2 * len(rows)
     for k, row in enumerate(rows):
         assert lines[2 + 2 * k].startswith("[") and lines[3 + 2 * k] == "  " + link(row, source.public_url)
+        assert len(lines[2 + 2 * k]) <= len("[已恢复 returned] ") + TITLE_CHARS
 
 
 def test_a_hostile_host_header_cannot_inject_markup_into_the_atom_feed(tmp_path):
