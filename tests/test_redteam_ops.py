@@ -125,3 +125,23 @@ def test_a_hostile_host_header_cannot_inject_markup_into_the_atom_feed(tmp_path)
     links = re.findall(r'<entry>.*?<link href="([^"]*)"', feed, re.S)
     assert links and all(link.startswith("http://localhost/-/") for link in links)
     assert '<link href="http://archive.example.org:8443/-/document/' in asyncio.run(fetch("archive.example.org:8443"))
+
+
+def test_ids_beyond_sqlite_integers_or_not_ascii_are_not_found_not_a_crash(tmp_path):
+    from tests.reading_fixtures import make_archive
+
+    path = tmp_path / "archive.db"
+    make_archive(path)
+    huge = "9" * 23
+    for args in (("history", huge), ("history", "²"), ("show", "٣"), ("show", "1", "--rev", huge),
+                 ("diff", "1", "--to", huge)):
+        out = CliRunner().invoke(cli, ["--db", str(path), *args])
+        assert out.exit_code == 2, (args, out.output)
+        assert "no document" in out.output or "no revision" in out.output, (args, out.output)
+
+    async def statuses() -> list[int]:
+        ds = Datasette([str(path)], metadata=yaml.safe_load(METADATA.read_text()))
+        return [(await ds.client.get(url)).status_code
+                for url in (f"/-/document/{huge}", f"/-/diff/1?from={huge}", f"/-/diff/1?to={huge}")]
+
+    assert asyncio.run(statuses()) == [404, 404, 404]
