@@ -145,3 +145,17 @@ def test_ids_beyond_sqlite_integers_or_not_ascii_are_not_found_not_a_crash(tmp_p
                 for url in (f"/-/document/{huge}", f"/-/diff/1?from={huge}", f"/-/diff/1?to={huge}")]
 
     assert asyncio.run(statuses()) == [404, 404, 404]
+
+
+def test_a_bad_notify_url_is_named_without_its_password(tmp_path):
+    from crawler.sources import ConfigError, load_config
+
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump({"sources": [{
+        "id": "ps", "name": "坪山区", "district": "坪山区", "listing": "html", "schedule": "0 6 * * *",
+        "start_urls": ["http://127.0.0.1:9/list.html"], "article_urls": [r"/content/post_\d+\.html$"],
+        "notify": ["mailto://desk:S3cret-pw@127.0.0.1:25?to=nobody"]}]}, allow_unicode=True))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    message = str(err.value)
+    assert "S3cret-pw" not in message and "mailto://desk:****@127.0.0.1:25?to=nobody" in message
