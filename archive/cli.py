@@ -80,14 +80,6 @@ def open_archive_for_writing(ctx: click.Context):
         raise BadInput(f"{ctx.obj['db']}: {exc}") from None
 
 
-_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10)) | {127: None}
-
-
-def _printable(text: str) -> str:
-    """Scraped text for a terminal: control characters (escape sequences) dropped."""
-    return text.translate(_CONTROL)
-
-
 def _document(db, ref: str) -> dict:
     try:
         return hist.find_document(db, ref)
@@ -106,7 +98,7 @@ def history(ctx: click.Context, document: str) -> None:
     """
     db = open_archive(ctx)
     doc = _document(db, document)
-    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}\nstatus: {doc['status']}")
+    click.echo(diffs.printable(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}\nstatus: {doc['status']}"))
     click.echo(f"{'revision':>8}  {'fetched_at':<32}  {'size':>7}  {'added':>7}  {'removed':>7}  kind")
     for row in hist.timeline(db, doc["id"]):
         if row["id"] is None:  # gone / returned: no revision
@@ -171,11 +163,11 @@ def attachments(ctx: click.Context, document: str) -> None:
 
     db = open_archive(ctx)
     doc = _document(db, document)
-    click.echo(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}")
+    click.echo(diffs.printable(f"document {doc['id']}: {doc['title'] or ''}\n{doc['url']}"))
     listed = atts.versions(db, doc["id"])
     for att in listed:
-        click.echo(f"attachment {att['id']}: {att['text'] or ''}  {att['url']}  "
-                   f"(checked {att['checked_at'] or 'never'})")
+        click.echo(diffs.printable(f"attachment {att['id']}: {att['text'] or ''}  {att['url']}  "
+                              f"(checked {att['checked_at'] or 'never'})"))
         for v in att["versions"]:
             what = f"error: {v['error']}" if v["error"] else f"{v['chars'] or 0} chars" if v["chars"] is not None \
                 else "stored only"
@@ -212,8 +204,9 @@ def changes(ctx: click.Context, since: str | None, as_json: bool) -> None:
         if row["kind"] == "attachment":
             rev = f"att {row['attachment_id']}.{row['attachment_revision_id']}"
             about = f"  附件 {row['attachment_text'] or ''}"
-        click.echo(_printable(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
-                              f"{row['district'] or row['source_id']}  {row['title'] or ''}{about}  {row['url']}"))
+        where = row["district"] or row["source_id"]
+        click.echo(diffs.printable(f"{row['at']}  {row['kind']:<8}  doc {row['document_id']:<6} {rev:<10}  "
+                                   f"{where}  {row['title'] or ''}{about}  {row['url']}"))
     kinds = Counter(row["kind"] for row in rows)
     detail = ", ".join(f"{kinds[k]} {k}" for k in evts.KINDS if kinds[k])
     click.echo(f"{len(rows)} event{'s' if len(rows) != 1 else ''} since {since_value}"
@@ -246,8 +239,8 @@ def search(ctx: click.Context, terms: tuple[str, ...], limit: int, as_json: bool
         if row["match"] == "attachment":
             att = row["attachment"]
             via = f"\n  附件 attachment {att['id']}: {att['text'] or ''}  {att['url']}"
-        click.echo(_printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
-                              f"{row['title'] or ''}\n  {row['url']}{via}\n  {row['snippet']}"))
+        click.echo(diffs.printable(f"doc {row['id']:<6} {row['status']:<5} {row['published'] or '':<10}  "
+                                   f"{row['title'] or ''}\n  {row['url']}{via}\n  {row['snippet']}"))
     click.echo(f"{len(rows)} document{'s' if len(rows) != 1 else ''} matching {' '.join(terms)}")
 
 
@@ -287,9 +280,9 @@ def show(ctx: click.Context, document: str, rev_id: int | None, as_json: bool) -
             value = "; ".join(f"{k}: {v}" for k, v in value.items())
         elif key == "revisions":
             value = " ".join(map(str, value))
-        click.echo(_printable(f"{key + ':':<14}{'' if value is None else value}"))
+        click.echo(diffs.printable(f"{key + ':':<14}{'' if value is None else value}"))
     click.echo("")
-    click.echo(_printable(rev["text"]))
+    click.echo(diffs.printable(rev["text"]))
 
 
 @cli.command()

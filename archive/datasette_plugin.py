@@ -267,10 +267,17 @@ def _base_url(datasette, scope) -> str:
     configured = os.environ.get("ZWGK_PUBLIC_URL") or (datasette.plugin_config("zwgk_archive") or {}).get(
         "public_url")
     if configured:
-        return configured.rstrip("/")
+        return str(markupsafe.escape(configured.rstrip("/")))  # spliced into XML
     headers = dict(scope.get("headers") or [])
-    host = headers.get(b"host", b"").decode("latin-1") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-    return f"{scope.get('scheme', 'http')}://{host}"
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not _HOST_RE.fullmatch(host):  # the client's Host header is spliced into XML: a host name, nothing else
+        name, port = scope.get("server") or ("localhost", None)
+        host = f"{name}:{port}" if port else str(name)
+    scheme = scope.get("scheme") if scope.get("scheme") in ("http", "https") else "http"
+    return str(markupsafe.escape(f"{scheme}://{host}"))
+
+
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 
 _ATOM_LINK_RE = re.compile(rb'(<link href=")(/[^"/][^"]*")')

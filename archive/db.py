@@ -163,11 +163,10 @@ def connect_readonly(path: str | os.PathLike | None = None, *, current: bool = T
         raise NotAnArchive(f"{path}: is a directory, not an archive file")
     if not os.access(path, os.R_OK):
         raise NotAnArchive(f"{path}: cannot read it (permission denied)")
+    # Never `immutable=1`: a crawl may start and checkpoint while we read, and an immutable reader would
+    # then see stale pages and "database disk image is malformed". SQLite's read-only WAL mode may leave
+    # empty -wal/-shm files beside the archive; the archive file itself is never written.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    if _wal_mode(path) and not Path(f"{path}-wal").exists():
-        # Nobody has the archive open (a writer keeps its -wal file): read the file as it is, or SQLite
-        # would leave -wal/-shm files behind. A crawl starting meanwhile writes to its own -wal first.
-        uri += "&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as e:

@@ -405,7 +405,17 @@ def _lines(ops: list[Op]) -> list[list[tuple[str, str]]]:
     return lines
 
 
+_CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10)] + list(range(127, 160)))
+
+
+def printable(text: str) -> str:
+    """Scraped text for a terminal: C0 and C1 control characters dropped (escape sequences; U+009B is a
+    one-character CSI to 8-bit terminals), tab and newline kept."""
+    return text.translate(_CONTROL)
+
+
 def _mark(kind: str, text: str, color: bool) -> str:
+    text = printable(text)
     if kind == "equal":
         return text
     start, end = (ANSI[kind], ANSI["reset"]) if color else MARKERS[kind]
@@ -425,7 +435,7 @@ def revision_label(rev: dict | None) -> str:
 def render_text(diff: Diff, *, color: bool = False, context: int = 1) -> str:
     """Terminal rendering: changed lines with ``context`` lines around; ANSI colours or [-…-]{+…+}."""
     doc = diff.document
-    out = [f"document {doc.get('id')}: {doc.get('title') or ''}", f"url: {doc.get('url') or ''}",
+    out = [printable(f"document {doc.get('id')}: {doc.get('title') or ''}"), printable(f"url: {doc.get('url') or ''}"),
            f"--- {revision_label(diff.from_revision)}", f"+++ {revision_label(diff.to_revision)}"]
     for name, ops in diff.metadata.items():
         out.append(f"{name}: {_inline(ops, color)}")

@@ -18,14 +18,17 @@ class NotFound(LookupError):
 
 
 def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
-    rows = list(db.query(sql, params))
+    try:
+        rows = list(db.query(sql, params))
+    except OverflowError:  # an id beyond SQLite's 64-bit integers (typed in a URL or a command): no such row
+        return None
     return rows[0] if rows else None
 
 
 def find_document(db: sqlite_utils.Database, ref: str | int) -> dict:
     """The document named by its id or its URL; NotFound with a one-line message otherwise."""
     ref = str(ref).strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # "²" and "٣" are digits to str.isdigit, not ids
         doc = _one(db, "SELECT * FROM documents WHERE id = ?", [int(ref)])
         if doc is None:
             raise NotFound(f"no document with id {ref}")

@@ -16,6 +16,7 @@ all of them again: a duplicate rather than a lost report.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ from archive.events import ATTACHMENT_JOIN, KINDS
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 50  # documents named in one message; the rest are counted
+TITLE_CHARS = 200  # a title's length in a message
+SEND_TIMEOUT = 120.0  # seconds one message may take to all its receivers
 KIND_LABELS = {"new": "新文档 new", "changed": "有修改 changed", "gone": "已删除 gone", "returned": "已恢复 returned",
                "attachment": "附件有修改 attachment"}
 
@@ -87,16 +90,46 @@ def compose(source: SourceLike, events: list[dict], run_id: int | None = None) -
         lines.append(f"({earlier} of them from earlier runs not notified before)")
     lines.append("")
     for event in events[:MAX_LISTED]:
-        about = f" · 附件 {event['attachment_text']}" if event.get("attachment_text") else ""
-        lines.append(f"[{KIND_LABELS[event['kind']]}] {event['title']}{about}")
+        about = f" · 附件 {_one_line(event['attachment_text'])}" if event.get("attachment_text") else ""
+        lines.append(f"[{KIND_LABELS[event['kind']]}] {_one_line(event['title'])}{about}")
         lines.append(f"  {link(event, source.public_url)}")
     if len(events) > MAX_LISTED:
         lines.append(f"… and {len(events) - MAX_LISTED} more: see /archive/changes_feed")
     return title, "\n".join(lines) + "\n"
 
 
-def send(urls: tuple[str, ...] | list[str], title: str, body: str) -> str | None:
-    """Send one message to every URL; None when all took it, else what went wrong (one line)."""
+def _one_line(text) -> str:
+    """A scraped title on one line, without control characters, at most TITLE_CHARS long: a title with line
+    breaks could otherwise forge entries and links of its own in the message, and a huge one would make
+    every message too big for a chat bot (and, kept pending, every later one too)."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in str(text or "")).split())
+    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
+
+
+def send(urls: tuple[str, ...] | list[str], title: str, body: str, timeout: float = SEND_TIMEOUT) -> str | None:
+    """Send one message to every URL; None when all took it, else what went wrong (one line). Apprise's
+    socket timeouts bound each read, not the answer: a receiver that trickles bytes would hold the crawl
+    (and its source's lock) until its time limit, so the sending gets `timeout` seconds in a thread of
+    its own and is then given up (the news stays pending; a late delivery means a duplicate, not a loss)."""
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["error"] = _send_now(urls, title, body)
+        except BaseException as e:  # raised again in the caller's thread
+            outcome["exception"] = e
+
+    thread = threading.Thread(target=attempt, name="zwgk-notify", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"no answer from the receivers within {timeout:g}s; given up, kept for the next message"
+    if "exception" in outcome:
+        raise outcome["exception"]
+    return outcome["error"]
+
+
+def _send_now(urls: tuple[str, ...] | list[str], title: str, body: str) -> str | None:
     import apprise
 
     sender = apprise.Apprise(asset=_asset())

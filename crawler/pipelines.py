@@ -123,7 +123,9 @@ class ArchivePipeline:
         self.db = connect(spider.db_path)
         # shared with the attachments pipeline, so it sees (and joins) the open group of pages
         self.crawler.zwgk_archive_db = self.db
-        store.upsert_source(self.db, spider.source.as_row())
+        if not spider.run_id:  # a crawl on its own (`scrapy crawl`); the scheduler registers its sources itself,
+            # and a child's late write of the config it started with must not undo a reload's newer one
+            store.upsert_source(self.db, spider.source.as_row())
         self.run_id = spider.run_id or store.start_run(self.db, spider.source.id, os.getpid())
         spider.run_id = self.run_id
         self._start_group()

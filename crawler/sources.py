@@ -274,7 +274,9 @@ def _check_notify(fail, value: Any) -> tuple[str, ...]:
 
     for url in value:
         if not valid_url(url):
-            raise fail("notify", f"not a valid Apprise URL: {url!r}")
+            # named, but without its password: this line goes to logs (and a crawl's last line to runs.message)
+            shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1****@", url)
+            raise fail("notify", f"not a valid Apprise URL: {shown!r}")
     return tuple(value)
 
 
