@@ -26,3 +26,14 @@ def replica_config(replica: ReplicaFarm, tmp_path: Path) -> Path:
 def db_path(tmp_path: Path) -> Path:
     """Where a test's archive database lives (not created)."""
     return tmp_path / "archive.db"
+
+
+@pytest.fixture
+def dept() -> Iterator[ReplicaFarm]:
+    """A farm holding only the department-prefixed gkmlpt site (tests/sites/gkmlpt.py)."""
+    from tests.sites.gkmlpt import GkmlptDeptSite
+
+    farm = ReplicaFarm(sites=())
+    farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
+    with farm:
+        yield farm

@@ -21,19 +21,10 @@ from crawler import listings
 from crawler.probe import probe
 from crawler.sources import load_config
 from tests.crawling import crawl, rows
-from tests.sites import ReplicaFarm
 from tests.sites.faults import FaultFarm, _html
-from tests.sites.gkmlpt import GkmlptDeptSite
 
 CHINA = timezone(timedelta(hours=8))
 
-
-@pytest.fixture
-def dept() -> Iterator[ReplicaFarm]:
-    farm = ReplicaFarm(sites=())
-    farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
-    with farm:
-        yield farm
 
 
 # --- gkmlpt API answers ------------------------------------------------------------------------------

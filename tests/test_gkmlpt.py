@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,21 +16,12 @@ from crawler import listings
 from crawler.sources import ConfigError, load_config
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm
-from tests.sites.gkmlpt import GkmlptDeptSite
 from tests.sites.server import Response
 
 
 def squash(text: str) -> str:
     return re.sub(r"\s+", "", text or "")
 
-
-@pytest.fixture
-def dept() -> Iterator[ReplicaFarm]:
-    """A farm holding only the department-prefixed gkmlpt site."""
-    farm = ReplicaFarm(sites=())
-    farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
-    with farm:
-        yield farm
 
 
 def write_config(farm: ReplicaFarm, path, **overrides):

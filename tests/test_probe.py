@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -15,17 +14,7 @@ import yaml
 from crawler.probe import probe
 from crawler.sources import load_config
 from tests.crawling import ROOT
-from tests.sites import ReplicaFarm
 from tests.sites.corpus import GK_CATALOG
-from tests.sites.gkmlpt import GkmlptDeptSite
-
-
-@pytest.fixture
-def dept() -> Iterator[ReplicaFarm]:
-    farm = ReplicaFarm(sites=())
-    farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
-    with farm:
-        yield farm
 
 
 @pytest.fixture
