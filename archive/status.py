@@ -10,8 +10,10 @@ Every time shown carries its zone: UTC, written with a `Z`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlite_utils
 
@@ -85,11 +87,32 @@ def _status(source: dict, runs: list[dict], docs: dict[str, int], now: datetime,
         last_failed = next(r for r in runs if r["status"] != "running")
         failing_reason = f"{failures} failed runs in a row; last: {last_failed.get('message') or last_failed['status']}"
     last_run = _zoned_run(runs[0]) if runs else None
+    if last_run and last_run["status"] == "running":
+        # a run whose crawl died with its scheduler stays `running` until a scheduler starts again: say so
+        last_run["stale"] = not crawl_alive(last_run.get("pid"))
     return SourceStatus(
         source_id=source["id"], schedule=source.get("schedule"), timezone=source.get("timezone"), enabled=enabled,
         last_run=last_run, last_success=utc_z(last_success), consecutive_failures=failures,
         live=docs.get("live", 0), gone=docs.get("gone", 0), overdue=overdue, overdue_reason=reason,
         failing=failing, failing_reason=failing_reason)
+
+
+def crawl_alive(pid: int | None) -> bool:
+    """Whether `pid` is a live crawl (or scheduler) process on this machine; a recycled pid belonging to
+    some other program is not."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"crawler" in cmdline or b"scrapy" in cmdline or b"scheduler" in cmdline
 
 
 def utc_z(stamp: str | None) -> str | None:
@@ -140,7 +163,8 @@ def _shown(stamp: str | None) -> str:
 
 def format_table(statuses: list[SourceStatus]) -> str:
     """A fixed-width table, one line per source (times in UTC, `Z`); overdue sources end with
-    `OVERDUE (why)`, failing ones with `FAILING (why)`."""
+    `OVERDUE (why)`, failing ones with `FAILING (why)`; a last run still `running` in the archive with no
+    crawl process behind it is shown `stale`."""
     width = max([len(s.source_id) for s in statuses] + [6])
     head = (f"{'source':<{width}}  {'last run (UTC)':<17}  {'status':<11} {'new':>4} {'chg':>4} {'same':>4} "
             f"{'gone':>4} {'err':>4} {'blk':>4}  {'last success':<17}  {'fails':>5} {'live':>5} {'gone':>5}")
@@ -150,6 +174,8 @@ def format_table(statuses: list[SourceStatus]) -> str:
         counts = {k: run.get(k) or 0 for k in COUNT_FIELDS}
         changed = counts["new_revisions"] - counts["new_documents"]
         status = run.get("status", "never run") if s.enabled else "disabled"
+        if run.get("stale"):
+            status = "stale"  # `running` in the archive, but no crawl process behind it
         line = (f"{s.source_id:<{width}}  {_shown(run.get('started_at')):<17}  {status:<11} "
                 f"{counts['new_documents']:>4} {changed:>4} {counts['unchanged']:>4} {counts['gone']:>4} "
                 f"{counts['errors']:>4} {counts['blocked']:>4}  {_shown(s.last_success):<17}  "

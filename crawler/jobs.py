@@ -20,6 +20,7 @@ from typing import Any
 
 from archive import store
 from archive.db import connect
+from archive.status import crawl_alive as _crawler_alive
 from crawler.locks import SourceLock
 from crawler.sources import Source
 
@@ -247,21 +248,6 @@ def abandon_stale_runs(db_path: str | os.PathLike) -> list[int]:
     finally:
         db.close()
 
-
-def _crawler_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid belongs to some other program
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"crawler" in cmdline or b"scrapy" in cmdline or b"scheduler" in cmdline
 
 
 def _time_limit(source: Source, default: float) -> float:

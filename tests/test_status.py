@@ -141,3 +141,29 @@ def test_a_source_whose_every_page_fails_is_failed_then_failing(tmp_path):
     assert dead["failing"] is True and dead["consecutive_failures"] == 3 and dead["overdue"] is False
     assert dead["last_run"]["started_at"].endswith("Z") and dead["last_run"]["finished_at"].endswith("Z")
     assert json.loads(status(db, "--json", "--failures", "4").stdout)[0]["failing"] is False
+
+
+def test_a_running_row_whose_crawl_process_is_gone_is_shown_stale(tmp_path, db_path):
+    """A run left `running` by a crawl that died with its scheduler (kill -9, OOM) is shown `stale` until a
+    scheduler starts again and marks it abandoned; a run whose crawl is alive stays `running`."""
+    from archive import store
+    from archive.db import connect
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "crawler"])
+    try:
+        db = connect(db_path)
+        for source_id, pid in (("dead", dead.pid), ("alive", alive.pid)):
+            store.upsert_source(db, {"id": source_id, "name": source_id, "schedule": "every 6h",
+                                     "timezone": "Asia/Shanghai", "config": "{}"})
+            store.start_run(db, source_id, pid)
+        db.close()
+        result = status(db_path, "--json")
+        by_id = {s["source_id"]: s["last_run"] for s in json.loads(result.stdout)}
+        assert by_id["dead"]["stale"] is True and by_id["alive"]["stale"] is False
+        table = status(db_path).stdout
+        assert line_of(table, "dead")[2] == "stale" and line_of(table, "alive")[2] == "running"
+    finally:
+        alive.kill()
+        alive.wait()
