@@ -238,12 +238,6 @@ _SOURCE_DOCUMENTS = ("(SELECT id FROM documents WHERE source_id = :source"
                      " UNION SELECT document_id FROM document_sources WHERE source_id = :source)")
 
 
-def live_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
-    """URLs of the source's live documents."""
-    return [r[0] for r in db.execute(f"SELECT url FROM documents WHERE id IN {_SOURCE_DOCUMENTS} AND status = 'live'"
-                                     " ORDER BY id", {"source": source_id})]
-
-
 def known_urls(db: sqlite_utils.Database, source_id: str) -> list[str]:
     """URLs of every document the source watches, live or gone: each run asks them all again, so an
     edit to a report that slid off the listings is seen and a restored page comes back `live`."""
