@@ -205,16 +205,6 @@ def outdated(db: sqlite_utils.Database) -> list[str]:
     return lacking
 
 
-def _wal_mode(path: Path) -> bool:
-    """True when the file's header says WAL (bytes 18 and 19 of an SQLite header are 2)."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(20)
-    except OSError:
-        return False
-    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
-
-
 def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns and indexes, then bring data written by older versions up to date
     (each step runs only when its table or column was just added); never drops anything but the duplicate
