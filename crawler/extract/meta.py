@@ -207,9 +207,14 @@ def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
 NEXT_FIELD_RE = re.compile(r"[\u4e00-\u9fa5]{1,6}\s*[:：]")
 
 
+def _all_labels(rules: Rules) -> tuple[str, ...]:
+    """Every label a value is cut at: publisher, date and record labels."""
+    return tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+
+
 def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | None:
     """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
-    all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+    all_labels = _all_labels(rules)
     for label in labels:
         pad = "[ \t\u3000\xa0]*"  # a value is on the label's line (an empty "来源：" takes nothing below)
         pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}{pad}[:：]{pad}([^\n]{{0,80}})")
@@ -246,8 +251,7 @@ def publisher_meta(tree, rules: Rules) -> str | None:
     for label in sorted(rules.publisher_labels, key=len, reverse=True):
         match = re.match(rf"{re.escape(label)}\s*[:：]\s*", value)
         if match:
-            all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
-            return _cut_value(value[match.end():], rules, all_labels) or None
+            return _cut_value(value[match.end():], rules, _all_labels(rules)) or None
     return value
 
 
