@@ -49,13 +49,17 @@ META_KEY = "zwgk_attachment"
 RECEIVED_KEY = "zwgk_attachment_bytes"  # request.meta: body bytes received so far
 
 
+def _http_on_hosts(url: str, hosts: list[str]) -> bool:
+    """An http(s) URL on `hosts` (or a subdomain of one)."""
+    return urlsplit(url).scheme in ("http", "https") and on_hosts(url, hosts)
+
+
 def wanted(url: str, link_text: str | None, hosts: list[str]) -> bool:
     """An attachment to fetch: http(s), on `hosts`, its path (or its link text) ending in a report-file
     extension."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not on_hosts(url, hosts):
+    if not _http_on_hosts(url, hosts):
         return False
-    names = (unquote(parts.path), (link_text or "").strip())
+    names = (unquote(urlsplit(url).path), (link_text or "").strip())
     return any(PurePosixPath(name.lower()).suffix in EXTENSIONS for name in names if name)
 
 
@@ -198,7 +202,7 @@ class AttachmentsPipeline(FilesPipeline):
         while (response.status in REDIRECT_STATUSES and request.meta.get(REDIRECT_REASON) and hops < limit
                and response.headers.get(b"Location")):
             target = urljoin(response.url, response.headers[b"Location"].decode("latin-1").strip())
-            if urlsplit(target).scheme not in ("http", "https") or not on_hosts(target, self.hosts):
+            if not _http_on_hosts(target, self.hosts):
                 break
             hops += 1
             meta = {k: v for k, v in request.meta.items() if k not in (REDIRECT_REASON, "dont_redirect")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from .dates import DATE_RE, parse_date
@@ -168,11 +169,17 @@ def _is_link(element) -> bool:
 INFO_LABELS = ("作者", "编辑", "责任编辑", "记者", "发稿时间")
 
 
+@lru_cache(maxsize=16)
+def _info_label_re(labels: tuple[str, ...]) -> re.Pattern:
+    """An info label followed by a colon, longest label first; compiled once, not per heading."""
+    ordered = sorted(set(labels), key=len, reverse=True)
+    return re.compile(rf"[\s【\[(（]*(?:{'|'.join(map(re.escape, ordered))})\s*[:：]")
+
+
 def without_info_line(text: str, rules: Rules) -> str:
     """A title element that also holds the info line ("标题来源：人民网 作者：张三 2023-12-01 14:43") gives
     the title alone: cut at the first publisher/date/author label followed by a colon."""
-    labels = sorted({*rules.publisher_labels, *rules.date_labels, *INFO_LABELS}, key=len, reverse=True)
-    match = re.search(rf"[\s【\[(（]*(?:{'|'.join(map(re.escape, labels))})\s*[:：]", text)
+    match = _info_label_re((*rules.publisher_labels, *rules.date_labels, *INFO_LABELS)).search(text)
     if match and match.start() >= 4:
         return text[:match.start()].strip()
     return text
@@ -200,9 +207,14 @@ def _cut_value(value: str, rules: Rules, labels: tuple[str, ...]) -> str:
 NEXT_FIELD_RE = re.compile(r"[\u4e00-\u9fa5]{1,6}\s*[:：]")
 
 
+def _all_labels(rules: Rules) -> tuple[str, ...]:
+    """Every label a value is cut at: publisher, date and record labels."""
+    return tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+
+
 def labelled_value(lines: str, labels: tuple[str, ...], rules: Rules) -> str | None:
     """The value after the most preferred label ("来源：南山区人民政府") in the page lines."""
-    all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
+    all_labels = _all_labels(rules)
     for label in labels:
         pad = "[ \t\u3000\xa0]*"  # a value is on the label's line (an empty "来源：" takes nothing below)
         pattern = re.compile(rf"(?<![\u4e00-\u9fa5]){re.escape(label)}{pad}[:：]{pad}([^\n]{{0,80}})")
@@ -239,8 +251,7 @@ def publisher_meta(tree, rules: Rules) -> str | None:
     for label in sorted(rules.publisher_labels, key=len, reverse=True):
         match = re.match(rf"{re.escape(label)}\s*[:：]\s*", value)
         if match:
-            all_labels = tuple({*rules.publisher_labels, *rules.date_labels, *rules.record_labels})
-            return _cut_value(value[match.end():], rules, all_labels) or None
+            return _cut_value(value[match.end():], rules, _all_labels(rules)) or None
     return value
 
 
