@@ -97,7 +97,8 @@ def archive_database_names(datasette) -> list[str]:
 @hookimpl(trylast=True)
 def prepare_connection(conn):
     # trylast: runs after Datasette's own prepare_connection, so this escape_fts replaces its one
-    conn.create_function("escape_fts", 1, search.escape_fts, deterministic=True)
+    segmenter = search.segmenter_version(conn)
+    conn.create_function("escape_fts", 1, lambda query: search.escape_fts(query, segmenter), deterministic=True)
     search.tune_reader(conn)
     conn.create_function("zh_segment", 1, search.segment, deterministic=True)
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from archive.search import ensure_search
+from archive.search import SEGMENTER_VERSION, ensure_search, segmenter_version
 
 DEFAULT_DB = "data/archive.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -202,6 +202,10 @@ def outdated(db: sqlite_utils.Database) -> list[str]:
             continue
         have = db[name].columns_dict
         lacking += [f"{name}.{col} column" for col in columns if col not in have]
+    if "search_meta" in tables:
+        version = segmenter_version(db.conn)
+        if version != SEGMENTER_VERSION:
+            lacking.append(f"search index of segmenter {SEGMENTER_VERSION} (it has {version})")
     return lacking
 
 

@@ -2,16 +2,23 @@
 
 The approach: FTS5 with its default ``unicode61`` tokenizer takes a run of Chinese as one token, and
 the trigram tokenizer never matches terms under three characters. So the text is *segmented* before
-it is indexed: every CJK character becomes its own token (spaces around it), and a run of punctuation
-or spaces next to a CJK character becomes the separator token U+E000 (a private-use character, which
-``unicode61`` keeps as a token), so a phrase never matches across a comma or a paragraph break.
-Latin words and figures are left alone (tokenised by unicode61 as usual, i.e. matched as whole words).
+it is indexed: every CJK character starts a token of its own — itself and the CJK character after it
+(a *bigram*: 人民调解 → ``人民 民调 调解 解``; the last character of a run stands alone) — and a run of
+punctuation or spaces next to a CJK character becomes the separator token U+E000 (a private-use
+character, which ``unicode61`` keeps as a token), so a phrase never matches across a comma or a
+paragraph break. Latin words and figures are left alone (tokenised by unicode61 as usual, i.e. matched
+as whole words).
 
-A query is segmented the same way and searched as a phrase: 调解 → ``"调 解"``, which matches exactly
-where the two characters stand next to each other in the original — any length, no false negatives.
+A query is segmented the same way and searched as a phrase: 调解 → ``"调解"`` (one token: a two-character
+search reads one short doclist, with no positions to compare), 行政复议 → ``"行政 政复 复议"``; a run of
+one character at the end of a query is a prefix (调 → ``"调" *``, the token of every 调 in the text). Each
+character of the text starts exactly one token, so the phrase matches exactly where the characters stand
+next to each other in the original — any length, no false negatives, no false positives.
 :func:`escape_fts` does that; the Datasette plugin registers it as the SQL function ``escape_fts``
 (replacing Datasette's own), so ``?_search=`` works unchanged. For a query without CJK characters it
-returns exactly what Datasette's own ``escape_fts`` returns, so other databases are unaffected.
+returns exactly what Datasette's own ``escape_fts`` returns, so other databases are unaffected. An
+archive indexed by the older one-character segmenter (``search_meta`` segmenter ``1``) is searched with
+one-character phrases until ``python -m archive upgrade`` re-indexes it.
 
 Tables: ``revisions_fts`` (rowid = revisions.id; title, text), ``documents_fts``
 (rowid = documents.id; the document's title and its latest revision's text) and
@@ -28,7 +35,7 @@ import unicodedata
 import sqlite_utils
 
 SEPARATOR = "\ue000"
-SEGMENTER_VERSION = "1"
+SEGMENTER_VERSION = "2"  # 1: one token per CJK character; 2: bigrams
 FTS_TABLES = {"revisions_fts": "revisions", "documents_fts": "documents",
               "attachment_revisions_fts": "attachment_revisions"}
 
@@ -41,6 +48,8 @@ _GAP_RE = re.compile(_GAP)
 # a gap with a CJK character on either side (gaps are maximal runs, so this never matches half a gap)
 _CJK_GAP_RE = re.compile(f"(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}])")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
+# a CJK character followed (after the space segment() puts between them) by another: joined into a bigram
+_BIGRAM_RE = re.compile(f"([{_CJK}]) (?=([{_CJK}]))")
 
 
 class _Spacer(dict):
@@ -57,10 +66,16 @@ _SPACER = _Spacer()
 
 
 def segment(text: str | None) -> str:
-    """Text as indexed: NFKC-normalised, each CJK character a token, CJK-side punctuation a separator.
+    """Text as indexed: NFKC-normalised, each CJK character the start of a token (it and the next CJK
+    character), CJK-side punctuation a separator.
 
-    Done with C-level passes only (two regex substitutions with constant replacements, one translate,
+    Done with C-level passes only (regex substitutions with constant replacements, one translate,
     one split/join), as it runs for every revision the archive stores."""
+    return _BIGRAM_RE.sub(r"\1\2 ", _unigrams(text))
+
+
+def _unigrams(text: str | None) -> str:
+    """segment() before the bigram step: each CJK character a token (the segmenter of version 1)."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
@@ -73,6 +88,16 @@ def segment(text: str | None) -> str:
 READ_MMAP_BYTES = (1 << 31) - (1 << 16)  # SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE)
 
 
+def segmenter_version(conn) -> str:
+    """The segmenter the archive on this sqlite3 connection was indexed with (the current one when it has
+    no search index yet, or is not an archive)."""
+    try:
+        row = conn.execute("SELECT value FROM search_meta WHERE key = 'segmenter'").fetchone()
+    except sqlite3.Error:
+        row = None
+    return row[0] if row else SEGMENTER_VERSION
+
+
 def tune_reader(conn) -> None:
     """Settings for a connection that searches and reads the archive (Datasette's): memory-map up to
     2 GiB of the file, so the row lookups behind a search's count and facets (one per matching
@@ -80,8 +105,9 @@ def tune_reader(conn) -> None:
     conn.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
 
 
-def escape_fts(query: str | None) -> str:
-    """Turn a user's search into an FTS5 query: each term (or "quoted phrase") a segmented phrase.
+def escape_fts(query: str | None, segmenter: str = SEGMENTER_VERSION) -> str:
+    """Turn a user's search into an FTS5 query: each term (or "quoted phrase") a segmented phrase, for an
+    index made by `segmenter` (a version of SEGMENTER_VERSION).
 
     Same contract as Datasette's ``escape_fts`` (terms are ANDed, quotes group a phrase); identical
     output when the query is plain ASCII.
@@ -93,10 +119,31 @@ def escape_fts(query: str | None) -> str:
     phrases = []
     for bit in bits:
         inner = unicodedata.normalize("NFKC", bit[1:-1] if bit.startswith('"') else bit)
+        prefix = ""
         if _CJK_RE.search(inner):
-            inner = segment(inner).replace('"', '""')
-        phrases.append(f'"{inner}"')
+            if segmenter == "1":
+                inner = _unigrams(inner)
+            else:
+                inner, prefix = _query_phrase(inner)
+            inner = inner.replace('"', '""')
+        phrases.append(f'"{inner}"{prefix}')
     return " ".join(phrases)
+
+
+def _query_phrase(text: str) -> tuple[str, str]:
+    """A query term's tokens under the bigram segmenter, and " *" when its last token must be a prefix.
+
+    Inside the query the tokens are the text's own; only the end differs, since the query may stop in
+    the middle of a run of the text: a last character that closes a bigram adds nothing (人民 → 人民, not
+    人民 民), and a run of one character at the end stands for every token it starts (调 → 调*)."""
+    tokens = segment(text).split(" ")
+    last = tokens[-1]
+    if len(last) == 1 and _CJK_RE.match(last):
+        before = tokens[-2] if len(tokens) > 1 else ""
+        if len(before) == 2 and before[1] == last and _CJK_RE.match(before[0]):
+            return " ".join(tokens[:-1]), ""
+        return " ".join(tokens), " *"
+    return " ".join(tokens), ""
 
 
 # Covering indexes for Datasette's search pages. Its count and facet queries look up every match by rowid

@@ -181,7 +181,7 @@ def test_segmentation_is_what_is_indexed(archive):
     path, ids = archive
     conn = sqlite3.connect(path)
     title, text = conn.execute("select title, text from documents_fts where rowid = ?", [ids["report"]]).fetchone()
-    assert title.startswith("坪 山 区 2023 年") and segment("调解纠纷，") == "调 解 纠 纷 \ue000"
+    assert title.startswith("坪山 山区 区 2023 年法 法治") and segment("调解纠纷，") == "调解 解纠 纠纷 纷 \ue000"
 
 
 # ---------------------------------------------------------------- diff page and links
