@@ -9,9 +9,10 @@ the path. Where it goes is the source's ``notify:`` list of Apprise URLs (``json
 and ``notify: []`` silences a source (its news is then marked as handled, so enabling it later does not
 send the whole past).
 
-A failed send is logged, kept in ``runs.notify_error``, and never fails the crawl; its events stay
-unnotified and go out with the next message. When one of several URLs fails, the next message goes to
-all of them again: a duplicate rather than a lost report.
+A message longer than a service takes is split into several (Apprise's ``overflow=split``, unless the URL
+sets its own ``overflow``). A failed send is logged, kept in ``runs.notify_error``, and never fails the
+crawl; its events stay unnotified and go out with the next message. When one of several URLs fails, the
+next message goes to all of them again: a duplicate rather than a lost report.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import logging
 import threading
 from collections import Counter
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 import sqlite_utils
 
@@ -133,7 +135,17 @@ def _send_now(urls: tuple[str, ...] | list[str], title: str, body: str) -> str |
     import apprise
 
     sender = apprise.Apprise(asset=_asset())
-    bad = [u for u in urls if not sender.add(u)]
+    bad = []
+    for url in urls:
+        server = apprise.Apprise.instantiate(url, asset=sender.asset)
+        if server is None:
+            bad.append(url)
+            continue
+        if "overflow" not in parse_qs(urlsplit(url).query):
+            # a long message (many documents) is split at the service's own size limit (a WeCom bot's is
+            # 2,048): sent whole, it would be refused, stay pending and only grow with each run
+            server.overflow_mode = apprise.common.OverflowMode.SPLIT
+        sender.add(server)
     with apprise.LogCapture(level=logging.WARNING) as captured:
         ok = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT) if len(sender) else False
         log = captured.getvalue()

@@ -232,3 +232,69 @@ def test_a_replaced_attachment_is_one_event_one_notification_and_a_feed_entry(re
     assert entry["kind"] == "attachment" and entry["atom_title"].startswith("附件有修改 Attachment changed: ")
     assert entry["atom_link"] == f"/-/diff/{ids['document']}?attachment={ids['attachment']}&to={ids['new']}"
     assert LINK_TEXT in entry["atom_content"]
+
+
+class SizeLimitedChat:
+    """A chat service's incoming webhook on 127.0.0.1 (Mattermost's API, which Apprise's mmost:// speaks)
+    that refuses a message longer than the limit Apprise declares for the service, as a WeCom bot refuses
+    one over 2,048 bytes."""
+
+    def __init__(self) -> None:
+        import apprise
+
+        self.limit = apprise.Apprise.instantiate("mmost://127.0.0.1/abcdefghijklmnopqrstuvwxyz").body_maxlen
+        received = self.received = []
+        limit = self.limit
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                text = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))["text"]
+                ok = len(text) <= limit
+                if ok:
+                    received.append(text)
+                self.send_response(200 if ok else 400)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"mmost://127.0.0.1:{self.server.server_address[1]}/abcdefghijklmnopqrstuvwxyz"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_news_longer_than_a_chat_takes_arrives_in_parts_and_is_marked_sent(tmp_path):
+    """Fifty new reports with long titles make a message several times the chat's limit: it goes out in
+    parts, each within the limit, every title arrives, and nothing stays pending."""
+    from archive import notify, store
+    from archive.db import connect
+    from tests.reading_fixtures import SOURCE, Page, days_ago, write
+
+    chat = SizeLimitedChat()
+    try:
+        db = connect(tmp_path / "a.db")
+        store.upsert_source(db, SOURCE)
+        run = store.start_run(db, SOURCE["id"])
+        titles = [f"坪山区第{i}号关于进一步加强法治政府建设工作的报告" + "（详细说明）" * 20 for i in range(50)]
+        for i, title in enumerate(titles):
+            write(db, f"http://example.gov.cn/report/{i}.html", Page(title, f"正文{i}。"), days_ago(1), run)
+        store.finish_run(db, run, pages_fetched=40)
+        source = type("S", (), {"id": SOURCE["id"], "name": SOURCE["name"], "notify": (chat.url,),
+                                "public_url": None})()
+        _, body = notify.compose(source, notify.pending(db, SOURCE["id"]), run)
+        assert len(body) > 2 * chat.limit  # the case: one message would be refused
+
+        outcome = notify.after_run(db, run, source)
+
+        assert outcome == {"events": 50, "sent": True, "error": None}
+        assert len(chat.received) >= 3 and all(len(text) <= chat.limit for text in chat.received)
+        delivered = "".join(chat.received)
+        assert all(f"坪山区第{i}号关于进一步加强" in delivered for i in range(len(titles)))
+        assert notify.pending(db, SOURCE["id"]) == []
+        assert db.execute("SELECT notify_error FROM runs WHERE id = ?", [run]).fetchone()[0] is None
+    finally:
+        chat.close()
