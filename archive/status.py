@@ -48,18 +48,32 @@ def source_statuses(db: sqlite_utils.Database, now: datetime | None = None,
     `failures` failed runs in a row."""
     now = now or datetime.now(UTC)
     docs: dict[str, dict[str, int]] = {}
+    # a report listed by two sources is one of each one's documents (document_sources), not only of the
+    # source that found it first
     for source_id, status, count in db.execute(
-            "SELECT source_id, status, count(*) FROM documents GROUP BY source_id, status").fetchall():
+            "SELECT ds.source_id, d.status, count(*) FROM document_sources ds "
+            "JOIN documents d ON d.id = ds.document_id GROUP BY ds.source_id, d.status").fetchall():
         docs.setdefault(source_id, {})[status] = count
     out = []
     for source in db.query("SELECT id, schedule, timezone, config, updated_at, active FROM sources ORDER BY id"):
-        runs = list(db.query("SELECT * FROM runs WHERE source_id = ? ORDER BY id DESC", [source["id"]]))
-        out.append(_status(source, runs, docs.get(source["id"], {}), now, failures))
+        out.append(_status(source, _recent_runs(db, source["id"]), docs.get(source["id"], {}), now, failures))
     return out
+
+
+def _recent_runs(db: sqlite_utils.Database, source_id: str) -> list[dict]:
+    """The source's runs newest first, down to its last success (all of them when it never succeeded),
+    read row by row: a source that succeeds costs a few rows however long its history."""
+    runs = []
+    for run in db.query("SELECT * FROM runs WHERE source_id = ? ORDER BY id DESC", [source_id]):
+        runs.append(run)
+        if run["status"] in SUCCESS:
+            break
+    return runs
 
 
 def _status(source: dict, runs: list[dict], docs: dict[str, int], now: datetime,
             failures_limit: int = FAILING_AFTER) -> SourceStatus:
+    """One source's status from its runs newest first (at least down to its last success)."""
     enabled = _enabled(source.get("config")) and source.get("active") != 0
     success = next((r for r in runs if r["status"] in SUCCESS), None)
     failures = 0

@@ -167,3 +167,30 @@ def test_a_running_row_whose_crawl_process_is_gone_is_shown_stale(tmp_path, db_p
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_report_listed_by_two_sources_counts_for_both_and_long_histories_are_read_to_the_last_success(tmp_path):
+    """Documents are counted per source through document_sources (a shared report is each source's), and
+    the failures in a row stop at the last success however many runs came before it."""
+    from archive import store
+    from archive.db import connect
+    from archive.status import source_statuses
+    from tests.reading_fixtures import SOURCE, Page, days_ago
+
+    db = connect(tmp_path / "a.db")
+    for sid in ("city", "district"):
+        store.upsert_source(db, {**SOURCE, "id": sid, "name": sid})
+    shared, own = "http://example.gov.cn/report/2023.html", "http://example.gov.cn/report/own.html"
+    for sid, url in (("city", shared), ("district", shared), ("district", own)):
+        run = store.start_run(db, sid)
+        store.record_page(db, run, source_id=sid, district="坪山区", url=url, http_status=200,
+                          page=Page("坪山区2023年法治政府建设年度报告", "正文。"), body=b"<html></html>",
+                          encoding="utf-8", headers={}, fetched_at=days_ago(0.1))
+        store.finish_run(db, run, pages_fetched=1)
+    for status in ("failed", "failed", "ok", "failed"):
+        run = store.start_run(db, "district")
+        store.finish_run(db, run, status=status, message="listing unreachable" if status == "failed" else None)
+    # district: failed, failed, ok, failed after its first run — one failure in a row
+    found = {s.source_id: s for s in source_statuses(db)}
+    assert (found["city"].live, found["district"].live) == (1, 2)
+    assert found["district"].consecutive_failures == 1 and found["city"].consecutive_failures == 0
