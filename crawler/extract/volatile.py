@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from .firstchar import Prefiltered, guarded
 from .rules import RulesError
 from .text import BLOCK_TAGS
 
@@ -32,8 +33,8 @@ SPACES = re.compile(r"[ \t\u3000\xa0]{2,}")
 
 @dataclass(frozen=True)
 class VolatileRules:
-    anywhere: re.Pattern  # fragments removed from any line
-    outside_prose: re.Pattern  # fragments removed from lines that are not prose
+    anywhere: Prefiltered | re.Pattern  # fragments removed from any line
+    outside_prose: Prefiltered | re.Pattern  # fragments removed from lines that are not prose
     keep_after: re.Pattern  # ... unless the text before them ends with a date label
     counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
     number_line: re.Pattern  # a line holding only a number ("1235 次")
@@ -46,8 +47,9 @@ def _expand(pattern: str, parts: dict[str, str]) -> str:
 
 
 @lru_cache(maxsize=4)
-def load_volatile(path: str | None = None) -> VolatileRules:
-    """Load and compile the volatile-text rules ($ZWGK_VOLATILE_RULES or config/volatile.yaml); cached."""
+def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRules:
+    """Load and compile the volatile-text rules ($ZWGK_VOLATILE_RULES or config/volatile.yaml); cached.
+    `fast=False` compiles the plain alternations (what the fast ones must match exactly, for tests)."""
     file = Path(path or os.environ.get("ZWGK_VOLATILE_RULES") or VOLATILE_PATH)
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
@@ -65,7 +67,11 @@ def load_volatile(path: str | None = None) -> VolatileRules:
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise RulesError(f"{file.name}: {key} must be a list of regexes")
         try:
-            compiled[key] = re.compile("|".join(f"(?:{_expand(p, parts)})" for p in patterns) or "(?!)")
+            # each alternative behind a lookahead for its first characters, and a text with none of the
+            # characters a match needs left unsearched (firstchar.py): the same matches, found faster
+            expanded = [_expand(p, parts) for p in patterns]
+            compiled[key] = (Prefiltered("|".join(f"(?:{guarded(p)})" for p in expanded) or "(?!)") if fast
+                             else re.compile("|".join(f"(?:{p})" for p in expanded) or "(?!)"))
         except re.error as exc:
             raise RulesError(f"{file.name}: bad {key} pattern: {exc}") from None
     try:
