@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
@@ -93,18 +94,23 @@ def is_prose(text: str) -> bool:
     return bool(PROSE_MARKS.search(text))
 
 
-def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None = None, before: str = "") -> str:
+def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None = None,
+          before: str | Callable[[], str] = "") -> str:
     """`text` without its volatile fragments. A line that is prose (has a sentence end) keeps everything
     but labelled clocks and whole sentences that are volatile ("……召开。本文已被阅读1235次"); a text node
     (`prose` given: whether its enclosing block is prose) keeps everything but labelled clocks if it is;
     other text loses every fragment. `before` is the text just before a text node; a fragment right after
-    a date label ("发布日期：2024-03-05 星期二") is kept."""
+    a date label ("发布日期：2024-03-05 星期二") is kept; `before` may be a function, called only when a
+    fragment is found (reading it costs more than most scrubs)."""
     rules = rules or load_volatile()
     if not text or not text.strip():
         return text
+    read: list[str] = []
 
     def cut(match: re.Match) -> str:
-        return match.group(0) if rules.keep_after.search(before + match.string[:match.start()]) else ""
+        if not read:
+            read.append(before() if callable(before) else before)
+        return match.group(0) if rules.keep_after.search(read[0] + match.string[:match.start()]) else ""
 
     cleaned = rules.anywhere.sub("", text)
     if prose:  # a text node of a prose block: where its sentences begin and end is not known here
@@ -173,8 +179,8 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
             if element.tag not in BLOCKS else element
         if block is None:
             return False
-        if block not in prose:
-            prose[block] = is_prose("".join(block.itertext()))
+        if block not in prose:  # a sentence end in any of its text pieces (a mark is one character)
+            prose[block] = any(PROSE_MARKS.search(piece) for piece in block.itertext())
         return prose[block]
 
     dropped: set = set()
@@ -184,8 +190,8 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
         if dropped and any(a in dropped for a in element.iterancestors()):
             continue
         whole = _text_upto(element, 120)  # None when longer: never dropped whole
-        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False,
-                                                             before=_text_before(element)).strip() and (
+        before = partial(_text_before, element)  # read only when a fragment is found (scrub changes nothing)
+        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False, before=before).strip() and (
                 element.tag in BLOCKS or not in_prose(element)):
             dropped.add(element)
             _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
@@ -193,7 +199,7 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
         if whole is None and element.tail and element.tail.strip():  # the tail's `before`, read unscrubbed
             whole = "".join(element.itertext())
         if element.text:
-            element.text = scrub(element.text, rules, prose=in_prose(element), before=_text_before(element))
+            element.text = scrub(element.text, rules, prose=in_prose(element), before=before)
         if element.tail:
             element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole or "")
     return tree
