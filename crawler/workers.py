@@ -7,7 +7,7 @@ writes while ZWGK_EXTRACT_WORKERS processes extract (and hash and segment for th
     pool.close()
 
 A worker that dies (segfault, OOM kill, os._exit) costs only the page that killed it: at most
-2 × workers pages are in the pool at once, and those caught by the crash are each retried once in a
+QUEUED × workers pages are in the pool at once, and those caught by the crash are each retried once in a
 process of their own, where only the culprit fails again (WorkerCrashed).
 """
 from __future__ import annotations
@@ -31,6 +31,9 @@ from archive.store import Prepared, prepare
 from crawler.extract import Page, extract_page
 
 logger = logging.getLogger(__name__)
+# Pages in the pool at once, per worker: one running and a few queued in its pipe, so the workers keep
+# busy while the crawl's thread is away for a while (a group commit writes its pages' search rows).
+QUEUED = 4
 
 
 class WorkerCrashed(RuntimeError):
@@ -196,7 +199,7 @@ class ExtractorPool:
         its worker twice."""
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots_loop is not loop:
-            self._slots, self._slots_loop = asyncio.Semaphore(2 * self.workers), loop
+            self._slots, self._slots_loop = asyncio.Semaphore(QUEUED * self.workers), loop
         async with self._slots:
             self.start()
             worker = min(self._pool, key=lambda w: len(w.pending))
