@@ -12,7 +12,6 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
-import trafilatura
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
@@ -255,6 +254,8 @@ def flatten_layout_tables(tree) -> int:
 
 def trafilatura_text(tree, url: str | None) -> str:
     """trafilatura's main text of an already pruned tree: tables kept, no comments, no dedup cache."""
+    import trafilatura  # here, not at import: a fallback, and the crawl process itself never needs it
+
     text = trafilatura.extract(
         tree, url=url, output_format="txt", include_tables=True, include_comments=False,
         include_images=False, include_links=False, include_formatting=False, favor_recall=True,
