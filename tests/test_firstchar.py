@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.extract.firstchar import Prefiltered, char_class, first_chars, guarded, required_chars
+from crawler.extract.firstchar import Alternation, Prefiltered, char_class, first_chars, guarded, required_chars
 from crawler.extract.volatile import load_volatile
 from tests.test_volatile import INFO_LINES, SEED_PARAGRAPHS, WHOLE_LINES
 
@@ -32,7 +32,11 @@ def _texts():
 def test_the_fast_rules_cut_exactly_what_the_plain_ones_cut(key, text):
     fast, plain = getattr(FAST, key), getattr(PLAIN, key)
     assert fast.sub("", text) == plain.sub("", text)
-    assert fast.regex.sub(lambda m: f"<{m.group(0)}>", text) == plain.sub(lambda m: f"<{m.group(0)}>", text)
+    assert fast.sub(lambda m: f"<{m.group(0)}>", text) == plain.sub(lambda m: f"<{m.group(0)}>", text)
+
+
+def _marked(match: re.Match) -> str:
+    return f"<{match.group(0)}>"
 
 
 @pytest.mark.parametrize("key", ["anywhere", "outside_prose"])
@@ -41,8 +45,17 @@ def test_every_known_volatile_form_still_matches_the_fast_rules(key):
     hits = [line for line in FRAGMENTS if plain.search(line)]
     assert hits  # the check below is not vacuous
     for line in hits:
-        assert [m.span() for m in fast.regex.finditer(line)] == [m.span() for m in plain.finditer(line)]
+        assert fast.sub(_marked, line) == plain.sub(_marked, line) != line
         assert fast.hint.search(line), line
+
+
+def test_an_alternative_that_can_start_anywhere_is_left_out_only_where_it_cannot_match():
+    weather = "深圳 晴 18℃~25℃"
+    gated = FAST.outside_prose.gates
+    assert gated  # the weather rule starts with any Chinese character (a place name): it is gated
+    assert all(gate.search(weather) for _, gate in gated)
+    for text in (weather, "全年晴好天气共18天", "晴 18度", "晴 18"):
+        assert FAST.outside_prose.sub(_marked, text) == PLAIN.outside_prose.sub(_marked, text)
 
 
 SMALL_PATTERNS = [r"(?<!\d)(?:星期|周)?\d+次", r"(?:19|20)\d{2}年", r"(?:天气\s*)?[晴阴]\s*-?\d+℃", r"a+|b(?=c)|\bx",
@@ -57,6 +70,9 @@ def test_a_guarded_pattern_matches_the_same_spans(pattern, text):
     fast = re.compile(guarded(pattern))
     assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
     assert Prefiltered(pattern).sub("_", text) == plain.sub("_", text)
+    alternation = Alternation([pattern, r"[\u4e00-\u9fff]{1,2}\s*[晴阴]\s*\d+℃", r"星期[一二三]"])
+    assert alternation.gates  # the second can start at any Chinese character
+    assert alternation.sub("_", text) == alternation.regex.sub("_", text)
 
 
 def test_what_is_read_from_a_pattern():

@@ -85,6 +85,58 @@ class Prefiltered:
         return self.regex.sub(repl, text)
 
 
+BROAD = 256  # a set of more characters than this (a CJK range, \w) lets an alternative start almost anywhere
+
+
+class Alternation:
+    """`(?:a)|(?:b)|…` of `alternatives`, whose `sub` finds exactly the matches of that pattern (`pattern`,
+    and `regex` compiled), with less work per character:
+
+    - a text holding none of the characters every match needs is not searched (`Prefiltered`);
+    - an alternative that may start at almost any character (its first characters a broad set, e.g. a
+      place name before a weather word) is left out for a text that lacks a set of characters it needs —
+      it cannot match anywhere in that text, so the first alternative to match at each place is the same;
+    - the alternatives kept are each guarded (`guarded`) and, together, behind one lookahead for all
+      their first characters, so most places are passed over after one test.
+
+    Only the whole match is meant to be used (leaving alternatives out renumbers capturing groups)."""
+
+    def __init__(self, alternatives: list[str]) -> None:
+        self.alternatives = list(alternatives)
+        self.pattern = "|".join(f"(?:{a})" for a in self.alternatives) or "(?!)"
+        self.regex = re.compile(self.pattern)
+        needed = required_chars(self.pattern)
+        self.hint = re.compile(f"[{char_class(needed)}]") if needed else None
+        self.gates: list[tuple[int, re.Pattern]] = []
+        for i, alternative in enumerate(self.alternatives):
+            first = first_chars(alternative)
+            if first is None or first[1] or _size(first[0]) > BROAD:
+                wanted = required_chars(alternative)
+                if wanted and _size(wanted) <= BROAD:
+                    self.gates.append((i, re.compile(f"[{char_class(wanted)}]")))
+        self._regexes: dict[tuple[int, ...], re.Pattern | None] = {}
+
+    def sub(self, repl, text: str) -> str:
+        if self.hint is not None and not self.hint.search(text):
+            return text
+        key = tuple(i for i, gate in self.gates if gate.search(text))
+        regex = self._regexes[key] if key in self._regexes else self._compile(key)
+        return text if regex is None else regex.sub(repl, text)
+
+    def _compile(self, present: tuple[int, ...]) -> re.Pattern | None:
+        gated = {i for i, _ in self.gates}
+        kept = [a for i, a in enumerate(self.alternatives) if i not in gated or i in present]
+        regex = None
+        if kept:
+            body = "|".join(f"(?:{guarded(a)})" for a in kept)
+            firsts = [first_chars(a) for a in kept]
+            if all(f is not None and not f[1] and f[0] for f in firsts):
+                body = f"(?=[{char_class(frozenset().union(*(f[0] for f in firsts)))}])(?:{body})"
+            regex = re.compile(body)
+        self._regexes[present] = regex
+        return regex
+
+
 def _parse(pattern: str):
     try:
         parsed = P.parse(pattern)
@@ -149,12 +201,12 @@ def _first(op, av) -> First | None:
 
 
 def _size(chars: Chars) -> int:
-    """Roughly how many characters a set stands for, to pick the rarest required set; a digit counts
-    as rare (as in Chinese prose), the other categories as very common."""
+    """Roughly how many characters a set stands for, to pick the rarest required set (\\d and \\s as their
+    ASCII members, the other categories as very common)."""
     size = 0
     for item in chars:
         if isinstance(item, str):
-            size += 2 if item == r"\d" else 1 << 20
+            size += {r"\d": 10, r"\s": 6}.get(item, 1 << 20)
         else:
             size += item[1] - item[0] + 1
     return size

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .firstchar import Prefiltered, guarded
+from .firstchar import Alternation
 from .rules import RulesError
 from .text import BLOCK_TAGS
 
@@ -34,8 +34,8 @@ SPACES = re.compile(r"[ \t\u3000\xa0]{2,}")
 
 @dataclass(frozen=True)
 class VolatileRules:
-    anywhere: Prefiltered | re.Pattern  # fragments removed from any line
-    outside_prose: Prefiltered | re.Pattern  # fragments removed from lines that are not prose
+    anywhere: Alternation | re.Pattern  # fragments removed from any line
+    outside_prose: Alternation | re.Pattern  # fragments removed from lines that are not prose
     keep_after: re.Pattern  # ... unless the text before them ends with a date label
     counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
     number_line: re.Pattern  # a line holding only a number ("1235 次")
@@ -68,10 +68,9 @@ def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRule
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise RulesError(f"{file.name}: {key} must be a list of regexes")
         try:
-            # each alternative behind a lookahead for its first characters, and a text with none of the
-            # characters a match needs left unsearched (firstchar.py): the same matches, found faster
+            # the same matches as the plain alternation, found with less work (firstchar.py)
             expanded = [_expand(p, parts) for p in patterns]
-            compiled[key] = (Prefiltered("|".join(f"(?:{guarded(p)})" for p in expanded) or "(?!)") if fast
+            compiled[key] = (Alternation(expanded) if fast
                              else re.compile("|".join(f"(?:{p})" for p in expanded) or "(?!)"))
         except re.error as exc:
             raise RulesError(f"{file.name}: bad {key} pattern: {exc}") from None
