@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
 from archive import search, store
 from archive.db import connect
-from archive.groupcommit import GroupCommit
+from archive.groupcommit import Checkpointer, GroupCommit
 from crawler.extract import Page
 
 SOURCE = {"id": "s", "name": "测试", "district": "测试区", "listing": "html", "start_urls": "[]",
@@ -146,3 +147,45 @@ def test_datasette_search_count_uses_the_covering_index_and_stays_exact(archive)
         return decision["filtered_table_rows_count"], everything["filtered_table_rows_count"]
 
     assert asyncio.run(counts()) == (10, 30)
+
+
+def test_the_writer_leaves_wal_checkpoints_to_the_checkpointer_thread_while_it_runs(archive):
+    path, db, run = archive
+    checkpoints = Checkpointer(db, interval=3600)  # its thread does not come round during this test
+    checkpoints.start()
+    assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    group = GroupCommit(db, max_pages=5, max_seconds=3600)
+    big = "人民调解" * 3000  # ~36 KB a page: 60 pages grow the WAL past SQLite's 1000-page checkpoint
+    for n in range(60):
+        with group.page():
+            _record(db, run, n, big + str(n))
+    group.commit()
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 1000 * 4096  # the writer did not checkpoint (nor restart) its WAL
+    checkpoints.stop()
+    assert checkpoints.thread is None
+    assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert _count(path, "SELECT count(*) FROM revisions") == 60
+
+
+def test_the_checkpointer_thread_copies_committed_pages_into_the_database_file(archive, tmp_path):
+    path, db, run = archive
+    checkpoints = Checkpointer(db, interval=0.01)
+    checkpoints.start()
+    try:
+        group = GroupCommit(db, max_pages=4, max_seconds=3600)
+        for n in range(8):
+            with group.page():
+                _record(db, run, n)
+        group.commit()
+        after = checkpoints.checkpoints
+        deadline = time.monotonic() + 60  # a wait for the thread, not a measure of its speed
+        while checkpoints.checkpoints < after + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpoints.checkpoints >= after + 2  # a whole round after the last commit
+    finally:
+        checkpoints.stop()
+    alone = tmp_path / "file-alone.db"  # the database file without its WAL: what was checkpointed
+    alone.write_bytes(path.read_bytes())
+    assert _count(alone, "SELECT count(*) FROM revisions") == 8
+    assert _count(path, "SELECT count(*) FROM revisions") == 8
