@@ -55,7 +55,7 @@ class ExtractPipeline:
         if not isinstance(item, PageItem):
             return item
         source = self.crawler.spider.source
-        args = (item.html, item.url, source.name, tuple(source.prune), dict(item.hints or {}))
+        args = (item.html, item.url, source.name, tuple(source.prune), dict(item.hints or {}), item.body)
         try:
             if self.pool is not None:
                 item.page, item.prepared = await self.pool.run(extract_and_prepare, *args)

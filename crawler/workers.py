@@ -25,8 +25,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import Any
 
+from archive.captures import pack
 from archive.store import Prepared, prepare
 from crawler.extract import Page, extract_page
 
@@ -46,10 +48,16 @@ def default_workers() -> int:
 
 
 def extract_and_prepare(html: str, url: str, site_name: str | None, prune: Sequence[str],
-                        hints: Mapping[str, str] | None) -> tuple[Page, Prepared]:
-    """All the CPU-bound work on one page: extraction, then normalising, hashing and segmenting it."""
+                        hints: Mapping[str, str] | None, body: bytes | None = None) -> tuple[Page, Prepared]:
+    """All the CPU-bound work on one page: extraction, then normalising, hashing and segmenting it, and
+    with `body` (the response's bytes) hashing and compressing its capture (Prepared.capture)."""
     page = extract_page(html, url, site_name=site_name, prune=prune, hints=hints)
-    return page, prepare(page)
+    prepared = prepare(page)
+    if prepared.text == page.text:  # one string, so the answer carries (pickles) the text once
+        prepared = replace(prepared, text=page.text)
+    if body is not None:
+        prepared = replace(prepared, capture=pack(body))
+    return page, prepared
 
 
 def extract_file(body: bytes, time_limit: float | None) -> tuple[Any, str | None]:

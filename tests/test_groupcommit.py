@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import zlib
+from dataclasses import replace
 
 import pytest
 
-from archive import search, store
+from archive import captures, search, store
 from archive.db import connect
 from archive.groupcommit import Checkpointer, GroupCommit
 from crawler.extract import Page
@@ -189,3 +191,20 @@ def test_the_checkpointer_thread_copies_committed_pages_into_the_database_file(a
     alone.write_bytes(path.read_bytes())
     assert _count(alone, "SELECT count(*) FROM revisions") == 8
     assert _count(path, "SELECT count(*) FROM revisions") == 8
+
+
+def test_a_capture_packed_in_the_worker_is_stored_as_one_packed_by_the_archive(archive):
+    path, db, run = archive
+    page = _page(1)
+    body = "<p>第1段</p>".encode() * 50
+    packed = (captures.body_hash(body), zlib.compress(body, 0))  # not how the archive would pack it itself
+    assert packed[1] != captures.pack(body)[1]
+    prepared = replace(store.prepare(page), capture=packed)
+    outcome = store.record_page(db, run, source_id="s", district="测试区", url="https://example.test/1.html",
+                                http_status=200, page=page, body=body, encoding="utf-8", headers={},
+                                prepared=prepared)
+    assert outcome == "new"
+    stored = captures.load_capture(db, prepared.capture[0])
+    assert stored is not None and stored.body == body and stored.hash == captures.body_hash(body)
+    assert [r[0] for r in db.execute("SELECT capture_hash FROM revisions").fetchall()] == [packed[0]]
+    assert db.execute("SELECT body FROM captures").fetchall() == [(packed[1],)]  # stored as handed over
