@@ -86,3 +86,12 @@ def test_what_is_read_from_a_pattern():
         assert guarded(pattern) == pattern
     assert required_chars(r"x?y?") is None and Prefiltered(r"x?y?").hint is None
     assert required_chars("(?i)ab") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="全年行政abcXYZ_09１２ 　，。、-_\t\n\ue000\uf8ff가あ", max_size=40))
+def test_the_search_segmenters_guarded_gap_pattern_finds_the_same_gaps(text):
+    from archive import search
+
+    plain = re.compile(f"(?<=[{search._CJK}]){search._GAP}|{search._GAP}(?=[{search._CJK}])")
+    assert search._CJK_GAP_RE.sub("|", text) == plain.sub("|", text)
