@@ -26,15 +26,22 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def pack(body: bytes) -> tuple[str, bytes]:
+    """A body's hash and its compressed bytes, as `save_capture` stores them (a crawl computes them in
+    its extraction workers, off the thread that writes)."""
+    return body_hash(body), zlib.compress(body, 6)
+
+
 def save_capture(conn: sqlite3.Connection, *, url: str, body: bytes, fetched_at: str, http_status: int,
-                 headers: dict[str, str], encoding: str) -> str:
-    """Store a response's bytes once (by hash) inside the caller's transaction; return the hash."""
-    digest = body_hash(body)
+                 headers: dict[str, str], encoding: str, packed: tuple[str, bytes] | None = None) -> str:
+    """Store a response's bytes once (by hash) inside the caller's transaction; return the hash.
+    `packed` is `pack(body)` when the caller computed it already."""
+    digest, compressed = packed or pack(body)
     conn.execute(
         "INSERT OR IGNORE INTO captures (hash, url, fetched_at, http_status, headers, encoding, size, body)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (digest, url, fetched_at, http_status, json.dumps(headers, ensure_ascii=False), encoding, len(body),
-         zlib.compress(body, 6)),
+         compressed),
     )
     return digest
 

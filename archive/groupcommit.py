@@ -16,6 +16,8 @@ FTS5 writes a new index segment at every savepoint, so they cannot be written pa
 """
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,3 +85,61 @@ class GroupCommit:
             raise
         self.pages = 0
         self.commits += 1
+
+
+class Checkpointer:
+    """WAL checkpoints in a thread of their own, so the crawl's thread never waits on them.
+
+    With SQLite's automatic checkpoints, the COMMIT that grows the WAL past 1000 pages copies the WAL
+    into the database file and syncs it, in the committing (the crawl's) thread. Here the writing
+    connection's automatic checkpoints are off and a thread with a connection of its own runs a PASSIVE
+    checkpoint every `interval` seconds (it never blocks the writer, and SQLite releases the GIL while it
+    works). A checkpoint only moves committed pages from the WAL into the database file; a process killed
+    meanwhile leaves a WAL that the next connection uses, as ever.
+
+        checkpoints = Checkpointer(db)   # db: the writing sqlite_utils.Database
+        checkpoints.start()
+        ...
+        checkpoints.stop()               # the writer's automatic checkpoints are on again
+    """
+
+    def __init__(self, db: sqlite_utils.Database, interval: float = 1.0) -> None:
+        self.db, self.interval = db, interval
+        self.path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        if not self.path or self.thread is not None:  # an in-memory database has no WAL
+            return
+        self.db.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self.thread = threading.Thread(target=self._run, name="wal-checkpoints", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self.done.wait(self.interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error:  # busy or failing: the next round, or the writer's own, catches up
+                    pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """End the thread (after its current checkpoint) and turn the writer's own checkpoints on again."""
+        if self.thread is None:
+            return
+        self.done.set()
+        self.thread.join()
+        self.thread = None
+        try:
+            self.db.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        except sqlite3.Error:
+            pass

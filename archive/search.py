@@ -45,8 +45,9 @@ _CJK_RE = re.compile(f"[{_CJK}]")
 # a run of non-token characters (anything but letters, digits, marks and private use)
 _GAP = r"(?:[^\w\ue000-\uf8ff]|_)+"
 _GAP_RE = re.compile(_GAP)
-# a gap with a CJK character on either side (gaps are maximal runs, so this never matches half a gap)
-_CJK_GAP_RE = re.compile(f"(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}])")
+# a gap with a CJK character on either side (gaps are maximal runs, so this never matches half a gap);
+# the lookahead in front skips a character no gap starts with in one test (most are letters)
+_CJK_GAP_RE = re.compile(f"(?=[^\\w\ue000-\uf8ff]|_)(?:(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}]))")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
 # a CJK character followed (after the space segment() puts between them) by another: joined into a bigram
 _BIGRAM_RE = re.compile(f"([{_CJK}]) (?=([{_CJK}]))")

@@ -101,6 +101,7 @@ class Prepared:
     digest: str
     search_title: str | None = None
     search_text: str | None = None
+    capture: tuple[str, bytes] | None = None  # captures.pack(body) of the response, when computed with it
 
 
 def prepare(page: PageLike, *, search: bool = True) -> Prepared:
@@ -294,7 +295,8 @@ def record_page(db: sqlite_utils.Database, run_id: int | None, *, source_id: str
                     "url": url, "source_id": source_id, "district": district, "status": "live",
                     "first_seen": fetched_at})
             capture = captures.save_capture(conn, url=url, body=body, fetched_at=fetched_at,
-                                             http_status=http_status, headers=headers, encoding=encoding)
+                                             http_status=http_status, headers=headers, encoding=encoding,
+                                             packed=prepared.capture)
             if doc is not None:
                 _returned(conn, doc, fetched_at, run_id)
             rev_id = add_revision(conn, doc_id, page, fetched_at, capture, digest=digest, prepared=prepared,

@@ -232,8 +232,9 @@ def binary_kind(body: bytes, rules: GuardRules | None = None) -> str | None:
 
 
 def challenge(status: int, text: str, set_cookies: list[str] | tuple[str, ...] = (),
-              rules: GuardRules | None = None) -> str | None:
-    """Why a response is an anti-bot / WAF challenge (or rate limit) rather than a page; None if not."""
+              rules: GuardRules | None = None, shown: str | None = None) -> str | None:
+    """Why a response is an anti-bot / WAF challenge (or rate limit) rather than a page; None if not.
+    `shown` is visible_text(text) when the caller has it already."""
     rules = rules or load_rules()
     if status in rules.blocked_statuses:
         return f"HTTP {status}"
@@ -242,7 +243,10 @@ def challenge(status: int, text: str, set_cookies: list[str] | tuple[str, ...] =
         if name in rules.challenge_cookies:
             return f"challenge cookie {name}"
     head = text[:rules.scan_chars]
-    visible = len(visible_text(text)) if len(text) < 400_000 else rules.script_max_visible + 1
+    if len(text) >= 400_000:
+        visible = rules.script_max_visible + 1
+    else:
+        visible = len(visible_text(text) if shown is None else shown)
     if visible < rules.script_max_visible:
         marker = next((m for m in rules.script_markers if m in head), None)
         if marker:
@@ -286,7 +290,8 @@ def _judge(response: Response, requested_url: str | None, rules: GuardRules) -> 
     decoded = decode_body(body, _header_charset(response), rules) if body and not binary else None
     text, encoding = decoded if decoded else ("", "")
     cookies = [c.decode("latin-1") for c in response.headers.getlist(b"Set-Cookie")]
-    why = challenge(status, text, cookies, rules)
+    shown = visible_text(text) if len(text) < 400_000 else ""  # one pass, for challenge and soft 404
+    why = challenge(status, text, cookies, rules, shown)
     if why:
         return Verdict("blocked", f"{why}: anti-bot or challenge page")
     if status >= 400:
@@ -301,7 +306,7 @@ def _judge(response: Response, requested_url: str | None, rules: GuardRules) -> 
         return Verdict("error", "empty body")
     if requested_url and requested_url != response.url and _dead_end(response.url, rules):
         return Verdict("not-found", f"redirected to {response.url}")
-    if is_soft_404(text, rules):
+    if is_soft_404(text, rules, shown):
         return Verdict("not-found", "soft 404: a page saying it does not exist")
     return Verdict("ok", text=text, encoding=encoding)
 
@@ -328,14 +333,15 @@ def _dead_end(url: str, rules: GuardRules) -> bool:
     return any(p.search(path) for p in rules.home_paths) or any(p.search(path) for p in rules.error_paths)
 
 
-def is_soft_404(html: str, rules: GuardRules | None = None) -> bool:
-    """A 200 page that says it does not exist: a marker in its <title>, or on a page with little text."""
+def is_soft_404(html: str, rules: GuardRules | None = None, shown: str | None = None) -> bool:
+    """A 200 page that says it does not exist: a marker in its <title>, or on a page with little text.
+    `shown` is visible_text(html) when the caller has it already."""
     rules = rules or load_rules()
     m = TITLE_RE.search(html[:rules.scan_chars * 4])
     title = m.group(1) if m else ""
     if any(k in title for k in rules.soft_404_markers):
         return True
-    visible = visible_text(html) if len(html) < 400_000 else ""
+    visible = (visible_text(html) if shown is None else shown) if len(html) < 400_000 else ""
     if not visible or len(visible) >= rules.soft_404_max_visible:
         return False
     if re.search(r"(?<![\d.])404(?![\d.号期家个条])", title):  # "404" in the title of a page with little text

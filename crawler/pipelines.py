@@ -19,7 +19,7 @@ from twisted.internet import task
 
 from archive import search, store
 from archive.db import connect, db_path
-from archive.groupcommit import MAX_PAGES, MAX_SECONDS, GroupCommit
+from archive.groupcommit import MAX_PAGES, MAX_SECONDS, Checkpointer, GroupCommit
 from crawler.items import ArchivedPage, FailureItem, NotModifiedItem, PageItem
 from crawler.locks import SourceLock
 from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
@@ -55,7 +55,7 @@ class ExtractPipeline:
         if not isinstance(item, PageItem):
             return item
         source = self.crawler.spider.source
-        args = (item.html, item.url, source.name, tuple(source.prune), dict(item.hints or {}))
+        args = (item.html, item.url, source.name, tuple(source.prune), dict(item.hints or {}), item.body)
         try:
             if self.pool is not None:
                 item.page, item.prepared = await self.pool.run(extract_and_prepare, *args)
@@ -100,6 +100,7 @@ class ArchivePipeline:
         self._last_update = 0.0
         self.export = bool(crawler.settings.getdict("FEEDS"))  # look up 304 pages' text only for -o
         self.group: GroupCommit | None = None
+        self._checkpoints: Checkpointer | None = None
         self._ticker = None
 
     @classmethod
@@ -287,6 +288,8 @@ class ArchivePipeline:
                                  settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
         self._ticker = LoopingCall(self._commit_group, due_only=True)
         self._ticker.start(max(0.05, self.group.max_seconds / 2), now=False)
+        self._checkpoints = Checkpointer(self.db)  # WAL checkpoints off the crawl's thread
+        self._checkpoints.start()
 
     def _commit_group(self, due_only: bool = False) -> None:
         """Commit the open group (only if due, from the timer); a failing commit stops the crawl like a
@@ -307,6 +310,8 @@ class ArchivePipeline:
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
         self._commit_group()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
 
     def _close(self) -> None:
         try:  # planner statistics for the search pages' covering indexes (archive.search)

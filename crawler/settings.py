@@ -31,6 +31,10 @@ DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 # --- Engine ---------------------------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TELNETCONSOLE_ENABLED = False
+# Items processed at once per response. Scrapy starts this many asyncio tasks for every response's
+# output (scrapy.utils.asyncio._parallel_asyncio); at its default of 100 that was a tenth of the crawl
+# thread's time. A report page yields one item and a listing page a few dozen requests, handled at once.
+CONCURRENT_ITEMS = 2
 # Scrapy 2.19's RemoteControl extension runs an HTTP server on localhost that executes Python code sent
 # to it (token in a job file): off, like telnet. Nothing here is meant to be steered from outside.
 REMOTE_CONTROL_ENABLED = False

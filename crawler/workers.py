@@ -7,7 +7,7 @@ writes while ZWGK_EXTRACT_WORKERS processes extract (and hash and segment for th
     pool.close()
 
 A worker that dies (segfault, OOM kill, os._exit) costs only the page that killed it: at most
-2 × workers pages are in the pool at once, and those caught by the crash are each retried once in a
+QUEUED × workers pages are in the pool at once, and those caught by the crash are each retried once in a
 process of their own, where only the culprit fails again (WorkerCrashed).
 """
 from __future__ import annotations
@@ -25,12 +25,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import Any
 
+from archive.captures import pack
 from archive.store import Prepared, prepare
 from crawler.extract import Page, extract_page
 
 logger = logging.getLogger(__name__)
+# Pages in the pool at once, per worker: one running and a few queued in its pipe, so the workers keep
+# busy while the crawl's thread is away for a while (a group commit writes its pages' search rows).
+QUEUED = 4
 
 
 class WorkerCrashed(RuntimeError):
@@ -43,10 +48,16 @@ def default_workers() -> int:
 
 
 def extract_and_prepare(html: str, url: str, site_name: str | None, prune: Sequence[str],
-                        hints: Mapping[str, str] | None) -> tuple[Page, Prepared]:
-    """All the CPU-bound work on one page: extraction, then normalising, hashing and segmenting it."""
+                        hints: Mapping[str, str] | None, body: bytes | None = None) -> tuple[Page, Prepared]:
+    """All the CPU-bound work on one page: extraction, then normalising, hashing and segmenting it, and
+    with `body` (the response's bytes) hashing and compressing its capture (Prepared.capture)."""
     page = extract_page(html, url, site_name=site_name, prune=prune, hints=hints)
-    return page, prepare(page)
+    prepared = prepare(page)
+    if prepared.text == page.text:  # one string, so the answer carries (pickles) the text once
+        prepared = replace(prepared, text=page.text)
+    if body is not None:
+        prepared = replace(prepared, capture=pack(body))
+    return page, prepared
 
 
 def extract_file(body: bytes, time_limit: float | None) -> tuple[Any, str | None]:
@@ -196,7 +207,7 @@ class ExtractorPool:
         its worker twice."""
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots_loop is not loop:
-            self._slots, self._slots_loop = asyncio.Semaphore(2 * self.workers), loop
+            self._slots, self._slots_loop = asyncio.Semaphore(QUEUED * self.workers), loop
         async with self._slots:
             self.start()
             worker = min(self._pool, key=lambda w: len(w.pending))

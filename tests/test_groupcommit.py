@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+import zlib
+from dataclasses import replace
 
 import pytest
 
-from archive import search, store
+from archive import captures, search, store
 from archive.db import connect
-from archive.groupcommit import GroupCommit
+from archive.groupcommit import Checkpointer, GroupCommit
 from crawler.extract import Page
 
 SOURCE = {"id": "s", "name": "测试", "district": "测试区", "listing": "html", "start_urls": "[]",
@@ -146,3 +149,62 @@ def test_datasette_search_count_uses_the_covering_index_and_stays_exact(archive)
         return decision["filtered_table_rows_count"], everything["filtered_table_rows_count"]
 
     assert asyncio.run(counts()) == (10, 30)
+
+
+def test_the_writer_leaves_wal_checkpoints_to_the_checkpointer_thread_while_it_runs(archive):
+    path, db, run = archive
+    checkpoints = Checkpointer(db, interval=3600)  # its thread does not come round during this test
+    checkpoints.start()
+    assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    group = GroupCommit(db, max_pages=5, max_seconds=3600)
+    big = "人民调解" * 3000  # ~36 KB a page: 60 pages grow the WAL past SQLite's 1000-page checkpoint
+    for n in range(60):
+        with group.page():
+            _record(db, run, n, big + str(n))
+    group.commit()
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > 1000 * 4096  # the writer did not checkpoint (nor restart) its WAL
+    checkpoints.stop()
+    assert checkpoints.thread is None
+    assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert _count(path, "SELECT count(*) FROM revisions") == 60
+
+
+def test_the_checkpointer_thread_copies_committed_pages_into_the_database_file(archive, tmp_path):
+    path, db, run = archive
+    checkpoints = Checkpointer(db, interval=0.01)
+    checkpoints.start()
+    try:
+        group = GroupCommit(db, max_pages=4, max_seconds=3600)
+        for n in range(8):
+            with group.page():
+                _record(db, run, n)
+        group.commit()
+        after = checkpoints.checkpoints
+        deadline = time.monotonic() + 60  # a wait for the thread, not a measure of its speed
+        while checkpoints.checkpoints < after + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpoints.checkpoints >= after + 2  # a whole round after the last commit
+    finally:
+        checkpoints.stop()
+    alone = tmp_path / "file-alone.db"  # the database file without its WAL: what was checkpointed
+    alone.write_bytes(path.read_bytes())
+    assert _count(alone, "SELECT count(*) FROM revisions") == 8
+    assert _count(path, "SELECT count(*) FROM revisions") == 8
+
+
+def test_a_capture_packed_in_the_worker_is_stored_as_one_packed_by_the_archive(archive):
+    path, db, run = archive
+    page = _page(1)
+    body = "<p>第1段</p>".encode() * 50
+    packed = (captures.body_hash(body), zlib.compress(body, 0))  # not how the archive would pack it itself
+    assert packed[1] != captures.pack(body)[1]
+    prepared = replace(store.prepare(page), capture=packed)
+    outcome = store.record_page(db, run, source_id="s", district="测试区", url="https://example.test/1.html",
+                                http_status=200, page=page, body=body, encoding="utf-8", headers={},
+                                prepared=prepared)
+    assert outcome == "new"
+    stored = captures.load_capture(db, prepared.capture[0])
+    assert stored is not None and stored.body == body and stored.hash == captures.body_hash(body)
+    assert [r[0] for r in db.execute("SELECT capture_hash FROM revisions").fetchall()] == [packed[0]]
+    assert db.execute("SELECT body FROM captures").fetchall() == [(packed[1],)]  # stored as handed over
