@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import ssl
+import sys
 import threading
 import time
 import zlib
@@ -48,8 +49,16 @@ from crawler.sources import Source
 
 logger = logging.getLogger(__name__)
 
-MAX_THREADS = int(os.environ.get("H5_THREADS", 4))  # a few connections are enough to keep a server busy; more only contend for the GIL
+MAX_THREADS = 4  # a few connections are enough to keep a server busy; more only contend for the GIL
 ACCEPT_ENCODING = "gzip, deflate"  # what this stage can decode itself (Scrapy decodes it again when served)
+# A 304 writes a few small rows: they are committed in larger groups than pages are (fewer WAL frames; the
+# write lock is still released at least every COMMIT_SECONDS), and a crawl killed before a commit only asks
+# those documents again next run.
+COMMIT_PAGES = 1000
+COMMIT_SECONDS = 1.0
+# While the threads wait on sockets and the main thread writes SQLite, a GIL handed over every 5 ms (Python's
+# default) makes each side wait for the other; a shorter interval keeps both busy.
+SWITCH_INTERVAL = 0.0005
 
 
 # --- settings: Scrapy's, resolved as Scrapy resolves them, without importing Scrapy ----------------------
@@ -398,10 +407,12 @@ class Stage:
                 result.settled.add(url)
         threads = max(1, min(MAX_THREADS, self.settings.getint("CONCURRENT_REQUESTS", 16),
                              self.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)))
-        group = GroupCommit(db, self.settings.getint("ZWGK_COMMIT_PAGES", 50),
-                            self.settings.getfloat("ZWGK_COMMIT_SECONDS", 0.2))
+        group = GroupCommit(db, max(COMMIT_PAGES, self.settings.getint("ZWGK_COMMIT_PAGES", 50)),
+                            max(COMMIT_SECONDS, self.settings.getfloat("ZWGK_COMMIT_SECONDS", 0.2)))
         unread_pages = False
         consumed_listings = 0
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         with ThreadPoolExecutor(threads, thread_name_prefix="revalidate") as pool:
             try:
                 for (url, etag, modified), answer in zip(asks, pool.map(self._ask, asks), strict=True):
@@ -442,6 +453,7 @@ class Stage:
                 raise
             finally:
                 group.commit()
+                sys.setswitchinterval(switch)
         if not starts or handed_over:
             logger.info("revalidated %d of %d documents (304); Scrapy crawls the rest", self.unchanged, len(known))
             return
@@ -538,8 +550,9 @@ class Stage:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    """`scheme://netloc` of an absolute URL (the key of its robots.txt)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0].split('?', 1)[0]}"
 
 
 def _header(answer: Answer, name: str) -> str | None:
