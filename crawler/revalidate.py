@@ -59,6 +59,9 @@ COMMIT_SECONDS = 1.0
 # While the threads wait on sockets and the main thread writes SQLite, a GIL handed over every 5 ms (Python's
 # default) makes each side wait for the other; a shorter interval keeps both busy.
 SWITCH_INTERVAL = 0.0005
+# Failed, refused or challenged answers after which the stage sends nothing more (Scrapy's retries and
+# challenge rules take over): a struggling or blocking server is not sent a whole source's requests.
+TROUBLE_LIMIT = 3
 
 
 # --- settings: Scrapy's, resolved as Scrapy resolves them, without importing Scrapy ----------------------
@@ -179,6 +182,10 @@ class Stopped(Exception):
 
 
 # --- HTTP, politely ---------------------------------------------------------------------------------------
+
+class Halted(Exception):
+    """Not asked: the stage stopped sending after too many failed or refused answers."""
+
 
 class TooLarge(Exception):
     """An answer over DOWNLOAD_MAXSIZE: not kept (Scrapy asks it itself and refuses it as it does)."""
@@ -355,6 +362,8 @@ class Stage:
         self.started = time.monotonic()
         self.last_progress = 0.0
         self.unchanged = self.errors = 0
+        self.troubles = 0  # failed, refused or challenged answers (see _note_trouble)
+        self.halt = threading.Event()
 
     def run(self) -> Revalidated | None:
         """Revalidate; None when there is nothing to revalidate (no document with validators: Scrapy does
@@ -420,6 +429,7 @@ class Stage:
                     if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
                         handed_over = True
+                        self._note_trouble(answer)
                         if url in starts:
                             result.listing_incomplete = True
                         continue
@@ -447,6 +457,7 @@ class Stage:
                     else:
                         result.prefetched[prefetch_key(url, etag, modified)] = answer
                         handed_over = True
+                        self._note_trouble(answer)
                     self._progress(result, len(asks))
             except BaseException:
                 self.stop.set()  # the threads still queued skip their requests
@@ -461,9 +472,29 @@ class Stage:
         result.responses += consumed_listings + len(self.robots)
         result.status = self._finish(db, result, full_listing=not unread_pages)
 
+    def _note_trouble(self, answer: Answer | Exception) -> None:
+        """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them
+        no more requests are sent here — Scrapy, with its retry back-off and its challenge rules (slow down,
+        stop after ZWGK_BLOCKED_LIMIT), asks the rest."""
+        if isinstance(answer, InterruptedError | Halted):
+            return
+        if isinstance(answer, Answer) and answer.status < 500 and answer.status != 429:
+            try:
+                if guard.judge(JudgedAnswer(answer)).kind != "blocked":
+                    return
+            except (zlib.error, ValueError):
+                pass
+        self.troubles += 1
+        if self.troubles >= TROUBLE_LIMIT and not self.halt.is_set():
+            self.halt.set()
+            logger.info("revalidation of %s halted after %d failed or refused answers: Scrapy asks the rest",
+                        self.source.id, self.troubles)
+
     def _ask(self, ask: tuple[str, str | None, str | None]) -> Answer | Exception:
         if self.stop.is_set():
             return InterruptedError("stopped")
+        if self.halt.is_set():
+            return Halted("halted")
         try:
             return self.fetcher.get(*ask)
         except (OSError, http.client.HTTPException, TooLarge, ValueError) as e:

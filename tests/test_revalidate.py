@@ -283,3 +283,26 @@ def test_an_answer_is_judged_by_the_guard_as_a_scrapy_response_would_be():
     assert verdict.kind == "ok" and "依法行政" in verdict.text and verdict.encoding.lower().startswith("gb")
     challenge = Answer("http://127.0.0.1/b.html", 200, [("Set-Cookie", "acw_sc__v2=abc; path=/")], b"<html></html>")
     assert guard.judge(JudgedAnswer(challenge)).kind == "blocked"
+
+
+def test_the_stage_stops_sending_after_a_few_failed_or_challenged_answers(tmp_path):
+    from crawler.revalidate import TROUBLE_LIMIT, Stage
+    from crawler.sources import load_config
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config = farm.sources_yaml(tmp_path / "sources.yaml")
+        source = load_config(config).get(SOURCE)
+        stage = Stage(source, crawl_settings(source.settings, {}), str(tmp_path / "a.db"), None)
+        page = "<html><body>" + "<p>依法行政,全面推进法治政府建设。</p>" * 40 + "</body></html>"
+        for _ in range(10):  # good answers (a changed page, a 404) are not trouble
+            stage._note_trouble(Answer("http://127.0.0.1/a.html", 200, [("Content-Type", "text/html")], page.encode()))
+            stage._note_trouble(Answer("http://127.0.0.1/b.html", 404, [], b"<html>404</html>"))
+        assert not stage.halt.is_set()
+        challenge = Answer("http://127.0.0.1/c.html", 200, [("Set-Cookie", "__jsluid_h=1; path=/")], b"<html></html>")
+        troubles = [Answer("http://127.0.0.1/d.html", 503, [], b""), challenge, ConnectionRefusedError(111, "refused")]
+        for trouble in troubles[:TROUBLE_LIMIT - 1]:
+            stage._note_trouble(trouble)
+        assert not stage.halt.is_set()
+        stage._note_trouble(troubles[TROUBLE_LIMIT - 1])
+        assert stage.halt.is_set()
+        assert type(stage._ask((farm.sites["cms"].url("/robots.txt"), None, None))).__name__ == "Halted"
