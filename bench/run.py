@@ -223,7 +223,8 @@ def profile_tables(prof: dict, pages: int, what: str, top: bool = True) -> str:
     """Where the time goes: samples by process and area, and the crawl thread's top functions."""
     if not prof or "error" in prof or not prof.get("areas"):
         return f"Profile of {what}: {prof.get('error', 'none')}.\n"
-    roles = {"crawl": "crawl process, main thread (Scrapy's reactor, the pipelines, SQLite)",
+    roles = {"crawl": "crawl process, main thread (the revalidation stage, then Scrapy's reactor, the pipelines, "
+                      "SQLite)",
              "crawl (other threads)": "crawl process, other threads", "worker": "extraction workers (all)"}
     lines = [f"Where the time goes in {what} of the same {pages:,} pages under py-spy "
              f"(100 samples/s of every process; {prof['wall_s']:.1f} s with the profiler attached): "
