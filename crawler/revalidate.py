@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import random
-import ssl
 import sys
 import threading
 import time
@@ -165,7 +164,6 @@ class Revalidated:
     settled: set[str] = field(default_factory=set)
     prefetched: dict[tuple, Answer] = field(default_factory=dict)
     responses: int = 0
-    listing_incomplete: bool = False
     status: str | None = None
 
 
@@ -249,7 +247,7 @@ class Fetcher:
         self.pacers: dict[str, Pacer] = {}
         self.lock = threading.Lock()
         self.local = threading.local()
-        self.tls = ssl._create_unverified_context()  # as Scrapy's default context factory: no verification
+        self.tls = None  # made for the first https URL
 
     def pacer(self, host: str) -> Pacer:
         with self.lock:
@@ -262,6 +260,10 @@ class Fetcher:
         conn = pool.get((scheme, netloc))
         if conn is None:
             if scheme == "https":
+                if self.tls is None:
+                    import ssl
+
+                    self.tls = ssl._create_unverified_context()  # as Scrapy's default context factory: unverified
                 conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self.tls)
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
@@ -430,8 +432,6 @@ class Stage:
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
                         handed_over = True
                         self._note_trouble(answer)
-                        if url in starts:
-                            result.listing_incomplete = True
                         continue
                     if url in starts and not (etag or modified):
                         result.prefetched[prefetch_key(url, None, None)] = answer
