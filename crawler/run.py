@@ -59,14 +59,14 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
     values = revalidate.crawl_settings(source.settings, overrides)
     lock = None
     revalidated = None
-    if values.getbool("ZWGK_REVALIDATE") and values.getbool("ZWGK_CONDITIONAL_REQUESTS"):
-        if not values.getbool("ZWGK_LOCK_HELD"):  # held through both stages; else Scrapy says who holds it
-            lock = SourceLock(db_path(db), source.id)
-            lock = lock if lock.acquire(note=f"crawl of {source.id}") else None
-        if lock is not None or values.getbool("ZWGK_LOCK_HELD"):
-            overrides["ZWGK_LOCK_HELD"] = True
-            revalidated = _revalidate(source, values, db, run_id, lifeline)
     try:
+        if values.getbool("ZWGK_REVALIDATE") and values.getbool("ZWGK_CONDITIONAL_REQUESTS"):
+            if not values.getbool("ZWGK_LOCK_HELD"):  # held through both stages; else Scrapy says who holds it
+                lock = SourceLock(db_path(db), source.id)
+                lock = lock if lock.acquire(note=f"crawl of {source.id}") else None
+            if lock is not None or values.getbool("ZWGK_LOCK_HELD"):
+                overrides["ZWGK_LOCK_HELD"] = True
+                revalidated = _revalidate(source, values, db, run_id, lifeline)
         if revalidated is not None:
             if lifeline is not None:
                 lifeline.run_id = revalidated.run_id
@@ -95,7 +95,19 @@ def _revalidate(source: Source, values: revalidate.CrawlSettings, db: str | None
     try:
         return revalidate.revalidate(source, values, db, run_id, stop, deadline)
     except sqlite3.Error as e:  # disk full, read-only, I/O error: as ArchivePipeline, the run fails
-        raise ArchiveError(f"archive {db_path(db)}: {type(e).__name__}: {e}; crawl stopped") from None
+        error = f"{type(e).__name__}: {e}"
+        if run_id is not None:
+            try:  # may fail too (the disk is still full): the scheduler marks the run abandoned later
+                from archive import store
+
+                handle = connect(db)
+                try:
+                    store.finish_run(handle, run_id, status="failed", message=f"archive not writable: {error}")
+                finally:
+                    handle.conn.close()
+            except sqlite3.Error:
+                pass
+        raise ArchiveError(f"archive {db_path(db)}: {error}; crawl stopped") from None
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
