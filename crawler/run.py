@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.db import connect, db_path, now
-from crawler import guard, revalidate
+from crawler import guard, politehttp, revalidate
 from crawler.locks import SourceLock
 from crawler.sources import DEFAULT_CONFIG, ConfigError, Source, load_config
 
@@ -52,11 +52,11 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
             overrides["CLOSESPIDER_TIMEOUT"] = lifeline.time_limit
         if lifeline.parent_pid is not None:
             overrides["ZWGK_PARENT_PID"] = lifeline.parent_pid
-    preflight(source, revalidate.crawl_settings({}, overrides), db, str(config))
+    preflight(source, politehttp.crawl_settings({}, overrides), db, str(config))
     check_archive_writable(db)
     if lifeline is not None:
         lifeline.start()
-    values = revalidate.crawl_settings(source.settings, overrides)
+    values = politehttp.crawl_settings(source.settings, overrides)
     lock = None
     revalidated = None
     try:
@@ -79,7 +79,7 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
             lock.release()
 
 
-def _revalidate(source: Source, values: revalidate.CrawlSettings, db: str | None, run_id: int | None,
+def _revalidate(source: Source, values: politehttp.CrawlSettings, db: str | None, run_id: int | None,
                 lifeline: Lifeline | None) -> revalidate.Revalidated | None:
     """The revalidation stage, stopped by SIGTERM / SIGINT (as Scrapy would be) or at the time limit."""
     stop = threading.Event()

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from crawler import guard
-from crawler.revalidate import Answer, CrawlSettings, JudgedAnswer, Pacer, crawl_settings
+from crawler.politehttp import Answer, CrawlSettings, JudgedAnswer, Pacer, crawl_settings
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm, Request, Response
 from tests.test_conditional import serve_with_validators
@@ -226,7 +226,7 @@ class _Clock:
 
 def _pacer(monkeypatch, **settings) -> tuple[Pacer, _Clock]:
     clock = _Clock()
-    monkeypatch.setattr("crawler.revalidate.time", clock)
+    monkeypatch.setattr("crawler.politehttp.time", clock)
     return Pacer(CrawlSettings({"CONCURRENT_REQUESTS_PER_DOMAIN": 2, **settings})), clock
 
 
