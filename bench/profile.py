@@ -25,6 +25,7 @@ AREAS: tuple[tuple[str, re.Pattern], ...] = tuple((a, re.compile(p)) for a, p in
     ("SQLite writes", r"archive/(store|groupcommit|captures|search)\.py|sqlite_utils/"),
     ("extraction", r"crawler/extract/|trafilatura/|lxml/|justext/|htmldate/|courlan/"),
     ("judging responses (guard)", r"crawler/guard\.py"),
+    ("plain HTTP (revalidation stage)", r"http/client\.py|/socket\.py|/ssl\.py|^Fetcher\."),
     ("hand-off to the workers", r"concurrent/futures/|multiprocessing/|crawler/workers\.py"),
     ("start-up and imports", r"<frozen importlib|importlib/"),
     ("Scrapy, Twisted, asyncio", r"scrapy/|twisted/|asyncio/|parsel/|w3lib/|itemadapter/"),

@@ -89,20 +89,13 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - before.get(k, 0) for k in after}
 
 
-def floor_requests(site: BenchSite, base_url: str) -> list[list]:
-    """What an unchanged recrawl asks, in a crawl's order: robots.txt, every listing page, then every
-    article with the validators the archive holds for it (those it was served with)."""
-    listings = [p for p in site.pages[1] if "/index" in p]
-    return ([[base_url + "/robots.txt", None, None]] + [[base_url + p, None, None] for p in sorted(listings)]
-            + [[base_url + a.path, site.pages[1][a.path].etag, site.pages[1][a.path].last_modified]
-               for a in site.articles])
-
-
-def recrawl_floor(site: BenchSite, base_url: str, work: Path) -> dict:
-    """A bare process (bench.floor, http.client) sending the unchanged recrawl's requests one after
-    another; timed as a whole process, start-up included, as the crawl is."""
+def recrawl_floor(asked: list[list], base_url: str, work: Path) -> dict:
+    """A bare process (bench.floor, http.client) sending the requests the unchanged recrawl sent (as the
+    site's server received them, in that order, with their conditional headers) one after another; timed
+    as a whole process, start-up included, as the crawl is."""
     path = work / "floor-requests.json"
-    path.write_text(json.dumps(floor_requests(site, base_url)), encoding="utf-8")
+    path.write_text(json.dumps([[base_url + target, etag, modified] for target, etag, modified in asked]),
+                    encoding="utf-8")
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "bench.floor", str(path)], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -145,14 +138,15 @@ def crawl_benchmark(site: BenchSite, work: Path, workers: int | None, *, edited:
                                          allow_unicode=True, sort_keys=False), encoding="utf-8")
         for label, state in runs:
             server.set_state(state)
-            before = server.stats()
+            before, mark = server.stats(), server.asked_count()
             result = run_crawl(config, db, "bench", work / f"crawl-{label}.log")
             if result.returncode != 0:
                 raise RuntimeError(f"{label} crawl failed (exit {result.returncode}):\n{result.log_tail}")
             out[label] = crawl_figures(result, _delta(server.stats(), before), site.n)
             if label == "unchanged":
+                asked = server.asked(mark)
                 before = server.stats()
-                out["floor"] = recrawl_floor(site, server.base_url, work)
+                out["floor"] = recrawl_floor(asked, server.base_url, work)
                 out["floor"]["served"] = _delta(server.stats(), before)
         if profiled:
             server.set_state(1)
@@ -229,7 +223,8 @@ def profile_tables(prof: dict, pages: int, what: str, top: bool = True) -> str:
     """Where the time goes: samples by process and area, and the crawl thread's top functions."""
     if not prof or "error" in prof or not prof.get("areas"):
         return f"Profile of {what}: {prof.get('error', 'none')}.\n"
-    roles = {"crawl": "crawl process, main thread (Scrapy's reactor, the pipelines, SQLite)",
+    roles = {"crawl": "crawl process, main thread (the revalidation stage, then Scrapy's reactor, the pipelines, "
+                      "SQLite)",
              "crawl (other threads)": "crawl process, other threads", "worker": "extraction workers (all)"}
     lines = [f"Where the time goes in {what} of the same {pages:,} pages under py-spy "
              f"(100 samples/s of every process; {prof['wall_s']:.1f} s with the profiler attached): "

@@ -198,6 +198,7 @@ def _not_modified(page: Page, headers: dict[str, str]) -> bool:
 async def _serve(pages: dict[int, dict[str, Page]], port_pipe, ready) -> None:
     state = {"n": 1}
     stats: dict[str, int] = {}
+    asked: list[list] = []  # every request but control ones: [target, If-None-Match, If-Modified-Since]
     robots = ROBOTS.encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -216,8 +217,17 @@ async def _serve(pages: dict[int, dict[str, Page]], port_pipe, ready) -> None:
                 if path.startswith(CONTROL):
                     if path == CONTROL + "state":
                         state["n"] = int(target.rsplit("=", 1)[1])
-                    status, ctype, body = 200, "application/json", json.dumps({**stats, "state": state["n"]}).encode()
-                elif path == "/robots.txt":
+                    if path == CONTROL + "asked":
+                        body = json.dumps(asked[int(target.rsplit("=", 1)[1]):]).encode()
+                    else:
+                        body = json.dumps({**stats, "state": state["n"], "asked": len(asked)}).encode()
+                    status, ctype = 200, "application/json"
+                    writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+                                 .encode() + body)
+                    await writer.drain()
+                    continue
+                asked.append([target, headers.get("if-none-match"), headers.get("if-modified-since")])
+                if path == "/robots.txt":
                     status, ctype, body = 200, "text/plain", robots
                 else:
                     page = pages[state["n"]].get(path)
@@ -282,4 +292,12 @@ class SiteServer:
 
     def stats(self) -> dict[str, int]:
         """Requests answered so far, by status (control requests not counted)."""
-        return {k: v for k, v in self._control("stats").items() if k != "state"}
+        return {k: v for k, v in self._control("stats").items() if k not in ("state", "asked")}
+
+    def asked(self, since: int = 0) -> list[list]:
+        """Every request received (control ones aside) from the `since`-th on, in order of arrival:
+        [target, If-None-Match, If-Modified-Since]."""
+        return self._control(f"asked?since={since}")
+
+    def asked_count(self) -> int:
+        return int(self._control("stats")["asked"])

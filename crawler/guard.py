@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import yaml
-from scrapy.http import Response
+
+if TYPE_CHECKING:  # duck-typed: crawler/revalidate.py judges its answers without loading Scrapy
+    from scrapy.http import Response
 
 RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "guard.yaml"
 GB_ALIASES = {"gb2312", "gbk", "gb18030", "x-gbk", "cp936", "gb_2312-80", "gb_2312", "euc-cn", "csgb2312",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,8 +13,6 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from parsel import Selector
 from w3lib.url import safe_url_string
-
-from crawler.extract.jsobject import read_assigned
 
 NEXT_PAGE_TEXTS = ("下一页", "下页", "后一页")
 CREATE_PAGE_RE = re.compile(
@@ -122,6 +120,48 @@ def listing_links(selector: Selector, base_url: str, links: list[Link], listing_
     return list(dict.fromkeys(u for u in urls if u != base_url))
 
 
+# `</body>` / `</html>` end tags, dropped before a listing is parsed: a header include that closes the document
+# early must not hide the list (crawler.extract.text.neutralise_document_ends does the same for articles; not
+# imported from there, which would load the extractor into the revalidation stage, crawler/revalidate.py)
+DOCUMENT_END_RE = re.compile(r"</\s*(?:html|body)\s*>", re.I)
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    """What one HTML listing page links: its report links (the source's filters applied; hosts not checked),
+    every further listing page (in page order), and all its links (for the next page)."""
+
+    reports: list[Link]
+    pages: list[str]
+    links: list[Link]
+
+
+def read_listing(html: str, url: str, article_urls: Iterable[str], title_filter: str | None,
+                 listing_urls: Iterable[str]) -> ListingPage:
+    """An HTML listing page's report links and further listing pages (the spider and the revalidation stage
+    read a listing with this one function)."""
+    selector = Selector(text=DOCUMENT_END_RE.sub("", html))
+    links = page_links(selector, url)
+    return ListingPage(article_links(links, article_urls, title_filter),
+                       listing_links(selector, url, links, listing_urls), links)
+
+
+def listing_is_known(reports: Iterable[str], known: Container[str]) -> bool:
+    """Whether an HTML listing page holds nothing new: every report it links (on the source's hosts) is a
+    document the archive has. A page that links no report holds nothing new either (as an empty gkmlpt
+    page). Incremental paging stops at such a page, under the rule of `store.incremental_listing_allowed`."""
+    return all(url in known for url in reports)
+
+
+def next_listing_page(page: ListingPage, asked: Container[str]) -> str | None:
+    """The page after this one, for incremental paging (pages read one after another): the first "下一页"
+    link not yet asked, else the first listing page not yet asked (TRS `createPageHTML` lists them all)."""
+    for link in page.links:
+        if link.text.strip() in NEXT_PAGE_TEXTS and link.url in page.pages and link.url not in asked:
+            return link.url
+    return next((u for u in page.pages if u not in asked), None)
+
+
 def create_page_urls(html: str, base_url: str) -> list[str]:
     """Pages named by TRS-CMS's `createPageHTML(count, current, "index", "html")` pagination script."""
     urls = []
@@ -142,6 +182,8 @@ def create_page_urls(html: str, base_url: str) -> list[str]:
 
 def gkmlpt_config(html: str) -> dict[str, Any] | None:
     """The `window._CONFIG = {…}` object literal of a gkmlpt page, read by the tolerant JS reader."""
+    from crawler.extract.jsobject import read_assigned  # here: the package would load the extractor
+
     return read_assigned(html, "window._CONFIG") if "_CONFIG" in html else None
 
 

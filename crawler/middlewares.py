@@ -145,3 +145,38 @@ def _drop_queued(downloader, message: str) -> None:
         while queue:
             request, waiting = queue.popleft()
             waiting.errback(Failure(IgnoreRequest(f"source stopped: {message}")))
+
+
+class PrefetchedMiddleware:
+    """Serves a request an answer the revalidation stage (crawler/revalidate.py) already received for it
+    — same URL, same conditional headers, first attempt (a retry or a redirect's next hop is sent) — so
+    that everything but a 304 it recorded is judged by the spider and the middlewares above, without
+    asking the server twice. Each answer is served once."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PrefetchedMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> Response | None:
+        answers = getattr(self.crawler.spider, "prefetched", None)
+        if not answers or request.method != "GET" or request.meta.get("retry_times") \
+                or request.meta.get("redirect_times"):
+            return None
+        from crawler.revalidate import prefetch_key
+
+        etag, modified = (request.headers.get(name) for name in (b"If-None-Match", b"If-Modified-Since"))
+        answer = answers.pop(prefetch_key(request.url, etag.decode("latin-1") if etag else None,
+                                          modified.decode("latin-1") if modified else None), None)
+        if answer is None:
+            return None
+        from scrapy.http import Headers
+        from scrapy.responsetypes import responsetypes
+
+        headers = Headers(answer.header_map())
+        cls = responsetypes.from_args(headers=headers, url=request.url, body=answer.body)
+        logger.debug("served the revalidation stage's answer (%s) to %s", answer.status, request.url)
+        return cls(url=request.url, status=answer.status, headers=headers, body=answer.body, request=request,
+                   flags=["prefetched"], protocol="HTTP/1.1")

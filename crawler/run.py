@@ -13,22 +13,27 @@ Exit code: 0 when the run ended ok, 1 when partial, 3 when failed or interrupted
 from __future__ import annotations
 
 import argparse
+import ast
 import ctypes
+import importlib.util
+import logging
 import os
 import signal
 import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
-from scrapy.utils.project import get_project_settings
-
 from archive.db import connect, db_path, now
-from crawler import guard
+from crawler import guard, politehttp, revalidate
+from crawler.locks import SourceLock
 from crawler.sources import DEFAULT_CONFIG, ConfigError, Source, load_config
+
+# Scrapy is imported only when it crawls: a recrawl that the revalidation stage (crawler/revalidate.py)
+# finishes never loads it.
 
 EXIT_CODES = {"ok": 0, "partial": 1}
 PR_SET_PDEATHSIG = 1
@@ -36,22 +41,91 @@ PR_SET_PDEATHSIG = 1
 
 def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, run_id: int | None = None,
           settings: dict[str, Any] | None = None, lifeline: Lifeline | None = None) -> str:
-    """Crawl one source into the archive; the run's final status. Only once per process (Twisted)."""
+    """Crawl one source into the archive; the run's final status. Only once per process (Twisted).
+
+    Known documents are revalidated first without Scrapy (crawler/revalidate.py, unless ZWGK_REVALIDATE is
+    off); Scrapy then crawls what that stage left (nothing, when the source is unchanged)."""
     source = load_config(config).get(source_id)  # fail fast, with a clear message, before Scrapy starts
-    project = get_project_settings()
-    project.setdict(settings or {}, priority="cmdline")
+    overrides = dict(settings or {})
     if lifeline is not None:
         if lifeline.time_limit:
-            project.set("CLOSESPIDER_TIMEOUT", lifeline.time_limit, priority="cmdline")
+            overrides["CLOSESPIDER_TIMEOUT"] = lifeline.time_limit
         if lifeline.parent_pid is not None:
-            project.set("ZWGK_PARENT_PID", lifeline.parent_pid, priority="cmdline")
-    preflight(source, project, db, str(config))
+            overrides["ZWGK_PARENT_PID"] = lifeline.parent_pid
+    preflight(source, politehttp.crawl_settings({}, overrides), db, str(config))
     check_archive_writable(db)
-    process = CrawlerProcess(project)
     if lifeline is not None:
         lifeline.start()
+    values = politehttp.crawl_settings(source.settings, overrides)
+    lock = None
+    revalidated = None
+    try:
+        if values.getbool("ZWGK_REVALIDATE") and values.getbool("ZWGK_CONDITIONAL_REQUESTS"):
+            if not values.getbool("ZWGK_LOCK_HELD"):  # held through both stages; else Scrapy says who holds it
+                lock = SourceLock(db_path(db), source.id)
+                lock = lock if lock.acquire(note=f"crawl of {source.id}") else None
+            if lock is not None or values.getbool("ZWGK_LOCK_HELD"):
+                overrides["ZWGK_LOCK_HELD"] = True
+                revalidated = _revalidate(source, values, db, run_id, lifeline)
+        if revalidated is not None:
+            if lifeline is not None:
+                lifeline.run_id = revalidated.run_id
+            if revalidated.status:  # the run ended there: nothing for Scrapy to do
+                return revalidated.status
+            run_id = revalidated.run_id
+        return _scrapy_crawl(source_id, config, db, run_id, overrides, revalidated)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _revalidate(source: Source, values: politehttp.CrawlSettings, db: str | None, run_id: int | None,
+                lifeline: Lifeline | None) -> revalidate.Revalidated | None:
+    """The revalidation stage, stopped by SIGTERM / SIGINT (as Scrapy would be) or at the time limit."""
+    stop = threading.Event()
+    deadline = lifeline.started + lifeline.time_limit if lifeline is not None and lifeline.time_limit else None
+    handlers = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+    log = logging.StreamHandler()  # Scrapy's log format and level until Scrapy installs its own
+    log.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: %(message)s"))
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.addHandler(log)
+    root.setLevel(str(values.get("LOG_LEVEL") or "DEBUG").upper())
+    try:
+        return revalidate.revalidate(source, values, db, run_id, stop, deadline)
+    except sqlite3.Error as e:  # disk full, read-only, I/O error: as ArchivePipeline, the run fails
+        error = f"{type(e).__name__}: {e}"
+        if run_id is not None:
+            try:  # may fail too (the disk is still full): the scheduler marks the run abandoned later
+                from archive import store
+
+                handle = connect(db)
+                try:
+                    store.finish_run(handle, run_id, status="failed", message=f"archive not writable: {error}")
+                finally:
+                    handle.conn.close()
+            except sqlite3.Error:
+                pass
+        raise ArchiveError(f"archive {db_path(db)}: {error}; crawl stopped") from None
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        root.removeHandler(log)
+        root.setLevel(level)
+
+
+def _scrapy_crawl(source_id: str, config: str, db: str | None, run_id: int | None, overrides: dict[str, Any],
+                  revalidated: revalidate.Revalidated | None) -> str:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    project = get_project_settings()
+    project.setdict(overrides, priority="cmdline")
+    process = CrawlerProcess(project)
     crawler = process.create_crawler("disclosure")
-    process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id)
+    process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id,
+                  revalidated=revalidated)
     process.start()
     spider = crawler.spider
     if getattr(spider, "archive_error", None):  # set by ArchivePipeline: disk full, read-only, I/O error
@@ -141,15 +215,18 @@ def check_archive_writable(db: str | None) -> None:
         raise ArchiveError(f"archive {db_path(db)}: {e}") from None
 
 
-def preflight(source: Source, project: Settings, db: str | None, config: str = DEFAULT_CONFIG) -> None:
+def preflight(source: Source, project: Mapping[str, Any], db: str | None, config: str = DEFAULT_CONFIG) -> None:
     """Everything that would fail mid-crawl, checked before anything is written: the guard rules, the
-    source's setting values (a number where Scrapy wants a number), and the archive path."""
+    source's setting values (a number where Scrapy wants a number), and the archive path. `project`: the
+    project's settings (a setting it does not name is checked against Scrapy's default)."""
     try:
         guard.load_rules()
     except guard.GuardConfigError as e:
         raise ConfigError(str(e)) from None
     for name, value in source.settings.items():
         default = project.get(name)
+        if default is None and name not in project:
+            default = scrapy_default(name)
         if isinstance(default, bool):
             ok = isinstance(value, bool) or str(value).lower() in ("0", "1", "true", "false")
         elif isinstance(default, (int, float)):
@@ -171,6 +248,26 @@ def preflight(source: Source, project: Settings, db: str | None, config: str = D
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--db {path}: cannot create it under {parent} (not a writable directory)")
+
+
+def scrapy_default(name: str) -> Any:
+    """Scrapy's default value of a setting, read from its default_settings.py without importing Scrapy
+    (the revalidation stage may finish the run without it); None when unknown or not a literal."""
+    spec = importlib.util.find_spec("scrapy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "settings" / "default_settings.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
 
 
 class _Parser(argparse.ArgumentParser):

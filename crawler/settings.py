@@ -11,6 +11,10 @@ USER_AGENT = (
     "+https://github.com/zwgk-archive/zwgk-archive)"
 )
 ROBOTSTXT_OBEY = True
+DEFAULT_REQUEST_HEADERS = {  # Scrapy's, named here so the revalidation stage (crawler/revalidate.py) sends them too
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+}
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 1.0
@@ -50,6 +54,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.ChallengeMiddleware": 540,  # sees responses after retries and redirects
     "crawler.middlewares.OffsiteRedirectMiddleware": 650,  # sees a 3xx before RedirectMiddleware
+    # answers the revalidation stage received serve the spider's requests for them (last: no request is sent)
+    "crawler.middlewares.PrefetchedMiddleware": 950,
 }
 
 ITEM_PIPELINES = {
@@ -76,6 +82,10 @@ ZWGK_COMMIT_SECONDS = 0.2
 # Conditional requests: a known document is asked with If-None-Match / If-Modified-Since from its last
 # confirmed fetch, and a 304 is recorded as unchanged without extracting it again.
 ZWGK_CONDITIONAL_REQUESTS = True
+# Revalidation before Scrapy (crawler/revalidate.py, in `python -m crawler.run`): known documents are asked
+# conditionally over plain keep-alive connections, with this file's politeness; 304s are recorded there,
+# everything else is crawled by Scrapy, which is not started at all when nothing changed.
+ZWGK_REVALIDATE = True
 # Retry pauses: ZWGK_RETRY_BACKOFF × 2^(attempt−1) seconds, capped (crawler/middlewares.py).
 ZWGK_RETRY_BACKOFF = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0

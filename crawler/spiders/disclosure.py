@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from parsel import Selector
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
@@ -20,7 +19,6 @@ from twisted.python.failure import Failure
 from archive.db import connect, now
 from archive.store import incremental_listing_allowed, known_urls, validators
 from crawler import guard, listings
-from crawler.extract.text import neutralise_document_ends
 from crawler.items import FailureItem, NotModifiedItem, PageItem
 from crawler.sources import DEFAULT_CONFIG, load_config
 
@@ -34,7 +32,7 @@ class DisclosureSpider(scrapy.Spider):
     name = "disclosure"
 
     def __init__(self, source: str | None = None, config: str = DEFAULT_CONFIG, db: str | None = None,
-                 run_id: str | int | None = None, **kwargs: Any) -> None:
+                 run_id: str | int | None = None, revalidated: Any = None, **kwargs: Any) -> None:
         if not source:
             raise ValueError("the disclosure spider needs a source: -a source=ID")
         super().__init__(**kwargs)
@@ -54,6 +52,15 @@ class DisclosureSpider(scrapy.Spider):
         self.incremental = False  # whether gkmlpt paging may stop at a page of known documents
         self.full_listing = True  # whether every listing page was read (runs.full_listing); cleared by
         # a listing failure, the page limit or an incremental stop
+        self.known_set: set[str] = set()  # every document the source watches or archived (HTML incremental paging)
+        self.listings_asked: set[str] = set()  # HTML listing pages asked in this run
+        # what the revalidation stage (crawler/revalidate.py) did before Scrapy started: documents it settled
+        # (304s recorded, robots.txt refusals) are not asked again; the answers it did not settle are served
+        # to this crawl's requests by crawler.middlewares.PrefetchedMiddleware (`self.prefetched`)
+        self.revalidated = revalidated
+        self.prefetched: dict = revalidated.prefetched if revalidated is not None else {}
+        if revalidated is not None:
+            self.requested |= revalidated.settled
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> DisclosureSpider:
@@ -72,12 +79,15 @@ class DisclosureSpider(scrapy.Spider):
             self.known = known_urls(db, self.source.id)
             self.archived = archived_dates(db, self.source.id)
             self.newest_published = max((d for d in self.archived.values() if d), default=None)
+            self.known_set = set(self.known) | set(self.archived)
             self.incremental = incremental_listing_allowed(
                 db, self.source.id, self.crawler.settings.getfloat("ZWGK_FULL_LISTING_DAYS"))
             if self.crawler.settings.getbool("ZWGK_CONDITIONAL_REQUESTS"):
                 self.validators = validators(db, self.source.id)
         finally:
             db.close()
+        if self.revalidated is not None:  # the answers it consumed count as pages fetched (runs.pages_fetched)
+            self.crawler.stats.inc_value("response_received_count", self.revalidated.responses)
         for url in self.source.start_urls:
             if self.source.listing == "gkmlpt":
                 yield scrapy.Request(url, callback=self.parse_gkmlpt_index, errback=self.failed,
@@ -99,6 +109,7 @@ class DisclosureSpider(scrapy.Spider):
 
     # --- requests ---------------------------------------------------------------------------------
     def listing_request(self, url: str) -> scrapy.Request:
+        self.listings_asked.add(url)
         return scrapy.Request(url, callback=self.parse_listing, errback=self.failed)
 
     def on_source_hosts(self, url: str) -> bool:
@@ -128,19 +139,32 @@ class DisclosureSpider(scrapy.Spider):
 
     # --- HTML listings ------------------------------------------------------------------------------
     def parse_listing(self, response: Response):
+        """An HTML listing page: its reports are asked, then its further pages — all of them, or, when paging
+        may be incremental (`self.incremental`, the rule of gkmlpt's paging), only the next one, and none
+        after a page that holds nothing new (every report it links is archived)."""
         self.listing_pages += 1
         verdict = guard.judge(response, memo=response.meta)
         if verdict.kind != "ok":
             self.full_listing = False
             yield listing_failure(response, verdict, "listing page")
             return
-        selector = Selector(text=neutralise_document_ends(verdict.text))
-        links = listings.page_links(selector, response.url)
-        for link in listings.article_links(links, self.source.article_urls, self.source.title_filter):
+        page = listings.read_listing(verdict.text, response.url, self.source.article_urls, self.source.title_filter,
+                                     self.source.listing_urls)
+        for link in page.reports:
             if link.url not in self.requested and self.on_source_hosts(link.url):
                 yield self.article_request(link.url)
+        pages = page.pages
+        if self.incremental:
+            reports = [link.url for link in page.reports if listings.on_hosts(link.url, self.allowed_domains)]
+            if listings.listing_is_known(reports, self.known_set):
+                if any(url not in self.listings_asked for url in pages):  # pages left unread
+                    self.full_listing = False
+                    self.logger.info("listing %s holds nothing new, older pages not read", response.url)
+                return
+            following = listings.next_listing_page(page, self.listings_asked)
+            pages = [following] if following else []
         limit = self.crawler.settings.getint("ZWGK_MAX_LISTING_PAGES")
-        for url in listings.listing_links(selector, response.url, links, self.source.listing_urls):
+        for url in pages:
             if self.listing_pages < limit:
                 yield self.listing_request(url)
             else:
