@@ -9,7 +9,7 @@ import urllib.request
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crawler.extract import extract_page
@@ -133,6 +133,7 @@ def test_property_volatile_lines_anywhere_leave_exactly_the_report(report, inser
 @PROPERTY
 @given(st.text(alphabet=st.sampled_from("浏览次数阅读量今天是年月日星期六当前时间：: 0123456789。\n|天气晴℃"
                                         "在线人第位访客"), max_size=80))
+@example("\n\n")  # found by a random run: splitlines dropped the last line break on every pass
 def test_property_strip_volatile_is_idempotent(text):
     once = strip_volatile(text)
     assert strip_volatile(once) == once

@@ -159,6 +159,8 @@ def strip_volatile(text: str, rules: VolatileRules | None = None, *, memo: dict[
         if i in gone or (cleaned != line and not WORDLESS.sub("", cleaned)):
             continue
         out.append(cleaned)
+    if out == lines:  # nothing volatile: the text as it came (splitlines would drop a last line break)
+        return text
     return "\n".join(out)
 
 
