@@ -305,11 +305,7 @@ class Fetcher:
                 length = response.getheader("Content-Length")
                 if length and length.strip().isdigit() and int(length) > self.maxsize:
                     raise TooLarge(f"{length} bytes")
-                body = response.read(self.maxsize + 1)
-                if len(body) > self.maxsize:
-                    raise TooLarge(f"over {self.maxsize} bytes")
-                if not response.isclosed():
-                    body += response.read()
+                body = self._read_body(conn, response, started + self.timeout)
             except BaseException:
                 self._drop(scheme, netloc)
                 raise
@@ -317,6 +313,27 @@ class Fetcher:
                 self._drop(scheme, netloc)
             pacer.observe(time.monotonic() - started, response.status)
         return Answer(url, response.status, response.getheaders(), body)
+
+    def _read_body(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                   deadline: float) -> bytes:
+        """The body, read by pieces within DOWNLOAD_TIMEOUT of the request's start: as Scrapy's, the timeout
+        bounds the whole download, not each read (a body trickling in forever is a timeout)."""
+        body = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"download took longer than {self.timeout:g}s (DOWNLOAD_TIMEOUT)")
+            if conn.sock is not None:
+                conn.sock.settimeout(remaining)
+            piece = response.read1(65536)
+            if not piece:
+                break
+            body += piece
+            if len(body) > self.maxsize:
+                raise TooLarge(f"over {self.maxsize} bytes")
+        if conn.sock is not None:
+            conn.sock.settimeout(self.timeout)
+        return bytes(body)
 
     def close(self) -> None:
         for conn in self.local.__dict__.get("connections", {}).values():
@@ -503,8 +520,9 @@ class Stage:
     def _read_robots(self, origins: set[str], result: Revalidated) -> None:
         for origin in sorted(origins):
             answer = self._ask((origin + "/robots.txt", None, None))
-            if isinstance(answer, Exception) or answer.status >= 500:
-                # Scrapy would retry it, or allow everything after a failure: its call, not ours
+            if isinstance(answer, Exception) or answer.status >= 500 or 300 <= answer.status < 400:
+                # Scrapy would retry it, or allow everything after a failure, or follow a redirect to the
+                # rules that apply (a 3xx body is not robots.txt): its call, not ours
                 raise Fallback(f"robots.txt of {origin}: "
                                f"{answer if isinstance(answer, Exception) else f'HTTP {answer.status}'}")
             self.robots[origin] = robots_parser(answer)

@@ -1,0 +1,98 @@
+"""Red-team tests of the revalidation stage of a recrawl (crawler/revalidate.py, issue 16): servers that
+misbehave in ways real sites do, against the rules the stage must keep (robots.txt, DOWNLOAD_TIMEOUT,
+DOWNLOAD_DELAY, the runs row, the archive). Real HTTP to replica sites on 127.0.0.1, the real crawl
+(`python -m crawler.run`), real SQLite; no mocks."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from tests.crawling import crawl, rows
+from tests.sites import ReplicaFarm, Request, Response
+from tests.test_conditional import serve_with_validators
+
+SOURCE = "replica-cms"
+QUICK = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_RETRY_BACKOFF": 0}
+
+
+def _asked(farm: ReplicaFarm, since: int) -> Counter:
+    return Counter(path for path, _ in farm.fetched("cms")[since:])
+
+
+def _first_crawl(tmp_path, farm: ReplicaFarm, **settings):
+    serve_with_validators(farm, "cms")
+    config = farm.sources_yaml(tmp_path / "sources.yaml", defaults={"settings": {**QUICK, **settings}})
+    db = tmp_path / "archive.db"
+    done = crawl(config, db, SOURCE)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return config, db
+
+
+def test_robots_txt_that_redirects_is_followed_before_any_document_is_asked(tmp_path):
+    """robots.txt answered with a redirect (a site moved to https or a new CMS path): Scrapy's robots.txt
+    middleware follows it and obeys the rules found there. The stage must not read the 301's body as an
+    empty robots.txt (everything allowed) and ask documents the site forbids."""
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        forbidden = farm.changes["cms"].edited
+        moved = {"on": False}
+
+        def robots(request: Request) -> Response:
+            if moved["on"]:
+                return Response(301, "<html><body>301 Moved Permanently</body></html>",
+                                headers={"Location": site.url("/robots-new.txt")})
+            return Response(200, "User-agent: *\nAllow: /\n", "text/plain")
+
+        site.add_route("/robots.txt", robots)
+        site.add_route("/robots-new.txt",
+                       lambda request: Response(200, f"User-agent: *\nDisallow: {forbidden}\n", "text/plain"))
+        config, db = _first_crawl(tmp_path, farm)
+        moved["on"] = True
+        since = len(farm.fetched("cms"))
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        asked = _asked(farm, since)
+        assert asked["/robots-new.txt"] == 1
+        assert forbidden not in asked, asked  # forbidden by the robots.txt the redirect leads to
+        assert site.url(forbidden) not in {f["url"] for f in rows(db, "select url from fetches where run_id = 2")}
+
+
+def test_a_body_trickling_past_download_timeout_is_a_timeout_not_a_page(tmp_path):
+    """DOWNLOAD_TIMEOUT is the time a whole download may take (Scrapy cancels it then, and retries). A
+    server that sends a page one piece at a time, each piece well within the timeout but the whole far
+    beyond it, must end as a timed-out fetch (an error, retried), never as a page received and archived."""
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        slow_path = farm.changes["cms"].edited
+        config, db = _first_crawl(tmp_path, farm, DOWNLOAD_TIMEOUT=2, RETRY_TIMES=1)
+        article = site.find(slow_path, farm.state)
+        body = site.article_html(article, farm.state).encode(site.charset)
+        serve = site._serve
+        finished = []
+
+        def trickle(http, head: bool) -> None:
+            if http.path != slow_path:
+                return serve(http, head)
+            farm.log_request("cms", http.path, 200)
+            http.send_response(200)
+            http.send_header("Content-Type", f"text/html; charset={site.charset}")
+            http.send_header("Content-Length", str(len(body)))
+            http.send_header("ETag", '"slow-new"')
+            http.end_headers()
+            pieces = [body[i:i + len(body) // 16 + 1] for i in range(0, len(body), len(body) // 16 + 1)]
+            try:
+                for piece in pieces:  # 16 pieces 0.5 s apart: ~8 s in all, four times DOWNLOAD_TIMEOUT
+                    http.wfile.write(piece)
+                    http.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                return
+            finished.append(http.path)
+
+        site._serve = trickle
+        revisions = rows(db, "select count(*) n from revisions")[0]["n"]
+        done = crawl(config, db, SOURCE)
+        [fetch] = rows(db, "select * from fetches where run_id = 2 and url = ?", [site.url(slow_path)])
+        assert fetch["outcome"] == "error" and fetch["http_status"] in (None, 0), (fetch, done.stderr[-1500:])
+        assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
+        assert rows(db, "select status from runs where id = 2")[0]["status"] == "partial"
