@@ -326,7 +326,8 @@ class Fetcher:
             if conn.sock is not None:
                 conn.sock.settimeout(remaining)
             piece = response.read1(65536)
-            if not piece:
+            if not piece:  # the whole body: close the response (read1 leaves it open at Content-Length), so
+                response.close()  # the kept-alive connection may send the next request
                 break
             body += piece
             if len(body) > self.maxsize:
