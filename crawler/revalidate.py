@@ -521,6 +521,8 @@ class Stage:
     def _read_robots(self, origins: set[str], result: Revalidated) -> None:
         for origin in sorted(origins):
             answer = self._ask((origin + "/robots.txt", None, None))
+            if isinstance(answer, Answer) and 300 <= answer.status < 400:  # served to Scrapy, which follows it
+                result.prefetched[prefetch_key(origin + "/robots.txt", None, None)] = answer
             if isinstance(answer, Exception) or answer.status >= 500 or 300 <= answer.status < 400:
                 # Scrapy would retry it, or allow everything after a failure, or follow a redirect to the
                 # rules that apply (a 3xx body is not robots.txt): its call, not ours

@@ -52,7 +52,7 @@ def test_robots_txt_that_redirects_is_followed_before_any_document_is_asked(tmp_
         done = crawl(config, db, SOURCE)
         assert done.returncode == 0, done.stderr[-2000:]
         asked = _asked(farm, since)
-        assert asked["/robots-new.txt"] == 1
+        assert asked["/robots-new.txt"] == 1 and asked["/robots.txt"] == 1  # the stage's 301 was served to Scrapy
         assert forbidden not in asked, asked  # forbidden by the robots.txt the redirect leads to
         assert site.url(forbidden) not in {f["url"] for f in rows(db, "select url from fetches where run_id = 2")}
 
@@ -96,3 +96,86 @@ def test_a_body_trickling_past_download_timeout_is_a_timeout_not_a_page(tmp_path
         assert fetch["outcome"] == "error" and fetch["http_status"] in (None, 0), (fetch, done.stderr[-1500:])
         assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
         assert rows(db, "select status from runs where id = 2")[0]["status"] == "partial"
+
+
+def _gate(farm: ReplicaFarm, path: str):
+    """Hold requests for `path` at the server until released: (entered, release) events."""
+    import threading
+
+    site = farm.sites["cms"]
+    serve = site.routes[path]
+    entered, release = threading.Event(), threading.Event()
+
+    def held(request: Request) -> Response:
+        entered.set()
+        release.wait(90)
+        return serve(request)
+
+    site.add_route(path, held)
+    return entered, release
+
+
+def _start_crawl(config, db, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    from tests.crawling import ROOT
+
+    cmd = [sys.executable, "-m", "crawler.run", "--source", SOURCE, "--config", str(config), "--db", str(db),
+           "--log-level", "INFO", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_crawl_while_the_stage_runs_is_refused_and_the_first_completes(tmp_path):
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm)
+        entered, release = _gate(farm, farm.changes["cms"].edited)
+        first = _start_crawl(config, db)
+        try:
+            assert entered.wait(60), "the stage never asked the held document"
+            second = crawl(config, db, SOURCE, extra=["--log-level", "INFO"])
+        finally:
+            release.set()
+            out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err[-2000:]
+        assert second.returncode != 0 and "being crawled already" in second.stderr, second.stderr[-2000:]
+        runs = rows(db, "select * from runs order by id")
+        assert [r["status"] for r in runs if r["id"] > 1] in (["ok"], ["ok", "locked"], ["locked", "ok"]), runs
+        [mine] = [r for r in runs if r["id"] > 1 and r["status"] == "ok"]
+        fetched = rows(db, "select url, count(*) n from fetches where run_id > 1 group by url")
+        assert fetched and all(f["n"] == 1 for f in fetched)  # one fetch per document, from the first crawl
+        assert {f["run_id"] for f in rows(db, "select run_id from fetches where run_id > 1")} == {mine["id"]}
+
+
+def test_kill_9_during_the_stage_leaves_a_sound_archive_and_the_next_run_completes(tmp_path):
+    import os
+    import signal
+    import sqlite3
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm)
+        revisions = rows(db, "select count(*) n from revisions")[0]["n"]
+        entered, release = _gate(farm, farm.changes["cms"].edited)
+        victim = _start_crawl(config, db)
+        try:
+            assert entered.wait(60)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.communicate(timeout=60)
+        finally:
+            release.set()
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        from crawler.jobs import abandon_stale_runs
+
+        assert abandon_stale_runs(db) == [2]  # what the scheduler does with a run whose process is gone
+        runs = {r["id"]: r for r in rows(db, "select * from runs")}
+        assert runs[2]["status"] == "abandoned" and runs[3]["status"] == "ok", runs
+        assert {f["outcome"] for f in rows(db, "select * from fetches where run_id = 3")} == {"unchanged"}
+        assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
