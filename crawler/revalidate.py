@@ -382,6 +382,7 @@ class Stage:
         self.unchanged = self.errors = 0
         self.troubles = 0  # failed, refused or challenged answers (see _note_trouble)
         self.halt = threading.Event()
+        self.trouble_lock = threading.Lock()
 
     def run(self) -> Revalidated | None:
         """Revalidate; None when there is nothing to revalidate (no document with validators: Scrapy does
@@ -447,7 +448,6 @@ class Stage:
                     if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
                         handed_over = True
-                        self._note_trouble(answer)
                         if url in starts:
                             result.listing_incomplete = True
                         continue
@@ -475,7 +475,6 @@ class Stage:
                     else:
                         result.prefetched[prefetch_key(url, etag, modified)] = answer
                         handed_over = True
-                        self._note_trouble(answer)
                     self._progress(result, len(asks))
             except BaseException:
                 self.stop.set()  # the threads still queued skip their requests
@@ -491,19 +490,25 @@ class Stage:
         result.status = self._finish(db, result, full_listing=not unread_pages)
 
     def _note_trouble(self, answer: Answer | Exception) -> None:
-        """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them
-        no more requests are sent here — Scrapy, with its retry back-off and its challenge rules (slow down,
-        stop after ZWGK_BLOCKED_LIMIT), asks the rest."""
-        if isinstance(answer, InterruptedError | Halted):
+        """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them,
+        or at once after a challenge page (a normal crawl slows to ZWGK_BLOCKED_DELAY after the first and
+        stops after ZWGK_BLOCKED_LIMIT), no more requests are sent here — Scrapy, with its retry back-off
+        and its challenge rules, asks the rest. Called by the thread that received the answer, before it
+        sends another request."""
+        if isinstance(answer, InterruptedError | Halted) or isinstance(answer, Answer) and answer.status == 304:
             return
+        blocked = False
         if isinstance(answer, Answer) and answer.status < 500 and answer.status != 429:
             try:
                 if guard.judge(JudgedAnswer(answer)).kind != "blocked":
                     return
+                blocked = True
             except (zlib.error, ValueError):
                 pass
-        self.troubles += 1
-        if self.troubles >= TROUBLE_LIMIT and not self.halt.is_set():
+        with self.trouble_lock:
+            self.troubles += 1
+            halt = blocked or self.troubles >= TROUBLE_LIMIT
+        if halt and not self.halt.is_set():
             self.halt.set()
             logger.info("revalidation of %s halted after %d failed or refused answers: Scrapy asks the rest",
                         self.source.id, self.troubles)
@@ -514,9 +519,11 @@ class Stage:
         if self.halt.is_set():
             return Halted("halted")
         try:
-            return self.fetcher.get(*ask)
+            answer: Answer | Exception = self.fetcher.get(*ask)
         except (OSError, http.client.HTTPException, TooLarge, ValueError) as e:
-            return e
+            answer = e
+        self._note_trouble(answer)
+        return answer
 
     def _read_robots(self, origins: set[str], result: Revalidated) -> None:
         for origin in sorted(origins):

@@ -179,3 +179,43 @@ def test_kill_9_during_the_stage_leaves_a_sound_archive_and_the_next_run_complet
         assert runs[2]["status"] == "abandoned" and runs[3]["status"] == "ok", runs
         assert {f["outcome"] for f in rows(db, "select * from fetches where run_id = 3")} == {"unchanged"}
         assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
+
+
+def test_after_a_challenge_page_the_stage_sends_nothing_more(tmp_path):
+    """A WAF starts answering every report with a cookie challenge (200, `Set-Cookie: acw_sc__v2`). A normal
+    crawl slows to ZWGK_BLOCKED_DELAY (30 s) after the first challenge and stops after ZWGK_BLOCKED_LIMIT;
+    the stage must not first send its own quota of challenged requests at DOWNLOAD_DELAY pace. The real
+    stage against the real archive, one request at a time: exactly one challenged request (counted)."""
+    from crawler.revalidate import Stage, crawl_settings
+    from crawler.sources import load_config
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        config, db = _first_crawl(tmp_path, farm, CONCURRENT_REQUESTS_PER_DOMAIN=1)
+        challenge = Response(200, "<html><head><script>var arg1='3F1A';</script></head><body></body></html>",
+                             headers={"Set-Cookie": "acw_sc__v2=5f3c1a; path=/; max-age=3600"})
+        for article in site.live(farm.state):
+            site.add_route(article.path, lambda request: challenge)
+        source = load_config(config).get(SOURCE)
+        since = len(farm.fetched("cms"))
+        result = Stage(source, crawl_settings(source.settings, {}), str(db), None).run()
+        asked = _asked(farm, since)
+        assert sum(n for p, n in asked.items() if "/content/" in p) == 1, asked
+        assert result is not None and result.status is None and not result.settled  # all left to Scrapy
+        [(key, answer)] = [(k, a) for k, a in result.prefetched.items() if "/content/" in k[0]]
+        assert answer.status == 200 and key[1]  # served to Scrapy's conditional request, judged there
+
+
+def test_one_challenge_page_halts_the_stage(tmp_path):
+    from crawler.revalidate import Answer, Stage, crawl_settings
+    from crawler.sources import load_config
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        source = load_config(farm.sources_yaml(tmp_path / "sources.yaml")).get(SOURCE)
+        stage = Stage(source, crawl_settings(source.settings, {}), str(tmp_path / "a.db"), None)
+        stage._note_trouble(Answer("http://127.0.0.1/a.html", 304, [], b""))
+        stage._note_trouble(Answer("http://127.0.0.1/b.html", 503, [], b""))
+        assert not stage.halt.is_set()
+        stage._note_trouble(Answer("http://127.0.0.1/c.html", 200, [("Set-Cookie", "acw_sc__v2=1; path=/")],
+                                   b"<html></html>"))
+        assert stage.halt.is_set()
