@@ -219,3 +219,18 @@ def test_one_challenge_page_halts_the_stage(tmp_path):
         stage._note_trouble(Answer("http://127.0.0.1/c.html", 200, [("Set-Cookie", "acw_sc__v2=1; path=/")],
                                    b"<html></html>"))
         assert stage.halt.is_set()
+
+
+def test_the_time_limit_covers_the_stage_and_scrapy_together(tmp_path):
+    """`--time-limit` bounds the whole run: when the stage hands over to Scrapy, Scrapy's CLOSESPIDER_TIMEOUT
+    is what is left of it, not the whole limit again (else Scrapy's clean stop comes after the lifeline's
+    hard exit at limit + grace). Read from Scrapy's own "Overridden settings" log line, not timed."""
+    import re
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm)
+        farm.set_state(2)  # an edit and a new report: the stage hands over to Scrapy
+        done = crawl(config, db, SOURCE, extra=["--log-level", "INFO", "--time-limit", "600"])
+        assert done.returncode == 0, done.stderr[-2000:]
+        [limit] = re.findall(r"'CLOSESPIDER_TIMEOUT': ([\d.]+)", done.stderr)
+        assert 0 < float(limit) < 600
