@@ -336,6 +336,15 @@ class Fetcher:
             conn.sock.settimeout(self.timeout)
         return bytes(body)
 
+    def wait_out(self, stop: threading.Event) -> None:
+        """Wait until every host may be sent its next request (or `stop`): Scrapy's download slots start
+        empty and send their first request at once, so a hand-over must not shorten DOWNLOAD_DELAY."""
+        while not stop.is_set():
+            pause = max((p.next_start for p in self.pacers.values()), default=0.0) - time.monotonic()
+            if pause <= 0:
+                return
+            time.sleep(min(pause, 0.1))
+
     def close(self) -> None:
         for conn in self.local.__dict__.get("connections", {}).values():
             conn.close()
@@ -409,6 +418,8 @@ class Stage:
                 logger.info("revalidation skipped (%s): Scrapy crawls everything", e)
             except Stopped as stop:
                 result.status = self._finish(db, result, status=stop.status, message=stop.message)
+            if result.status is None:  # Scrapy goes on: its first request keeps DOWNLOAD_DELAY after ours
+                self.fetcher.wait_out(self.stop)
             return result
         finally:
             self.fetcher.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
+
 from tests.crawling import crawl, rows
 from tests.sites import ReplicaFarm, Request, Response
 from tests.test_conditional import serve_with_validators
@@ -234,3 +236,42 @@ def test_the_time_limit_covers_the_stage_and_scrapy_together(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         [limit] = re.findall(r"'CLOSESPIDER_TIMEOUT': ([\d.]+)", done.stderr)
         assert 0 < float(limit) < 600
+
+
+class _Clock:
+    """A clock that only moves when slept: waits are counted, not timed (as tests/test_revalidate.py's)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def test_handing_over_to_scrapy_keeps_download_delay_after_the_stages_last_request(monkeypatch):
+    """Scrapy's download slot starts empty and sends its first request at once: the stage, when it hands
+    over, waits out the delay due after its own last request start (cut short by a stop)."""
+    import threading
+
+    from crawler.revalidate import CrawlSettings, Fetcher
+
+    clock = _Clock()
+    monkeypatch.setattr("crawler.revalidate.time", clock)
+    fetcher = Fetcher(CrawlSettings({"DOWNLOAD_DELAY": 2.0, "DOWNLOAD_DELAY_JITTER": 0,
+                                     "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 1}))
+    for _ in range(3):
+        fetcher.pacer("127.0.0.1").wait()
+    assert clock.sleeps == [2.0, 2.0]
+    fetcher.wait_out(threading.Event())
+    assert sum(clock.sleeps[2:]) == pytest.approx(2.0)  # the delay due after the third request start
+    clock.sleeps.clear()
+    fetcher.pacer("127.0.0.1").wait()
+    stop = threading.Event()
+    stop.set()
+    fetcher.wait_out(stop)
+    assert clock.sleeps == []  # stopped: no wait
