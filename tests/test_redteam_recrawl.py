@@ -275,3 +275,33 @@ def test_handing_over_to_scrapy_keeps_download_delay_after_the_stages_last_reque
     stop.set()
     fetcher.wait_out(stop)
     assert clock.sleeps == []  # stopped: no wait
+
+
+def test_sigterm_during_the_stage_ends_the_run_interrupted_and_the_next_run_completes(tmp_path):
+    import os
+    import signal
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm)
+        farm.set_state(2)  # something changed: without the stop, Scrapy would be started after the stage
+        entered, release = _gate(farm, farm.changes["cms"].edited)
+        crawling = _start_crawl(config, db)
+        try:
+            assert entered.wait(60)
+            os.kill(crawling.pid, signal.SIGTERM)
+        finally:
+            release.set()
+        out, err = crawling.communicate(timeout=120)
+        assert crawling.returncode == 3, err[-2000:]
+        assert "Spider opened" not in err  # stopped in the stage: Scrapy never started
+        [run] = rows(db, "select * from runs where id = 2")
+        assert run["status"] == "interrupted" and run["finished_at"] and run["full_listing"] == 0, run
+        assert rows(db, "select count(*) n from fetches where run_id = 2 and outcome not in "
+                        "('unchanged', 'error')")[0]["n"] == 0  # nothing but 304s is stored by the stage
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert rows(db, "select status from runs where id = 3")[0]["status"] == "ok"
+        change = farm.changes["cms"]
+        outcomes = {f["url"]: f["outcome"] for f in rows(db, "select * from fetches where run_id = 3")}
+        site = farm.sites["cms"]
+        assert outcomes[site.url(change.edited)] == "changed" and outcomes[site.url(change.new)] == "new"
