@@ -35,7 +35,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ ACCEPT_ENCODING = "gzip, deflate"  # what this stage can decode itself (Scrapy d
 # those documents again next run.
 COMMIT_PAGES = 1000
 COMMIT_SECONDS = 1.0
+WAIT_SLICE = 0.25  # while an answer is awaited: how often the group's commit, a stop and the time limit are checked
 # While the threads wait on sockets and the main thread writes SQLite, a GIL handed over every 5 ms (Python's
 # default) makes each side wait for the other; a shorter interval keeps both busy.
 SWITCH_INTERVAL = 0.0005
@@ -454,7 +455,9 @@ class Stage:
         sys.setswitchinterval(SWITCH_INTERVAL)
         with ThreadPoolExecutor(threads, thread_name_prefix="revalidate") as pool:
             try:
-                for (url, etag, modified), answer in zip(asks, pool.map(self._ask, asks), strict=True):
+                futures = [pool.submit(self._ask, ask) for ask in asks]
+                for (url, etag, modified), future in zip(asks, futures, strict=True):
+                    answer = self._answer(future, group)
                     self._check_stop()
                     if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
@@ -499,6 +502,16 @@ class Stage:
         # every start page read and holding nothing new, every document answered 304: the run ends here
         result.responses += consumed_listings + len(self.robots)
         result.status = self._finish(db, result, full_listing=not unread_pages)
+
+    def _answer(self, future: Future, group: GroupCommit) -> Answer | Exception:
+        """The answer of one request; while it is awaited, the open group is committed when due (the write
+        lock is never held for as long as a slow server takes) and a stop or the time limit is noticed."""
+        while True:
+            try:
+                return future.result(timeout=WAIT_SLICE)
+            except TimeoutError:
+                group.commit_if_due()
+                self._check_stop()
 
     def _note_trouble(self, answer: Answer | Exception) -> None:
         """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them,

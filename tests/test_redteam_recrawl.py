@@ -305,3 +305,32 @@ def test_sigterm_during_the_stage_ends_the_run_interrupted_and_the_next_run_comp
         outcomes = {f["url"]: f["outcome"] for f in rows(db, "select * from fetches where run_id = 3")}
         site = farm.sites["cms"]
         assert outcomes[site.url(change.edited)] == "changed" and outcomes[site.url(change.new)] == "new"
+
+
+def test_the_stage_never_holds_the_archive_write_lock_while_it_waits_on_the_network(tmp_path):
+    """Group commit keeps a write transaction open between pages; the stage must commit it when due even
+    while its next answer is slow to come (a hanging server), or every other writer of the archive (another
+    source's crawl, the scheduler's run rows) waits on it for as long as the server does."""
+    import sqlite3
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm, CONCURRENT_REQUESTS_PER_DOMAIN=1, ZWGK_ATTACHMENTS=False)
+        site = farm.sites["cms"]
+        [last] = rows(db, "select url from documents order by id desc limit 1")
+        entered, release = _gate(farm, last["url"].removeprefix(site.base_url))
+        crawling = _start_crawl(config, db)
+        try:
+            assert entered.wait(60)  # every other document answered 304 (one request at a time), in a group
+            conn = sqlite3.connect(db, timeout=20, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # another writer: must get the lock, whatever the server does
+                pending = conn.execute("select count(*) from fetches where run_id = 2").fetchone()[0]
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        finally:
+            release.set()
+            out, err = crawling.communicate(timeout=120)
+        assert pending >= 1  # the 304s before the held request were committed, not held
+        assert crawling.returncode == 0, err[-2000:]
+        assert rows(db, "select status from runs where id = 2")[0]["status"] == "ok"
