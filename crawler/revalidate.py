@@ -166,7 +166,6 @@ class Revalidated:
     settled: set[str] = field(default_factory=set)
     prefetched: dict[tuple, Answer] = field(default_factory=dict)
     responses: int = 0
-    listing_incomplete: bool = False
     status: str | None = None
 
 
@@ -461,10 +460,8 @@ class Stage:
                     self._check_stop()
                     if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
-                        handed_over = True
-                        if url in starts:
-                            result.listing_incomplete = True
-                        continue
+                        handed_over = True  # a start page too: Scrapy asks it again, and its failure rules
+                        continue  # (full_listing cleared) apply only if it fails there as well
                     if url in starts and not (etag or modified):
                         result.prefetched[prefetch_key(url, None, None)] = answer
                         state = self._listing_state(answer, known_set)

@@ -334,3 +334,31 @@ def test_the_stage_never_holds_the_archive_write_lock_while_it_waits_on_the_netw
         assert pending >= 1  # the 304s before the held request were committed, not held
         assert crawling.returncode == 0, err[-2000:]
         assert rows(db, "select status from runs where id = 2")[0]["status"] == "ok"
+
+
+def test_a_listing_the_stage_failed_to_read_but_scrapy_read_whole_is_a_full_listing(tmp_path, monkeypatch):
+    """The stage's request for the (one-page) listing dies (connection closed without an answer); Scrapy asks
+    it again, reads it whole: the run read the whole listing, and runs.full_listing must say so."""
+    import tests.sites.cms
+
+    monkeypatch.setattr(tests.sites.cms, "PER_PAGE", 100)  # every report on one listing page
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        config, db = _first_crawl(tmp_path, farm)
+        assert rows(db, "select full_listing from runs where id = 1")[0]["full_listing"] == 1
+        listing, serve, failures = site.column + "index.html", site._serve, []
+
+        def once_dropped(http, head: bool) -> None:
+            if http.path == listing and not failures:
+                failures.append(http.path)
+                http.close_connection = True  # hang up without a word
+                return
+            return serve(http, head)
+
+        site._serve = once_dropped
+        since = len(farm.fetched("cms"))
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert failures and _asked(farm, since)[listing] == 1  # the retry (the dropped one is not logged)
+        [run] = rows(db, "select * from runs where id = 2")
+        assert run["status"] == "ok" and run["full_listing"] == 1, run

@@ -87,8 +87,6 @@ class DisclosureSpider(scrapy.Spider):
         finally:
             db.close()
         if self.revalidated is not None:
-            if self.revalidated.listing_incomplete:  # a listing page it could not read
-                self.full_listing = False
             # the answers it consumed count as pages fetched by this run (runs.pages_fetched)
             self.crawler.stats.inc_value("response_received_count", self.revalidated.responses)
         for url in self.source.start_urls:
