@@ -362,3 +362,58 @@ def test_a_listing_the_stage_failed_to_read_but_scrapy_read_whole_is_a_full_list
         assert failures and _asked(farm, since)[listing] == 1  # the retry (the dropped one is not logged)
         [run] = rows(db, "select * from runs where id = 2")
         assert run["status"] == "ok" and run["full_listing"] == 1, run
+
+
+def test_weak_etags_last_modified_only_a_changed_etag_on_304_and_an_identical_200(tmp_path):
+    """Validators as servers send them: a weak ETag, Last-Modified only, a 304 that carries a new ETag (the
+    next run must send the new one), and a page without validators answered 200 with the same body (no
+    revision). Nothing is stored but `unchanged`, every run ends ok."""
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        reports = {e.url for e in farm.expected(1)}
+        articles = [a for a in site.live(farm.state) if site.url(a.path) in reports][:4]
+        assert len(articles) == 4
+        sent: list[tuple[str, str | None, str | None]] = []
+        renamed = {"on": False}
+
+        def handler(request: Request) -> Response:
+            article = site.find(request.path, farm.state)
+            i = articles.index(article)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            inm, ims = headers.get("if-none-match"), headers.get("if-modified-since")
+            sent.append((request.path, inm, ims))
+            body = site.article_html(article, farm.state)
+            if i == 0:
+                tag = f'W/"{article.key}"'
+                return Response(304, b"", headers={"ETag": tag}) if inm == tag else Response(200, body, headers={
+                    "ETag": tag})
+            if i == 1:
+                stamp = "Mon, 02 Jan 2023 03:04:05 GMT"
+                return Response(304, b"") if ims == stamp else Response(200, body, headers={"Last-Modified": stamp})
+            if i == 2:
+                tag = f'"{article.key}-{2 if renamed["on"] else 1}"'
+                return Response(304, b"", headers={"ETag": tag}) if inm else Response(200, body, headers={"ETag": tag})
+            return Response(200, body)  # no validators: the same body every time
+
+        for article in articles:
+            site.add_route(article.path, handler)
+        config = farm.sources_yaml(tmp_path / "sources.yaml", defaults={"settings": QUICK})
+        db = tmp_path / "archive.db"
+        assert crawl(config, db, SOURCE).returncode == 0
+        revisions = rows(db, "select count(*) n from revisions")[0]["n"]
+        renamed["on"] = True
+        for run in (2, 3):
+            sent.clear()
+            done = crawl(config, db, SOURCE)
+            assert done.returncode == 0, done.stderr[-2000:]
+            outcomes = {f["url"]: (f["http_status"], f["outcome"])
+                        for f in rows(db, "select * from fetches where run_id = ?", [run])}
+            by_path = {path: (inm, ims) for path, inm, ims in sent}
+            assert by_path[articles[0].path][0] == f'W/"{articles[0].key}"'
+            assert by_path[articles[1].path] == (None, "Mon, 02 Jan 2023 03:04:05 GMT")
+            assert by_path[articles[2].path][0] == f'"{articles[2].key}-{1 if run == 2 else 2}"'
+            assert by_path[articles[3].path] == (None, None)
+            assert [outcomes[site.url(a.path)] for a in articles] == [(304, "unchanged")] * 3 + [(200, "unchanged")]
+            assert all(n == 1 for n in Counter(p for p, _, _ in sent).values()), sent
+            assert rows(db, "select status from runs where id = ?", [run])[0]["status"] == "ok"
+        assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
