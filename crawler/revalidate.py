@@ -239,8 +239,9 @@ class Pacer:
 class Fetcher:
     """GETs over keep-alive connections (one per thread and host), paced per host by a Pacer."""
 
-    def __init__(self, settings: CrawlSettings) -> None:
+    def __init__(self, settings: CrawlSettings, stop: threading.Event | None = None) -> None:
         self.settings = settings
+        self.stop = stop  # set: a request whose turn comes is not sent (raises InterruptedError)
         self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT", 180.0)
         self.maxsize = settings.getint("DOWNLOAD_MAXSIZE", 1024 * 1024 * 1024) or 1024 * 1024 * 1024
         self.headers = {str(k): str(v) for k, v in (settings.get("DEFAULT_REQUEST_HEADERS") or {}).items()}
@@ -286,6 +287,8 @@ class Fetcher:
         pacer = self.pacer(parts.hostname or netloc)
         with pacer.slots:
             pacer.wait()
+            if self.stop is not None and self.stop.is_set():  # stopped while it waited for its turn
+                raise InterruptedError("stopped")
             started = time.monotonic()
             for attempt in (1, 2):
                 conn = self._connection(scheme, netloc)
@@ -383,7 +386,7 @@ class Stage:
         self.stop = stop or threading.Event()
         self.deadline = deadline
         self.progress_file = progress_file
-        self.fetcher = Fetcher(settings)
+        self.fetcher = Fetcher(settings, self.stop)
         self.robots: dict[str, Any] = {}  # "scheme://netloc" -> Protego parser
         self.user_agent = str(settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT") or "Scrapy")
         self.started = time.monotonic()

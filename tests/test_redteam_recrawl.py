@@ -417,3 +417,28 @@ def test_weak_etags_last_modified_only_a_changed_etag_on_304_and_an_identical_20
             assert all(n == 1 for n in Counter(p for p, _, _ in sent).values()), sent
             assert rows(db, "select status from runs where id = ?", [run])[0]["status"] == "ok"
         assert rows(db, "select count(*) n from revisions")[0]["n"] == revisions
+
+
+def test_no_request_is_sent_after_sigterm_even_one_waiting_for_its_download_delay(tmp_path):
+    """SIGTERM while a request waits for its DOWNLOAD_DELAY turn: it is not sent when its turn comes
+    (counted at the server: nothing after the request in flight when the signal came)."""
+    import os
+    import signal
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        config, db = _first_crawl(tmp_path, farm, CONCURRENT_REQUESTS_PER_DOMAIN=1, ZWGK_ATTACHMENTS=False)
+        [first] = rows(db, "select url from documents order by id limit 1")
+        path = first["url"].removeprefix(farm.sites["cms"].base_url)
+        since = len(farm.fetched("cms"))
+        farm.sources_yaml(tmp_path / "sources.yaml", defaults={"settings": {
+            **QUICK, "CONCURRENT_REQUESTS_PER_DOMAIN": 1, "ZWGK_ATTACHMENTS": False, "DOWNLOAD_DELAY": 4,
+            "DOWNLOAD_DELAY_JITTER": 0, "RANDOMIZE_DOWNLOAD_DELAY": False}})
+        crawling = _start_crawl(config, db)
+        while path not in _asked(farm, since) and crawling.poll() is None:  # answered: the next one waits 4 s
+            time.sleep(0.01)
+        os.kill(crawling.pid, signal.SIGTERM)
+        out, err = crawling.communicate(timeout=120)
+        log = [p for p, _ in farm.fetched("cms")[since:]]
+        assert log[log.index(path) + 1:] == [], log  # nothing sent after the signal
+        assert crawling.returncode == 3, err[-2000:]
+        assert rows(db, "select status from runs where id = 2")[0]["status"] == "interrupted"
