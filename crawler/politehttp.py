@@ -162,8 +162,9 @@ class Pacer:
 class Fetcher:
     """GETs over keep-alive connections (one per thread and host), paced per host by a Pacer."""
 
-    def __init__(self, settings: CrawlSettings) -> None:
+    def __init__(self, settings: CrawlSettings, stop: threading.Event | None = None) -> None:
         self.settings = settings
+        self.stop = stop  # set: a request whose turn comes is not sent (raises InterruptedError)
         self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT", 180.0)
         self.maxsize = settings.getint("DOWNLOAD_MAXSIZE", 1024 * 1024 * 1024) or 1024 * 1024 * 1024
         self.headers = {str(k): str(v) for k, v in (settings.get("DEFAULT_REQUEST_HEADERS") or {}).items()}
@@ -213,6 +214,8 @@ class Fetcher:
         pacer = self.pacer(parts.hostname or netloc)
         with pacer.slots:
             pacer.wait()
+            if self.stop is not None and self.stop.is_set():  # stopped while it waited for its turn
+                raise InterruptedError("stopped")
             started = time.monotonic()
             for attempt in (1, 2):
                 conn = self._connection(scheme, netloc)
@@ -232,11 +235,7 @@ class Fetcher:
                 length = response.getheader("Content-Length")
                 if length and length.strip().isdigit() and int(length) > self.maxsize:
                     raise TooLarge(f"{length} bytes")
-                body = response.read(self.maxsize + 1)
-                if len(body) > self.maxsize:
-                    raise TooLarge(f"over {self.maxsize} bytes")
-                if not response.isclosed():
-                    body += response.read()
+                body = self._read_body(conn, response, started + self.timeout)
             except BaseException:
                 self._drop(scheme, netloc)
                 raise
@@ -244,6 +243,37 @@ class Fetcher:
                 self._drop(scheme, netloc)
             pacer.observe(time.monotonic() - started, response.status)
         return Answer(url, response.status, response.getheaders(), body)
+
+    def _read_body(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                   deadline: float) -> bytes:
+        """The body, read by pieces within DOWNLOAD_TIMEOUT of the request's start: as Scrapy's, the timeout
+        bounds the whole download, not each read (a body trickling in forever is a timeout)."""
+        body = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"download took longer than {self.timeout:g}s (DOWNLOAD_TIMEOUT)")
+            if conn.sock is not None:
+                conn.sock.settimeout(remaining)
+            piece = response.read1(65536)
+            if not piece:  # the whole body: close the response (read1 leaves it open at Content-Length), so
+                response.close()  # the kept-alive connection may send the next request
+                break
+            body += piece
+            if len(body) > self.maxsize:
+                raise TooLarge(f"over {self.maxsize} bytes")
+        if conn.sock is not None:
+            conn.sock.settimeout(self.timeout)
+        return bytes(body)
+
+    def wait_out(self, stop: threading.Event) -> None:
+        """Wait until every host may be sent its next request (or `stop`): Scrapy's download slots start
+        empty and send their first request at once, so a hand-over must not shorten DOWNLOAD_DELAY."""
+        while not stop.is_set():
+            pause = max((p.next_start for p in self.pacers.values()), default=0.0) - time.monotonic()
+            if pause <= 0:
+                return
+            time.sleep(min(pause, 0.1))
 
     def close(self) -> None:
         for conn in self.local.__dict__.get("connections", {}).values():

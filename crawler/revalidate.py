@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ MAX_THREADS = 4  # a few connections are enough to keep a server busy; more only
 # those documents again next run.
 COMMIT_PAGES = 1000
 COMMIT_SECONDS = 1.0
+WAIT_SLICE = 0.25  # while an answer is awaited: how often the group's commit, a stop and the time limit are checked
 # While the threads wait on sockets and the main thread writes SQLite, a GIL handed over every 5 ms (Python's
 # default) makes each side wait for the other; a shorter interval keeps both busy.
 SWITCH_INTERVAL = 0.0005
@@ -127,7 +128,7 @@ class Stage:
         self.stop = stop or threading.Event()
         self.deadline = deadline
         self.progress_file = progress_file
-        self.fetcher = Fetcher(settings)
+        self.fetcher = Fetcher(settings, self.stop)
         self.robots: dict[str, Any] = {}  # "scheme://netloc" -> Protego parser
         self.user_agent = str(settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT") or "Scrapy")
         self.started = time.monotonic()
@@ -135,6 +136,7 @@ class Stage:
         self.unchanged = self.errors = 0
         self.troubles = 0  # failed, refused or challenged answers (see _note_trouble)
         self.halt = threading.Event()
+        self.trouble_lock = threading.Lock()
 
     def run(self) -> Revalidated | None:
         """Revalidate; None when there is nothing to revalidate (no document with validators: Scrapy does
@@ -161,6 +163,8 @@ class Stage:
                 logger.info("revalidation skipped (%s): Scrapy crawls everything", e)
             except Stopped as stop:
                 result.status = self._finish(db, result, status=stop.status, message=stop.message)
+            if result.status is None:  # Scrapy goes on: its first request keeps DOWNLOAD_DELAY after ours
+                self.fetcher.wait_out(self.stop)
             return result
         finally:
             self.fetcher.close()
@@ -195,13 +199,14 @@ class Stage:
         sys.setswitchinterval(SWITCH_INTERVAL)
         with ThreadPoolExecutor(threads, thread_name_prefix="revalidate") as pool:
             try:
-                for (url, etag, modified), answer in zip(asks, pool.map(self._ask, asks), strict=True):
+                futures = [pool.submit(self._ask, ask) for ask in asks]
+                for (url, etag, modified), future in zip(asks, futures, strict=True):
+                    answer = self._answer(future, group)
                     self._check_stop()
                     if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
                         logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
-                        handed_over = True
-                        self._note_trouble(answer)
-                        continue
+                        handed_over = True  # a start page too: Scrapy asks it again, and its failure rules
+                        continue  # (full_listing cleared) apply only if it fails there as well
                     if url in starts and not (etag or modified):
                         result.prefetched[prefetch_key(url, None, None)] = answer
                         state = self._listing_state(answer, known_set)
@@ -226,7 +231,6 @@ class Stage:
                     else:
                         result.prefetched[prefetch_key(url, etag, modified)] = answer
                         handed_over = True
-                        self._note_trouble(answer)
                     self._progress(result, len(asks))
             except BaseException:
                 self.stop.set()  # the threads still queued skip their requests
@@ -241,20 +245,36 @@ class Stage:
         result.responses += consumed_listings + len(self.robots)
         result.status = self._finish(db, result, full_listing=not unread_pages)
 
+    def _answer(self, future: Future, group: GroupCommit) -> Answer | Exception:
+        """The answer of one request; while it is awaited, the open group is committed when due (the write
+        lock is never held for as long as a slow server takes) and a stop or the time limit is noticed."""
+        while True:
+            try:
+                return future.result(timeout=WAIT_SLICE)
+            except TimeoutError:
+                group.commit_if_due()
+                self._check_stop()
+
     def _note_trouble(self, answer: Answer | Exception) -> None:
-        """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them
-        no more requests are sent here — Scrapy, with its retry back-off and its challenge rules (slow down,
-        stop after ZWGK_BLOCKED_LIMIT), asks the rest."""
-        if isinstance(answer, InterruptedError | Halted):
+        """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them,
+        or at once after a challenge page (a normal crawl slows to ZWGK_BLOCKED_DELAY after the first and
+        stops after ZWGK_BLOCKED_LIMIT), no more requests are sent here — Scrapy, with its retry back-off
+        and its challenge rules, asks the rest. Called by the thread that received the answer, before it
+        sends another request."""
+        if isinstance(answer, InterruptedError | Halted) or isinstance(answer, Answer) and answer.status == 304:
             return
+        blocked = False
         if isinstance(answer, Answer) and answer.status < 500 and answer.status != 429:
             try:
                 if guard.judge(JudgedAnswer(answer)).kind != "blocked":
                     return
+                blocked = True
             except (zlib.error, ValueError):
                 pass
-        self.troubles += 1
-        if self.troubles >= TROUBLE_LIMIT and not self.halt.is_set():
+        with self.trouble_lock:
+            self.troubles += 1
+            halt = blocked or self.troubles >= TROUBLE_LIMIT
+        if halt and not self.halt.is_set():
             self.halt.set()
             logger.info("revalidation of %s halted after %d failed or refused answers: Scrapy asks the rest",
                         self.source.id, self.troubles)
@@ -265,15 +285,20 @@ class Stage:
         if self.halt.is_set():
             return Halted("halted")
         try:
-            return self.fetcher.get(*ask)
+            answer: Answer | Exception = self.fetcher.get(*ask)
         except (OSError, http.client.HTTPException, TooLarge, ValueError) as e:
-            return e
+            answer = e
+        self._note_trouble(answer)
+        return answer
 
     def _read_robots(self, origins: set[str], result: Revalidated) -> None:
         for origin in sorted(origins):
             answer = self._ask((origin + "/robots.txt", None, None))
-            if isinstance(answer, Exception) or answer.status >= 500:
-                # Scrapy would retry it, or allow everything after a failure: its call, not ours
+            if isinstance(answer, Answer) and 300 <= answer.status < 400:  # served to Scrapy, which follows it
+                result.prefetched[prefetch_key(origin + "/robots.txt", None, None)] = answer
+            if isinstance(answer, Exception) or answer.status >= 500 or 300 <= answer.status < 400:
+                # Scrapy would retry it, or allow everything after a failure, or follow a redirect to the
+                # rules that apply (a 3xx body is not robots.txt): its call, not ours
                 raise Fallback(f"robots.txt of {origin}: "
                                f"{answer if isinstance(answer, Exception) else f'HTTP {answer.status}'}")
             self.robots[origin] = robots_parser(answer)

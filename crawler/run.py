@@ -73,6 +73,8 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
             if revalidated.status:  # the run ended there: nothing for Scrapy to do
                 return revalidated.status
             run_id = revalidated.run_id
+        if lifeline is not None and lifeline.time_limit:  # the time limit is the whole run's, stage included
+            overrides["CLOSESPIDER_TIMEOUT"] = max(lifeline.time_limit - (time.monotonic() - lifeline.started), 0.01)
         return _scrapy_crawl(source_id, config, db, run_id, overrides, revalidated)
     finally:
         if lock is not None:

@@ -299,7 +299,7 @@ def test_the_stage_stops_sending_after_a_few_failed_or_challenged_answers(tmp_pa
             stage._note_trouble(Answer("http://127.0.0.1/b.html", 404, [], b"<html>404</html>"))
         assert not stage.halt.is_set()
         challenge = Answer("http://127.0.0.1/c.html", 200, [("Set-Cookie", "__jsluid_h=1; path=/")], b"<html></html>")
-        troubles = [Answer("http://127.0.0.1/d.html", 503, [], b""), challenge, ConnectionRefusedError(111, "refused")]
+        troubles = [Answer("http://127.0.0.1/d.html", 503, [], b""), ConnectionRefusedError(111, "refused"), challenge]
         for trouble in troubles[:TROUBLE_LIMIT - 1]:
             stage._note_trouble(trouble)
         assert not stage.halt.is_set()
