@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class CrawlResult:
     rows_added: dict[str, int]
     run: dict = field(default_factory=dict)
     log_tail: str = ""
+    cpu_s: float | None = None  # CPU seconds (user + system) of the crawl's whole process tree
 
 
 def table_counts(db: Path) -> dict[str, int]:
@@ -110,6 +112,7 @@ def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: floa
         cmd = command(profile, cmd)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log_path, "w") as log:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the crawl and its workers, once reaped
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         sampler = TreeMemory(proc.pid)
@@ -118,6 +121,8 @@ def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: floa
             proc.wait(timeout)
         finally:
             wall = time.perf_counter() - start
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
             sampler.done.set()
             sampler.join()
     text = log_path.read_text(errors="replace")
@@ -130,4 +135,4 @@ def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: floa
         run = dict(row) if row else {}
         conn.close()
     return CrawlResult(wall, proc.returncode, sampler.peak_rss / 1024, sampler.peak_pss / 1024, scrapy_stats(text),
-                       {t: after[t] - before[t] for t in TABLES}, run, text[-3000:])
+                       {t: after[t] - before[t] for t in TABLES}, run, text[-3000:], cpu_s=cpu)

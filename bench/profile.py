@@ -21,7 +21,8 @@ RATE = 100  # samples per second
 # (area, pattern on "function (file:line)"), tried on each frame from the innermost outwards
 AREAS: tuple[tuple[str, re.Pattern], ...] = tuple((a, re.compile(p)) for a, p in (
     ("FTS segmentation", r"^segment \(.*archive/search\.py"),
-    ("normalising and hashing", r"^(prepare|normalize) \(.*archive/store\.py|^pack \(.*archive/captures\.py"),
+    ("normalising and hashing",
+     r"^(prepare|normalize) \(.*archive/store\.py|^(pack|body_hash) \(.*archive/captures\.py"),
     ("SQLite writes", r"archive/(store|groupcommit|captures|search)\.py|sqlite_utils/"),
     ("extraction", r"crawler/extract/|trafilatura/|lxml/|justext/|htmldate/|courlan/"),
     ("judging responses (guard)", r"crawler/guard\.py"),

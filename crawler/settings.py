@@ -58,6 +58,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrefetchedMiddleware": 950,
 }
 
+# Request depth is neither limited nor used here; its middleware cost the crawl thread work per request.
+SPIDER_MIDDLEWARES = {"scrapy.spidermiddlewares.depth.DepthMiddleware": None}
+
 ITEM_PIPELINES = {
     "crawler.pipelines.ExtractPipeline": 300,
     "crawler.pipelines.ArchivePipeline": 800,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.extract.firstchar import Alternation, Prefiltered, char_class, first_chars, guarded, required_chars
+from crawler.extract.firstchar import Alternation, char_class, first_chars, guarded, required_chars
 from crawler.extract.volatile import load_volatile
 from tests.test_volatile import INFO_LINES, SEED_PARAGRAPHS, WHOLE_LINES
 
@@ -69,7 +69,7 @@ def test_a_guarded_pattern_matches_the_same_spans(pattern, text):
     plain = re.compile(pattern)
     fast = re.compile(guarded(pattern))
     assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
-    assert Prefiltered(pattern).sub("_", text) == plain.sub("_", text)
+    assert Alternation([pattern]).sub("_", text) == plain.sub("_", text)
     alternation = Alternation([pattern, r"[\u4e00-\u9fff]{1,2}\s*[晴阴]\s*\d+℃", r"星期[一二三]"])
     assert alternation.gates  # the second can start at any Chinese character
     assert alternation.sub("_", text) == alternation.regex.sub("_", text)
@@ -84,7 +84,7 @@ def test_what_is_read_from_a_pattern():
     # what cannot be read is left alone: empty matches, negated classes, backreferences, ignore-case
     for pattern in (r"\w*", r"x?y?", r"[^a]b", r"(a)?\1b", "(?i)ab", r"(?i:ab)c"):
         assert guarded(pattern) == pattern
-    assert required_chars(r"x?y?") is None and Prefiltered(r"x?y?").hint is None
+    assert required_chars(r"x?y?") is None and Alternation([r"x?y?"]).hint is None
     assert required_chars("(?i)ab") is None
 
 

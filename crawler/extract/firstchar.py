@@ -3,12 +3,13 @@
 Python's `re` tries every alternative of `A|B|C` at every position of the text; it skips an alternative
 cheaply only when the alternative starts with a literal or a character class. The volatile-text rules
 (config/volatile.yaml) are a dozen alternatives that start with optional groups and lookbehinds, so each
-was tried in full at every character of every line. Two rewrites help, both exact:
+was tried in full at every character of every line. Rewrites that keep every match exactly:
 
 - `guarded(p)` puts a lookahead for the characters any match of `p` can start with in front of it, so
   the alternative is dropped at once where it cannot start;
-- `Prefiltered(p).sub` first looks for one of the characters every match of `p` must contain (one
-  character class, which `re` scans fast) and leaves a text holding none of them untouched.
+- `Alternation(alternatives).sub` first looks for one of the characters every match must contain (one
+  character class, which `re` scans fast) and leaves a text holding none of them untouched, and leaves out
+  an alternative that could start anywhere where the text lacks characters it needs.
 
     guarded(r"(?<!\\d)(?:星期|周)?\\d+次")       # "(?=[\\d周星])(?:(?<!\\d)(?:星期|周)?\\d+次)"
     required_chars(r"(?:19|20)\\d\\d年")         # {"1", "2"}: a match holds one of them
@@ -69,22 +70,6 @@ def guarded(pattern: str) -> str:
     return f"(?=[{char_class(first[0])}])(?:{pattern})"
 
 
-class Prefiltered:
-    """A compiled pattern whose `sub` leaves a text untouched, without searching it, when the text holds
-    none of the characters every match needs (module docstring). `regex` is the compiled pattern."""
-
-    def __init__(self, pattern: str) -> None:
-        self.regex = re.compile(pattern)
-        self.pattern = pattern
-        needed = required_chars(pattern)
-        self.hint = re.compile(f"[{char_class(needed)}]") if needed else None
-
-    def sub(self, repl, text: str) -> str:
-        if self.hint is not None and not self.hint.search(text):
-            return text
-        return self.regex.sub(repl, text)
-
-
 BROAD = 256  # a set of more characters than this (a CJK range, \w) lets an alternative start almost anywhere
 
 
@@ -92,7 +77,7 @@ class Alternation:
     """`(?:a)|(?:b)|…` of `alternatives`, whose `sub` finds exactly the matches of that pattern (`pattern`,
     and `regex` compiled), with less work per character:
 
-    - a text holding none of the characters every match needs is not searched (`Prefiltered`);
+    - a text holding none of the characters every match needs is not searched;
     - an alternative that may start at almost any character (its first characters a broad set, e.g. a
       place name before a weather word) is left out for a text that lacks a set of characters it needs —
       it cannot match anywhere in that text, so the first alternative to match at each place is the same;
