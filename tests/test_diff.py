@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import json
 
-from archive.diff import Diff, diff_chars, diff_metadata, diff_texts, render_html, render_json, render_text
+from archive.diff import (
+    Diff,
+    chars_changed,
+    diff_chars,
+    diff_metadata,
+    diff_texts,
+    render_html,
+    render_json,
+    render_text,
+)
 
 P1 = "2023年，全区共办理行政复议案件800件，比上年增长5%，其中调解和解结案126件，占结案总数的15.8%。"
 P2 = "深入开展普法宣传教育，组织普法讲座和法律咨询活动，覆盖群众约3万人次，群众法治意识明显提升。"
@@ -359,3 +368,62 @@ def test_a_large_block_of_edited_paragraphs_pairs_each_with_its_edit():
     ops = check_rebuilds(lines(*old), lines(*new))
     assert [(op.op, op.old, op.new) for op in ops if op.op != "equal"] == \
         [("replace", p[5], "改") for p in old]
+
+
+def moves(ops):
+    """The moved paragraphs as (op, paragraph, its edits other than equal runs)."""
+    return [(op.op, (op.old or op.new).strip(), changed(op.edits) if op.edits is not None else None)
+            for op in ops if op.moved]
+
+
+# a short paragraph moved and heavily edited (found by the 100,000-example property run): it keeps few
+# bigrams (similarity 0.46, below MOVE_THRESHOLD) but most of its characters
+SHORT_OLD, SHORT_NEW = "（4）各街道排查整改隐患99999处；", "（2）排查整改隐患1处；"
+# …and one with every figure changed (similarity 0.43)
+TALLY_OLD, TALLY_NEW = "（4）受理800件，调解126件，结案99件。", "（2）受理1件，调解2件，结案3件。"
+# unrelated paragraphs that share a year, a few words and punctuation: each pair would keep at most
+# half of its characters shown as a move
+UNRELATED = [("七、2024年度存在不足和原因。", "三、2024年主要工作安排。"),
+             ("（三）加强数字法治政府建设。", "2.严格落实法治政府建设责任。"),
+             ("2023年，全区法治政府建设工作虽然取得了明显成绩，但仍存在薄弱环节。",
+              "2023年，高新区推进法治政府建设工作取得了一定成绩，同时也存在一些问题和不足。")]
+
+
+def test_a_short_paragraph_moved_and_heavily_edited_is_a_move_with_its_edits():
+    ops = check_rebuilds(lines(SHORT_OLD, P2, P3, P4), lines(P2, SHORT_NEW, P3, P4))
+    assert moves(ops) == [("delete", SHORT_OLD, None),
+                          ("insert", SHORT_NEW, [("replace", "4）各街道", "2）"), ("replace", "99999", "1")])]
+    assert chars_changed(ops) == (3, 10)
+    ops = check_rebuilds(lines(P1, TALLY_OLD, P2, P3), lines(P1, P2, TALLY_NEW, P3))
+    assert moves(ops) == [("delete", TALLY_OLD, None),
+                          ("insert", TALLY_NEW, [("replace", "4", "2"), ("replace", "800", "1"),
+                                                 ("replace", "126", "2"), ("replace", "99", "3")])]
+
+
+def test_unrelated_paragraphs_sharing_words_are_not_paired_as_a_move():
+    for a, b in UNRELATED:
+        ops = check_rebuilds(lines(a, P2, P3), lines(P2, P3, b))
+        assert moves(ops) == [], (a, b)
+        assert changed(ops) == [("delete", a + "\n", ""), ("insert", "", "\n" + b)]
+
+
+def test_an_unrelated_pair_refused_does_not_stop_a_less_similar_move():
+    """The refused pair is more similar by bigrams than the moved-and-edited one, so it is judged first."""
+    a, b = UNRELATED[2]
+    ops = check_rebuilds(lines(a, TALLY_OLD, P2, P3), lines(P2, b, P3, TALLY_NEW))
+    assert [(op, text) for op, text, _ in moves(ops)] == [("delete", TALLY_OLD), ("insert", TALLY_NEW)]
+
+
+def test_a_moved_paragraph_with_its_clauses_swapped_is_still_a_move():
+    """Its bigrams are nearly all kept, though its character diff keeps only half of it: a move."""
+    a, b = "全区共办理行政复议案件800件，", "组织普法讲座和法律咨询活动52场"
+    old, new = a + b + "。", b + "，" + a[:-1] + "。"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, P3, new))
+    assert [(op, text) for op, text, _ in moves(ops)] == [("delete", old), ("insert", new)]
+
+
+def test_a_moved_heading_with_its_rule_shortened_is_still_a_move():
+    """A run of repeated characters shrinks: the bigrams stay, the characters do not (no cheap refusal)."""
+    old, new = "一、总体情况" + "—" * 30, "一、总体情况——"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "—" * 28, "")])]
