@@ -427,3 +427,19 @@ def test_a_moved_heading_with_its_rule_shortened_is_still_a_move():
     old, new = "一、总体情况" + "—" * 30, "一、总体情况——"
     ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
     assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "—" * 28, "")])]
+
+
+def test_a_moved_paragraph_sharing_exactly_half_its_bigrams_is_a_move():
+    """Cut to its first half: 5 bigrams of 15 and 5 (Dice 0.5, MOVE_THRESHOLD); its characters alone
+    (6 of 16 and 6, newlines included 0.58) would not make it one."""
+    old, new = "一、总体情况及本年度主要工作成效", "一、总体情况"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "及本年度主要工作成效", "")])]
+
+
+def test_a_moved_paragraph_whose_edits_keep_exactly_three_fifths_is_a_move():
+    """(三)…建设 keeps 6 of 14 and 6 characters, newlines included (0.6, MOVE_KEPT), in any order too,
+    and shares 3 bigrams of 12 and 4 (0.375)."""
+    old, new = "（三）加强数字法治政府建设", "（三）建设"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "加强数字法治政府", "")])]
