@@ -98,8 +98,7 @@ def diff_texts(old: str, new: str) -> list[Op]:
                 ops.append(Op("insert", "", b) if a is None else Op("delete", a, ""))
             else:
                 ops.extend(diff_chars(a, b))
-    _mark_moves(ops, whole)
-    return _merge_ops(ops)
+    return _merge_ops(_mark_moves(ops, whole))
 
 
 def diff_chars(old: str, new: str) -> list[Op]:
@@ -320,11 +319,13 @@ def _merge_ops(ops: list[Op]) -> list[Op]:
     return out
 
 
-def _mark_moves(ops: list[Op], whole: list[int]) -> None:
+def _mark_moves(ops: list[Op], whole: list[int]) -> list[Op]:
     """Pair whole-paragraph deletions with insertions of the same paragraph elsewhere, edited or not.
 
     Both ops of a pair get ``moved``; the insertion also gets ``edits`` (its character diff from the
-    deleted paragraph) when the paragraph was edited on the way. A pair is a move when the paragraphs'
+    deleted paragraph) when the paragraph was edited on the way. A pair with nothing between them on one
+    side (a short paragraph edited too much for _pair_paragraphs) did not move: it becomes its character
+    diff in place. The ops are returned with those replaced. A pair is a move when the paragraphs'
     bigram similarity reaches MOVE_THRESHOLD, or, below that (but not below MOVE_FLOOR), when its edits
     keep at least MOVE_KEPT of the characters, so that shown as moved it shows clearly less than a whole
     deletion plus insertion would (a short paragraph heavily edited keeps few bigrams but most of its
@@ -333,7 +334,7 @@ def _mark_moves(ops: list[Op], whole: list[int]) -> None:
     dels = [k for k in whole if ops[k].op == "delete" and ops[k].old.strip()]
     ins = [k for k in whole if ops[k].op == "insert" and ops[k].new.strip()]
     if not dels or not ins:
-        return
+        return ops
     candidates: list[tuple[float, int, int]] = []
     if len(dels) * len(ins) <= BAND_CELLS:
         grams = {k: _bigrams(ops[k].old or ops[k].new) for k in dels + ins}
@@ -348,6 +349,7 @@ def _mark_moves(ops: list[Op], whole: list[int]) -> None:
             by_text.setdefault(ops[i].new.strip(), []).append(i)
         candidates = [(-1.0, d, i) for d in dels for i in by_text.get(ops[d].old.strip(), ())]
     used: set[int] = set()
+    in_place: dict[int, list[Op]] = {}
     for score, d, i in sorted(candidates):
         if d in used or i in used:
             continue
@@ -355,8 +357,16 @@ def _mark_moves(ops: list[Op], whole: list[int]) -> None:
         if edits is None:
             continue
         used.update((d, i))
+        between = ops[min(d, i) + 1:max(d, i)]
+        inserts_only = all(not op.old for op in between)
+        if inserts_only or all(not op.new for op in between):
+            # nothing lies between on one side: it was edited where it stands, not moved
+            in_place[i if inserts_only else d] = diff_chars(ops[d].old, ops[i].new)
+            ops[d] = ops[i] = Op("equal", "", "")
+            continue
         ops[d].moved = ops[i].moved = True
         ops[i].edits = edits or None
+    return [edit for k, op in enumerate(ops) for edit in in_place.get(k, [op])]
 
 
 def _move_edits(old: str, new: str, sim: float) -> list[Op] | None:
