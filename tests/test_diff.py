@@ -5,6 +5,7 @@ import json
 
 from archive.diff import (
     Diff,
+    Op,
     chars_changed,
     diff_chars,
     diff_metadata,
@@ -443,3 +444,121 @@ def test_a_moved_paragraph_whose_edits_keep_exactly_three_fifths_is_a_move():
     old, new = "（三）加强数字法治政府建设", "（三）建设"
     ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
     assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "加强数字法治政府", "")])]
+
+
+def twelve_paragraphs_diff(document: dict) -> Diff:
+    """第3段 moved to the top, 第10段 made 第十段, the title and publisher changed."""
+    paras = [f"第{n}段。" for n in range(1, 13)]
+    new = [paras[2], *paras[:2], *paras[3:9], "第十段。", *paras[10:]]
+    meta = diff_metadata({"title": "年度报告", "publisher": "区司法局"},
+                         {"title": "2024年度报告（修订）", "publisher": "区司法局\n区政府"})
+    return Diff(document, {"id": 1, "fetched_at": "2024-01-01T08:00:00Z"}, {"id": 2},
+                diff_texts(lines(*paras), lines(*new)), meta)
+
+
+DOCUMENT = {"id": 7, "url": "http://x/7.html", "title": "年度报告", "source_id": "gov"}
+HEADER = ("document 7: 年度报告\nurl: http://x/7.html\n"
+          "--- revision 1 fetched 2024-01-01T08:00:00Z\n+++ revision 2 fetched ?\n")
+
+
+def test_text_rendering_in_full():
+    assert render_text(twelve_paragraphs_diff(DOCUMENT)) == HEADER + (
+        "title: [-年度报告-]{+2024年度报告（修订）+}\n"
+        "publisher: 区司法局\n{+区政府+}\n"
+        "text: +1 -2 characters\n"
+        "\n"
+        "{~第3段。~}\n第1段。\n第2段。\n[~第3段。~]\n第4段。\n"
+        "  ... 4 unchanged lines\n"
+        "第9段。\n第[-10-]{+十+}段。\n第11段。\n"
+        "  ... 1 unchanged line\n")
+
+
+def test_text_rendering_in_colour_in_full():
+    red, green, grey, cyan, dim, end = "\x1b[31;9m", "\x1b[32;4m", "\x1b[2;9m", "\x1b[36m", "\x1b[2m", "\x1b[0m"
+    assert render_text(twelve_paragraphs_diff(DOCUMENT), color=True) == HEADER + (
+        f"title: {red}年度报告{end}{green}2024年度报告（修订）{end}\n"
+        f"publisher: 区司法局\n{green}区政府{end}\n"
+        "text: +1 -2 characters\n"
+        "\n"
+        f"{cyan}第3段。{end}\n第1段。\n第2段。\n{grey}第3段。{end}\n第4段。\n"
+        f"{dim}  ... 4 unchanged lines{end}\n"
+        f"第9段。\n第{red}10{end}{green}十{end}段。\n第11段。\n"
+        f"{dim}  ... 1 unchanged line{end}\n")
+
+
+def test_text_rendering_of_an_unchanged_text_and_a_document_without_title_or_url():
+    same = Diff({"id": 3}, {"id": 1}, {"id": 2}, diff_texts(P1, P1))
+    assert render_text(same) == ("document 3: \nurl: \n--- revision 1 fetched ?\n+++ revision 2 fetched ?\n"
+                                 "text: +0 -0 characters\n(text unchanged)\n")
+
+
+def test_text_rendering_marks_a_change_of_line_breaks_alone_only():
+    """A deleted "X" line (a Roman numeral) or a trailing space with its line break is text, not ↵."""
+    ops = [Op("equal", "甲", "甲"), Op("delete", " \n", ""), Op("equal", "乙\n", "乙\n"), Op("delete", "X\n", ""),
+           Op("equal", "丙", "丙"), Op("insert", "", "\n"), Op("equal", "丁", "丁")]
+    text = render_text(Diff({"id": 1}, {"id": 1}, {"id": 2}, ops))
+    assert text.endswith("\n\n甲[- -]\n乙\n[-X-]\n丙{+↵+}\n丁\n")
+
+
+def test_html_page_in_full():
+    page = render_html(twelve_paragraphs_diff(DOCUMENT))
+    assert "<title>Diff: 年度报告</title>" in page and "<h1>年度报告</h1>" in page
+    assert '<p><a href="http://x/7.html">http://x/7.html</a></p>' in page
+    assert ('<p class="revisions">revision 1 fetched 2024-01-01T08:00:00Z → revision 2 fetched ?\n'
+            "· +1 −2 characters</p>") in page
+    assert ('<table class="meta"><tr><th>title</th><td><del>年度报告</del><ins>2024年度报告（修订）</ins></td></tr>'
+            "<tr><th>publisher</th><td>区司法局<ins>\n区政府</ins></td></tr></table>") in page
+    assert ('<div class="diff"><ins class="moved">第3段。\n</ins>第1段。\n第2段。\n<del class="moved">第3段。\n</del>'
+            "第4段。\n第5段。\n第6段。\n第7段。\n第8段。\n第9段。\n第<del>10</del><ins>十</ins>段。\n第11段。\n第12段。</div>"
+            ) in page
+
+
+def test_html_page_titled_by_url_or_id_when_the_document_has_no_title():
+    by_url = render_html(twelve_paragraphs_diff({"id": 7, "url": "http://x/7.html"}))
+    assert "<title>Diff: http://x/7.html</title>" in by_url and "<h1>http://x/7.html</h1>" in by_url
+    by_id = render_html(twelve_paragraphs_diff({"id": 7}))
+    assert "<title>Diff: 7</title>" in by_id and "<h1>7</h1>" in by_id and '<p><a href=""></a></p>' in by_id
+
+
+def test_json_in_full():
+    diff = twelve_paragraphs_diff(DOCUMENT)
+    out = render_json(diff)
+    assert out.startswith('{\n  "document": {\n    "id": 7,\n    "url": "http://x/7.html",\n    "title": "年度报告",\n'
+                          '    "source_id": "gov"\n  },\n  "from": 1,\n  "to": 2,\n  "changes": [\n    {\n')
+    assert out.endswith("\n}\n")
+    data = json.loads(out)
+    assert data["changes"][:2] == [{"op": "insert", "old": "", "new": "第3段。\n", "moved": True},
+                                   {"op": "equal", "old": "第1段。\n第2段。\n", "new": "第1段。\n第2段。\n"}]
+    assert data["metadata"] == {
+        "title": {"old": "年度报告", "new": "2024年度报告（修订）",
+                  "changes": [{"op": "replace", "old": "年度报告", "new": "2024年度报告（修订）"}]},
+        "publisher": {"old": "区司法局", "new": "区司法局\n区政府",
+                      "changes": [{"op": "equal", "old": "区司法局", "new": "区司法局"},
+                                  {"op": "insert", "old": "", "new": "\n区政府"}]}}
+    created = json.loads(render_json(Diff(DOCUMENT, None, {"id": 2}, diff_texts("", P1))))
+    assert created["from"] is None and created["to"] == 2
+
+
+def test_the_best_chain_of_edited_paragraphs_skips_unrelated_ones_between():
+    """Paragraphs 1 and 4 edited, 2 and 3 replaced: 1 and 4 are paired in one chain (each shown by its
+    edits), though nothing pairs in between."""
+    old, new = UNRELATED[2]
+    ops = check_rebuilds(lines(old, prose(1), prose(2), P1), lines(new, prose(3), prose(4), P1.replace("800", "860")))
+    assert moves(ops) == []
+    assert [c for c in changed(ops) if len(c[1]) < 20 and len(c[2]) < 20] == [
+        ("replace", "全区", "高新区推进"), ("delete", "虽然", ""), ("replace", "明显", "一定"),
+        ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足"), ("replace", "800", "860")]
+
+
+def test_two_edited_paragraphs_that_cross_are_one_edit_and_one_move():
+    edited_1, edited_2 = P1.replace("800", "860"), P2.replace("3万", "5万")
+    ops = check_rebuilds(lines(P1, P2), lines(prose(9), edited_2, edited_1))
+    assert moves(ops) == [("insert", edited_2, [("replace", "3", "5"), ("insert", "", "\n")]), ("delete", P2, None)]
+    assert ("replace", "800", "860") in changed(ops)
+
+
+def test_blank_lines_do_not_outweigh_edited_paragraphs():
+    ops = check_rebuilds(lines(" ", P1, P2), lines(P1.replace("800", "860"), P2.replace("3万", "5万"), "  "))
+    assert moves(ops) == []
+    assert changed(ops) == [("delete", " \n", ""), ("replace", "800", "860"), ("replace", "3", "5"),
+                            ("insert", "", "\n  ")]
