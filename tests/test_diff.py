@@ -562,3 +562,12 @@ def test_blank_lines_do_not_outweigh_edited_paragraphs():
     assert moves(ops) == []
     assert changed(ops) == [("delete", " \n", ""), ("replace", "800", "860"), ("replace", "3", "5"),
                             ("insert", "", "\n  ")]
+
+
+def test_repeated_separator_lines_do_not_spoil_the_alignment_of_a_long_text():
+    """300 paragraphs, every fifth a "——" separator, the first 100 moved to the end: the other 200 stay
+    one equal run (difflib's autojunk would treat the separators as junk and move everything)."""
+    paras = [prose(n) if n % 5 else "——" for n in range(300)]
+    ops = check_rebuilds(lines(*paras), lines(*paras[100:], *paras[:100]))
+    assert [op.new for op in ops if op.op == "equal"] == [lines(*paras[100:])]
+    assert len([op for op in ops if op.moved]) == 200
