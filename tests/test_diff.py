@@ -571,3 +571,15 @@ def test_repeated_separator_lines_do_not_spoil_the_alignment_of_a_long_text():
     ops = check_rebuilds(lines(*paras), lines(*paras[100:], *paras[:100]))
     assert [op.new for op in ops if op.op == "equal"] == [lines(*paras[100:])]
     assert len([op for op in ops if op.moved]) == 200
+
+
+def test_a_paragraph_in_place_sharing_two_fifths_of_its_bigrams_is_an_edit():
+    """办理, 80, 00, 0件, 件。: 5 bigrams of 13 and 12 (Dice 0.4, PAIR_THRESHOLD)."""
+    ops = check_rebuilds(lines(P1, "共办理行政复议案件800件。", P2), lines(P1, "办理人大代表建议800件。", P2))
+    assert changed(ops) == [("delete", "共", ""), ("replace", "行政复议案件", "人大代表建议")]
+
+
+def test_a_paragraph_in_place_sharing_only_a_figure_and_its_unit_is_replaced_whole():
+    """80, 00, 0件, 件。: 4 bigrams of 13 and 12 (0.32)."""
+    ops = check_rebuilds(lines(P1, "共办理行政复议案件800件。", P2), lines(P1, "答复政协委员提案800件。", P2))
+    assert changed(ops) == [("replace", "共办理行政复议案件800件。\n", "答复政协委员提案800件。\n")]
