@@ -583,3 +583,15 @@ def test_a_paragraph_in_place_sharing_only_a_figure_and_its_unit_is_replaced_who
     """80, 00, 0件, 件。: 4 bigrams of 13 and 12 (0.32)."""
     ops = check_rebuilds(lines(P1, "共办理行政复议案件800件。", P2), lines(P1, "答复政协委员提案800件。", P2))
     assert changed(ops) == [("replace", "共办理行政复议案件800件。\n", "答复政协委员提案800件。\n")]
+
+
+def test_a_chain_of_edited_paragraphs_reaches_across_inserted_ones():
+    """The second pair's predecessor sits three new paragraphs back (the chain's prefix maximum over
+    new positions 0–3 must see position 2)."""
+    old, new = UNRELATED[2]
+    edited = P1.replace("800", "860")
+    ops = check_rebuilds(lines(old, P1), lines(prose(1), prose(2), new, prose(3), edited))
+    assert moves(ops) == []
+    assert [c for c in changed(ops) if len(c[1]) < 20 and len(c[2]) < 20] == [
+        ("replace", "全区", "高新区推进"), ("delete", "虽然", ""), ("replace", "明显", "一定"),
+        ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足"), ("replace", "800", "860")]
