@@ -595,3 +595,14 @@ def test_a_chain_of_edited_paragraphs_reaches_across_inserted_ones():
     assert [c for c in changed(ops) if len(c[1]) < 20 and len(c[2]) < 20] == [
         ("replace", "全区", "高新区推进"), ("delete", "虽然", ""), ("replace", "明显", "一定"),
         ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足"), ("replace", "800", "860")]
+
+
+def test_a_pair_at_the_edge_of_the_band_is_found():
+    """In a block of 200 rewritten paragraphs the band reaches BAND_CELLS / 400 = 100 paragraphs either
+    side of the diagonal: an edited paragraph 100 places down is paired, shown by its edits."""
+    old, new = UNRELATED[2]
+    others = [prose(2000 + n) for n in range(199)]
+    new_side = [prose(3000 + n) for n in range(199)]
+    new_side.insert(100, new)
+    ops = check_rebuilds(lines(old, *others, P4), lines(*new_side, P4))
+    assert ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足") in changed(ops)
