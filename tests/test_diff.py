@@ -606,3 +606,12 @@ def test_a_pair_at_the_edge_of_the_band_is_found():
     new_side.insert(100, new)
     ops = check_rebuilds(lines(old, *others, P4), lines(*new_side, P4))
     assert ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足") in changed(ops)
+
+
+def test_a_short_paragraph_edited_where_it_stands_is_not_a_move():
+    """第6段 → 第六段 keeps too few bigrams to be paired in its block (1 of 3 and 3), but most of its
+    characters: with only insertions, or only deletions, between the two it is an edit in place."""
+    ops = check_rebuilds(lines(P1, "第6段。", P2), lines(P1, P3, "第六段。", P2))
+    assert moves(ops) == [] and changed(ops) == [("insert", "", P3 + "\n"), ("replace", "6", "六")]
+    ops = check_rebuilds(lines(P1, "第6段。", P3, P2), lines(P1, "第六段。", P2))
+    assert moves(ops) == [] and changed(ops) == [("replace", "6", "六"), ("delete", P3 + "\n", "")]
