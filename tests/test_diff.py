@@ -615,3 +615,11 @@ def test_a_short_paragraph_edited_where_it_stands_is_not_a_move():
     assert moves(ops) == [] and changed(ops) == [("insert", "", P3 + "\n"), ("replace", "6", "六")]
     ops = check_rebuilds(lines(P1, "第6段。", P3, P2), lines(P1, "第六段。", P2))
     assert moves(ops) == [] and changed(ops) == [("replace", "6", "六"), ("delete", P3 + "\n", "")]
+
+
+def test_an_edit_in_place_does_not_stop_a_less_similar_move():
+    """（三）… edited in place (bigram similarity 0.375) is judged before 第6段 moved and edited (0.33)."""
+    ops = check_rebuilds(lines(P1, "（三）加强数字法治政府建设", P2, "第6段。", P3, P4),
+                         lines(P1, "（三）建设", P2, P3, "第六段。", P4))
+    assert moves(ops) == [("delete", "第6段。", None), ("insert", "第六段。", [("replace", "6", "六")])]
+    assert ("delete", "加强数字法治政府", "") in changed(ops)
