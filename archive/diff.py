@@ -339,8 +339,8 @@ def _mark_moves(ops: list[Op], whole: list[int]) -> list[Op]:
     if len(dels) * len(ins) <= BAND_CELLS:
         grams = {k: _bigrams(ops[k].old or ops[k].new) for k in dels + ins}
         for d in dels:
-            for i in ins:
-                sim = 1.0 if ops[d].old.strip() == ops[i].new.strip() else _similarity(grams[d], grams[i])
+            for i in ins:  # the same paragraph ranks above any similarity (an edited copy may share every bigram)
+                sim = 2.0 if ops[d].old.strip() == ops[i].new.strip() else _similarity(grams[d], grams[i])
                 if sim >= MOVE_FLOOR:
                     candidates.append((-sim, d, i))
     else:

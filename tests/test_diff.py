@@ -623,3 +623,10 @@ def test_an_edit_in_place_does_not_stop_a_less_similar_move():
                          lines(P1, "（三）建设", P2, P3, "第六段。", P4))
     assert moves(ops) == [("delete", "第6段。", None), ("insert", "第六段。", [("replace", "6", "六")])]
     assert ("delete", "加强数字法治政府", "") in changed(ops)
+
+
+def test_an_identical_paragraph_is_preferred_to_a_copy_with_the_same_bigrams():
+    """加强监督，加强监督。 and the same slogan three times share every bigram (similarity 1.0)."""
+    slogan, longer = "加强监督，加强监督。", "加强监督，加强监督，加强监督。"
+    ops = check_rebuilds(lines(slogan, P2, P3), lines(P2, P3, longer, slogan))
+    assert moves(ops) == [("delete", slogan, None), ("insert", slogan, None)]
