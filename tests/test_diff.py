@@ -638,3 +638,8 @@ def test_a_moved_contents_line_sharing_one_bigram_in_five_is_still_compared():
     old, new = "…" * 12 + "一、总则", "…" * 12 + "二、附则"
     ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
     assert moves(ops) == [("delete", old, None), ("insert", new, [("replace", "一、总", "二、附")])]
+
+
+def test_diff_chars_of_equal_texts():
+    assert diff_chars("", "") == []
+    assert changed(diff_chars("年度报告", "年度报告")) == [] and len(diff_chars("年度报告", "年度报告")) == 1
