@@ -10,8 +10,9 @@ Chinese has no spaces, so line and word diffs are useless on it. The steps:
 4. widen every change to whole figures and Latin words (800 → 860 is one change, not one digit), each
    text checked on its own: only the unchanged runs between changes shrink, by the same characters on
    both sides, so every op stays exact;
-5. pair a whole deleted paragraph with a whole inserted one that is the same or similar: a move, shown
-   at its new place with its character edits (``edits``).
+5. pair a whole deleted paragraph with a whole inserted one that is the same or similar (by bigrams, or,
+   for a short paragraph heavily edited, by the characters its edits keep): a move, shown at its new
+   place with its character edits (``edits``).
 
 The result is a list of :class:`Op` whose ``old`` parts concatenate to the old text and whose ``new``
 parts concatenate to the new text, each exactly the text it stands for (``equal``: old == new).
@@ -23,6 +24,7 @@ import difflib
 import html
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
@@ -32,6 +34,8 @@ PAIR_THRESHOLD = 0.4  # bigram similarity above which two paragraphs count as "t
 BAND_CELLS = 40_000  # paragraph pairs compared in one changed block, at most (near its diagonal)
 MIN_BAND = 12  # …but always at least this many paragraphs either side of the diagonal
 MOVE_THRESHOLD = 0.5  # bigram similarity above which a deleted and an inserted paragraph are one moved
+MOVE_FLOOR = 0.2  # …or, above this, whose character diff keeps at least MOVE_KEPT of their characters
+MOVE_KEPT = 0.6  # (shown as moved with edits, such a pair shows at most 40% of a deletion plus an insertion)
 WORD_RE = re.compile(r"\d+(?:[.,:]\d+)*%?|[A-Za-z]+(?:['’][A-Za-z]+)*")
 
 
@@ -94,8 +98,7 @@ def diff_texts(old: str, new: str) -> list[Op]:
                 ops.append(Op("insert", "", b) if a is None else Op("delete", a, ""))
             else:
                 ops.extend(diff_chars(a, b))
-    _mark_moves(ops, whole)
-    return _merge_ops(ops)
+    return _merge_ops(_mark_moves(ops, whole))
 
 
 def diff_chars(old: str, new: str) -> list[Op]:
@@ -316,23 +319,29 @@ def _merge_ops(ops: list[Op]) -> list[Op]:
     return out
 
 
-def _mark_moves(ops: list[Op], whole: list[int]) -> None:
+def _mark_moves(ops: list[Op], whole: list[int]) -> list[Op]:
     """Pair whole-paragraph deletions with insertions of the same paragraph elsewhere, edited or not.
 
     Both ops of a pair get ``moved``; the insertion also gets ``edits`` (its character diff from the
-    deleted paragraph) when the paragraph was edited on the way. Pairs are taken most similar first,
-    each paragraph at most once; blocks too big to compare every pair only pair identical paragraphs."""
+    deleted paragraph) when the paragraph was edited on the way. A pair with nothing between them on one
+    side (a short paragraph edited too much for _pair_paragraphs) did not move: it becomes its character
+    diff in place. The ops are returned with those replaced. A pair is a move when the paragraphs'
+    bigram similarity reaches MOVE_THRESHOLD, or, below that (but not below MOVE_FLOOR), when its edits
+    keep at least MOVE_KEPT of the characters, so that shown as moved it shows clearly less than a whole
+    deletion plus insertion would (a short paragraph heavily edited keeps few bigrams but most of its
+    characters; unrelated paragraphs keep neither). Pairs are taken most similar first, each
+    paragraph at most once; blocks too big to compare every pair only pair identical paragraphs."""
     dels = [k for k in whole if ops[k].op == "delete" and ops[k].old.strip()]
     ins = [k for k in whole if ops[k].op == "insert" and ops[k].new.strip()]
     if not dels or not ins:
-        return
+        return ops
     candidates: list[tuple[float, int, int]] = []
     if len(dels) * len(ins) <= BAND_CELLS:
         grams = {k: _bigrams(ops[k].old or ops[k].new) for k in dels + ins}
         for d in dels:
-            for i in ins:
-                sim = 1.0 if ops[d].old.strip() == ops[i].new.strip() else _similarity(grams[d], grams[i])
-                if sim >= MOVE_THRESHOLD:
+            for i in ins:  # the same paragraph ranks above any similarity (an edited copy may share every bigram)
+                sim = 2.0 if ops[d].old.strip() == ops[i].new.strip() else _similarity(grams[d], grams[i])
+                if sim >= MOVE_FLOOR:
                     candidates.append((-sim, d, i))
     else:
         by_text: dict[str, list[int]] = {}
@@ -340,13 +349,49 @@ def _mark_moves(ops: list[Op], whole: list[int]) -> None:
             by_text.setdefault(ops[i].new.strip(), []).append(i)
         candidates = [(-1.0, d, i) for d in dels for i in by_text.get(ops[d].old.strip(), ())]
     used: set[int] = set()
-    for _, d, i in sorted(candidates):
+    in_place: dict[int, list[Op]] = {}
+    for score, d, i in sorted(candidates):
         if d in used or i in used:
             continue
+        edits = _move_edits(ops[d].old, ops[i].new, -score)
+        if edits is None:
+            continue
         used.update((d, i))
+        between = ops[min(d, i) + 1:max(d, i)]
+        inserts_only = all(not op.old for op in between)
+        if inserts_only or all(not op.new for op in between):
+            # nothing lies between on one side: it was edited where it stands, not moved
+            in_place[i if inserts_only else d] = diff_chars(ops[d].old, ops[i].new)
+            ops[d] = ops[i] = Op("equal", "", "")
+            continue
         ops[d].moved = ops[i].moved = True
-        if ops[d].old.strip() != ops[i].new.strip():
-            ops[i].edits = diff_chars(ops[d].old, ops[i].new)
+        ops[i].edits = edits or None
+    return [edit for k, op in enumerate(ops) for edit in in_place.get(k, [op])]
+
+
+def _move_edits(old: str, new: str, sim: float) -> list[Op] | None:
+    """The character edits of a paragraph moved from old to new ([] if it was not edited), or None when
+    the two are not one paragraph: below MOVE_THRESHOLD bigram similarity, the edits must keep MOVE_KEPT
+    of the characters (checked first on the characters in any order, which is cheap)."""
+    if old.strip() == new.strip():
+        return []
+    if sim < MOVE_THRESHOLD and _bag_similarity(old, new) < MOVE_KEPT:
+        return None
+    edits = diff_chars(old, new)
+    return edits if sim >= MOVE_THRESHOLD or _kept_share(edits) >= MOVE_KEPT else None
+
+
+def _bag_similarity(old: str, new: str) -> float:
+    """Dice coefficient of two texts' character multisets: what two texts share in order, they share in
+    any order, so this bounds the share of characters any diff of them can keep unchanged."""
+    a, b = Counter(old), Counter(new)
+    return 2 * sum((a & b).values()) / (len(old) + len(new))
+
+
+def _kept_share(edits: list[Op]) -> float:
+    """The share of both sides' characters that a character diff keeps unchanged (Dice coefficient)."""
+    kept = sum(len(e.old) for e in edits if e.op == "equal")
+    return 2 * kept / sum(len(e.old) + len(e.new) for e in edits)
 
 
 # ---------------------------------------------------------------- revisions in the archive

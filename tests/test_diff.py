@@ -3,7 +3,17 @@ from __future__ import annotations
 
 import json
 
-from archive.diff import Diff, diff_chars, diff_metadata, diff_texts, render_html, render_json, render_text
+from archive.diff import (
+    Diff,
+    Op,
+    chars_changed,
+    diff_chars,
+    diff_metadata,
+    diff_texts,
+    render_html,
+    render_json,
+    render_text,
+)
 
 P1 = "2023年，全区共办理行政复议案件800件，比上年增长5%，其中调解和解结案126件，占结案总数的15.8%。"
 P2 = "深入开展普法宣传教育，组织普法讲座和法律咨询活动，覆盖群众约3万人次，群众法治意识明显提升。"
@@ -359,3 +369,277 @@ def test_a_large_block_of_edited_paragraphs_pairs_each_with_its_edit():
     ops = check_rebuilds(lines(*old), lines(*new))
     assert [(op.op, op.old, op.new) for op in ops if op.op != "equal"] == \
         [("replace", p[5], "改") for p in old]
+
+
+def moves(ops):
+    """The moved paragraphs as (op, paragraph, its edits other than equal runs)."""
+    return [(op.op, (op.old or op.new).strip(), changed(op.edits) if op.edits is not None else None)
+            for op in ops if op.moved]
+
+
+# a short paragraph moved and heavily edited (found by the 100,000-example property run): it keeps few
+# bigrams (similarity 0.46, below MOVE_THRESHOLD) but most of its characters
+SHORT_OLD, SHORT_NEW = "（4）各街道排查整改隐患99999处；", "（2）排查整改隐患1处；"
+# …and one with every figure changed (similarity 0.43)
+TALLY_OLD, TALLY_NEW = "（4）受理800件，调解126件，结案99件。", "（2）受理1件，调解2件，结案3件。"
+# unrelated paragraphs that share a year, a few words and punctuation: each pair would keep at most
+# half of its characters shown as a move
+UNRELATED = [("七、2024年度存在不足和原因。", "三、2024年主要工作安排。"),
+             ("（三）加强数字法治政府建设。", "2.严格落实法治政府建设责任。"),
+             ("2023年，全区法治政府建设工作虽然取得了明显成绩，但仍存在薄弱环节。",
+              "2023年，高新区推进法治政府建设工作取得了一定成绩，同时也存在一些问题和不足。")]
+
+
+def test_a_short_paragraph_moved_and_heavily_edited_is_a_move_with_its_edits():
+    ops = check_rebuilds(lines(SHORT_OLD, P2, P3, P4), lines(P2, SHORT_NEW, P3, P4))
+    assert moves(ops) == [("delete", SHORT_OLD, None),
+                          ("insert", SHORT_NEW, [("replace", "4）各街道", "2）"), ("replace", "99999", "1")])]
+    assert chars_changed(ops) == (3, 10)
+    ops = check_rebuilds(lines(P1, TALLY_OLD, P2, P3), lines(P1, P2, TALLY_NEW, P3))
+    assert moves(ops) == [("delete", TALLY_OLD, None),
+                          ("insert", TALLY_NEW, [("replace", "4", "2"), ("replace", "800", "1"),
+                                                 ("replace", "126", "2"), ("replace", "99", "3")])]
+
+
+def test_unrelated_paragraphs_sharing_words_are_not_paired_as_a_move():
+    for a, b in UNRELATED:
+        ops = check_rebuilds(lines(a, P2, P3), lines(P2, P3, b))
+        assert moves(ops) == [], (a, b)
+        assert changed(ops) == [("delete", a + "\n", ""), ("insert", "", "\n" + b)]
+
+
+def test_an_unrelated_pair_refused_does_not_stop_a_less_similar_move():
+    """The refused pair is more similar by bigrams than the moved-and-edited one, so it is judged first."""
+    a, b = UNRELATED[2]
+    ops = check_rebuilds(lines(a, TALLY_OLD, P2, P3), lines(P2, b, P3, TALLY_NEW))
+    assert [(op, text) for op, text, _ in moves(ops)] == [("delete", TALLY_OLD), ("insert", TALLY_NEW)]
+
+
+def test_a_moved_paragraph_with_its_clauses_swapped_is_still_a_move():
+    """Its bigrams are nearly all kept, though its character diff keeps only half of it: a move."""
+    a, b = "全区共办理行政复议案件800件，", "组织普法讲座和法律咨询活动52场"
+    old, new = a + b + "。", b + "，" + a[:-1] + "。"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, P3, new))
+    assert [(op, text) for op, text, _ in moves(ops)] == [("delete", old), ("insert", new)]
+
+
+def test_a_moved_heading_with_its_rule_shortened_is_still_a_move():
+    """A run of repeated characters shrinks: the bigrams stay, the characters do not (no cheap refusal)."""
+    old, new = "一、总体情况" + "—" * 30, "一、总体情况——"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "—" * 28, "")])]
+
+
+def test_a_moved_paragraph_sharing_exactly_half_its_bigrams_is_a_move():
+    """Cut to its first half: 5 bigrams of 15 and 5 (Dice 0.5, MOVE_THRESHOLD); its characters alone
+    (6 of 16 and 6, newlines included 0.58) would not make it one."""
+    old, new = "一、总体情况及本年度主要工作成效", "一、总体情况"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "及本年度主要工作成效", "")])]
+
+
+def test_a_moved_paragraph_whose_edits_keep_exactly_three_fifths_is_a_move():
+    """(三)…建设 keeps 6 of 14 and 6 characters, newlines included (0.6, MOVE_KEPT), in any order too,
+    and shares 3 bigrams of 12 and 4 (0.375)."""
+    old, new = "（三）加强数字法治政府建设", "（三）建设"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("delete", "加强数字法治政府", "")])]
+
+
+def twelve_paragraphs_diff(document: dict) -> Diff:
+    """第3段 moved to the top, 第10段 made 第十段, the title and publisher changed."""
+    paras = [f"第{n}段。" for n in range(1, 13)]
+    new = [paras[2], *paras[:2], *paras[3:9], "第十段。", *paras[10:]]
+    meta = diff_metadata({"title": "年度报告", "publisher": "区司法局"},
+                         {"title": "2024年度报告（修订）", "publisher": "区司法局\n区政府"})
+    return Diff(document, {"id": 1, "fetched_at": "2024-01-01T08:00:00Z"}, {"id": 2},
+                diff_texts(lines(*paras), lines(*new)), meta)
+
+
+DOCUMENT = {"id": 7, "url": "http://x/7.html", "title": "年度报告", "source_id": "gov"}
+HEADER = ("document 7: 年度报告\nurl: http://x/7.html\n"
+          "--- revision 1 fetched 2024-01-01T08:00:00Z\n+++ revision 2 fetched ?\n")
+
+
+def test_text_rendering_in_full():
+    assert render_text(twelve_paragraphs_diff(DOCUMENT)) == HEADER + (
+        "title: [-年度报告-]{+2024年度报告（修订）+}\n"
+        "publisher: 区司法局\n{+区政府+}\n"
+        "text: +1 -2 characters\n"
+        "\n"
+        "{~第3段。~}\n第1段。\n第2段。\n[~第3段。~]\n第4段。\n"
+        "  ... 4 unchanged lines\n"
+        "第9段。\n第[-10-]{+十+}段。\n第11段。\n"
+        "  ... 1 unchanged line\n")
+
+
+def test_text_rendering_in_colour_in_full():
+    red, green, grey, cyan, dim, end = "\x1b[31;9m", "\x1b[32;4m", "\x1b[2;9m", "\x1b[36m", "\x1b[2m", "\x1b[0m"
+    assert render_text(twelve_paragraphs_diff(DOCUMENT), color=True) == HEADER + (
+        f"title: {red}年度报告{end}{green}2024年度报告（修订）{end}\n"
+        f"publisher: 区司法局\n{green}区政府{end}\n"
+        "text: +1 -2 characters\n"
+        "\n"
+        f"{cyan}第3段。{end}\n第1段。\n第2段。\n{grey}第3段。{end}\n第4段。\n"
+        f"{dim}  ... 4 unchanged lines{end}\n"
+        f"第9段。\n第{red}10{end}{green}十{end}段。\n第11段。\n"
+        f"{dim}  ... 1 unchanged line{end}\n")
+
+
+def test_text_rendering_of_an_unchanged_text_and_a_document_without_title_or_url():
+    same = Diff({"id": 3}, {"id": 1}, {"id": 2}, diff_texts(P1, P1))
+    assert render_text(same) == ("document 3: \nurl: \n--- revision 1 fetched ?\n+++ revision 2 fetched ?\n"
+                                 "text: +0 -0 characters\n(text unchanged)\n")
+
+
+def test_text_rendering_marks_a_change_of_line_breaks_alone_only():
+    """A deleted "X" line (a Roman numeral) or a trailing space with its line break is text, not ↵."""
+    ops = [Op("equal", "甲", "甲"), Op("delete", " \n", ""), Op("equal", "乙\n", "乙\n"), Op("delete", "X\n", ""),
+           Op("equal", "丙", "丙"), Op("insert", "", "\n"), Op("equal", "丁", "丁")]
+    text = render_text(Diff({"id": 1}, {"id": 1}, {"id": 2}, ops))
+    assert text.endswith("\n\n甲[- -]\n乙\n[-X-]\n丙{+↵+}\n丁\n")
+
+
+def test_html_page_in_full():
+    page = render_html(twelve_paragraphs_diff(DOCUMENT))
+    assert "<title>Diff: 年度报告</title>" in page and "<h1>年度报告</h1>" in page
+    assert '<p><a href="http://x/7.html">http://x/7.html</a></p>' in page
+    assert ('<p class="revisions">revision 1 fetched 2024-01-01T08:00:00Z → revision 2 fetched ?\n'
+            "· +1 −2 characters</p>") in page
+    assert ('<table class="meta"><tr><th>title</th><td><del>年度报告</del><ins>2024年度报告（修订）</ins></td></tr>'
+            "<tr><th>publisher</th><td>区司法局<ins>\n区政府</ins></td></tr></table>") in page
+    assert ('<div class="diff"><ins class="moved">第3段。\n</ins>第1段。\n第2段。\n<del class="moved">第3段。\n</del>'
+            "第4段。\n第5段。\n第6段。\n第7段。\n第8段。\n第9段。\n第<del>10</del><ins>十</ins>段。\n第11段。\n第12段。</div>"
+            ) in page
+
+
+def test_html_page_titled_by_url_or_id_when_the_document_has_no_title():
+    by_url = render_html(twelve_paragraphs_diff({"id": 7, "url": "http://x/7.html"}))
+    assert "<title>Diff: http://x/7.html</title>" in by_url and "<h1>http://x/7.html</h1>" in by_url
+    by_id = render_html(twelve_paragraphs_diff({"id": 7}))
+    assert "<title>Diff: 7</title>" in by_id and "<h1>7</h1>" in by_id and '<p><a href=""></a></p>' in by_id
+
+
+def test_json_in_full():
+    diff = twelve_paragraphs_diff(DOCUMENT)
+    out = render_json(diff)
+    assert out.startswith('{\n  "document": {\n    "id": 7,\n    "url": "http://x/7.html",\n    "title": "年度报告",\n'
+                          '    "source_id": "gov"\n  },\n  "from": 1,\n  "to": 2,\n  "changes": [\n    {\n')
+    assert out.endswith("\n}\n")
+    data = json.loads(out)
+    assert data["changes"][:2] == [{"op": "insert", "old": "", "new": "第3段。\n", "moved": True},
+                                   {"op": "equal", "old": "第1段。\n第2段。\n", "new": "第1段。\n第2段。\n"}]
+    assert data["metadata"] == {
+        "title": {"old": "年度报告", "new": "2024年度报告（修订）",
+                  "changes": [{"op": "replace", "old": "年度报告", "new": "2024年度报告（修订）"}]},
+        "publisher": {"old": "区司法局", "new": "区司法局\n区政府",
+                      "changes": [{"op": "equal", "old": "区司法局", "new": "区司法局"},
+                                  {"op": "insert", "old": "", "new": "\n区政府"}]}}
+    created = json.loads(render_json(Diff(DOCUMENT, None, {"id": 2}, diff_texts("", P1))))
+    assert created["from"] is None and created["to"] == 2
+
+
+def test_the_best_chain_of_edited_paragraphs_skips_unrelated_ones_between():
+    """Paragraphs 1 and 4 edited, 2 and 3 replaced: 1 and 4 are paired in one chain (each shown by its
+    edits), though nothing pairs in between."""
+    old, new = UNRELATED[2]
+    ops = check_rebuilds(lines(old, prose(1), prose(2), P1), lines(new, prose(3), prose(4), P1.replace("800", "860")))
+    assert moves(ops) == []
+    assert [c for c in changed(ops) if len(c[1]) < 20 and len(c[2]) < 20] == [
+        ("replace", "全区", "高新区推进"), ("delete", "虽然", ""), ("replace", "明显", "一定"),
+        ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足"), ("replace", "800", "860")]
+
+
+def test_two_edited_paragraphs_that_cross_are_one_edit_and_one_move():
+    edited_1, edited_2 = P1.replace("800", "860"), P2.replace("3万", "5万")
+    ops = check_rebuilds(lines(P1, P2), lines(prose(9), edited_2, edited_1))
+    assert moves(ops) == [("insert", edited_2, [("replace", "3", "5"), ("insert", "", "\n")]), ("delete", P2, None)]
+    assert ("replace", "800", "860") in changed(ops)
+
+
+def test_blank_lines_do_not_outweigh_edited_paragraphs():
+    ops = check_rebuilds(lines(" ", P1, P2), lines(P1.replace("800", "860"), P2.replace("3万", "5万"), "  "))
+    assert moves(ops) == []
+    assert changed(ops) == [("delete", " \n", ""), ("replace", "800", "860"), ("replace", "3", "5"),
+                            ("insert", "", "\n  ")]
+
+
+def test_repeated_separator_lines_do_not_spoil_the_alignment_of_a_long_text():
+    """300 paragraphs, every fifth a "——" separator, the first 100 moved to the end: the other 200 stay
+    one equal run (difflib's autojunk would treat the separators as junk and move everything)."""
+    paras = [prose(n) if n % 5 else "——" for n in range(300)]
+    ops = check_rebuilds(lines(*paras), lines(*paras[100:], *paras[:100]))
+    assert [op.new for op in ops if op.op == "equal"] == [lines(*paras[100:])]
+    assert len([op for op in ops if op.moved]) == 200
+
+
+def test_a_paragraph_in_place_sharing_two_fifths_of_its_bigrams_is_an_edit():
+    """办理, 80, 00, 0件, 件。: 5 bigrams of 13 and 12 (Dice 0.4, PAIR_THRESHOLD)."""
+    ops = check_rebuilds(lines(P1, "共办理行政复议案件800件。", P2), lines(P1, "办理人大代表建议800件。", P2))
+    assert changed(ops) == [("delete", "共", ""), ("replace", "行政复议案件", "人大代表建议")]
+
+
+def test_a_paragraph_in_place_sharing_only_a_figure_and_its_unit_is_replaced_whole():
+    """80, 00, 0件, 件。: 4 bigrams of 13 and 12 (0.32)."""
+    ops = check_rebuilds(lines(P1, "共办理行政复议案件800件。", P2), lines(P1, "答复政协委员提案800件。", P2))
+    assert changed(ops) == [("replace", "共办理行政复议案件800件。\n", "答复政协委员提案800件。\n")]
+
+
+def test_a_chain_of_edited_paragraphs_reaches_across_inserted_ones():
+    """The second pair's predecessor sits three new paragraphs back (the chain's prefix maximum over
+    new positions 0–3 must see position 2)."""
+    old, new = UNRELATED[2]
+    edited = P1.replace("800", "860")
+    ops = check_rebuilds(lines(old, P1), lines(prose(1), prose(2), new, prose(3), edited))
+    assert moves(ops) == []
+    assert [c for c in changed(ops) if len(c[1]) < 20 and len(c[2]) < 20] == [
+        ("replace", "全区", "高新区推进"), ("delete", "虽然", ""), ("replace", "明显", "一定"),
+        ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足"), ("replace", "800", "860")]
+
+
+def test_a_pair_at_the_edge_of_the_band_is_found():
+    """In a block of 200 rewritten paragraphs the band reaches BAND_CELLS / 400 = 100 paragraphs either
+    side of the diagonal: an edited paragraph 100 places down is paired, shown by its edits."""
+    old, new = UNRELATED[2]
+    others = [prose(2000 + n) for n in range(199)]
+    new_side = [prose(3000 + n) for n in range(199)]
+    new_side.insert(100, new)
+    ops = check_rebuilds(lines(old, *others, P4), lines(*new_side, P4))
+    assert ("replace", "但仍存在薄弱环节", "同时也存在一些问题和不足") in changed(ops)
+
+
+def test_a_short_paragraph_edited_where_it_stands_is_not_a_move():
+    """第6段 → 第六段 keeps too few bigrams to be paired in its block (1 of 3 and 3), but most of its
+    characters: with only insertions, or only deletions, between the two it is an edit in place."""
+    ops = check_rebuilds(lines(P1, "第6段。", P2), lines(P1, P3, "第六段。", P2))
+    assert moves(ops) == [] and changed(ops) == [("insert", "", P3 + "\n"), ("replace", "6", "六")]
+    ops = check_rebuilds(lines(P1, "第6段。", P3, P2), lines(P1, "第六段。", P2))
+    assert moves(ops) == [] and changed(ops) == [("replace", "6", "六"), ("delete", P3 + "\n", "")]
+
+
+def test_an_edit_in_place_does_not_stop_a_less_similar_move():
+    """（三）… edited in place (bigram similarity 0.375) is judged before 第6段 moved and edited (0.33)."""
+    ops = check_rebuilds(lines(P1, "（三）加强数字法治政府建设", P2, "第6段。", P3, P4),
+                         lines(P1, "（三）建设", P2, P3, "第六段。", P4))
+    assert moves(ops) == [("delete", "第6段。", None), ("insert", "第六段。", [("replace", "6", "六")])]
+    assert ("delete", "加强数字法治政府", "") in changed(ops)
+
+
+def test_an_identical_paragraph_is_preferred_to_a_copy_with_the_same_bigrams():
+    """加强监督，加强监督。 and the same slogan three times share every bigram (similarity 1.0)."""
+    slogan, longer = "加强监督，加强监督。", "加强监督，加强监督，加强监督。"
+    ops = check_rebuilds(lines(slogan, P2, P3), lines(P2, P3, longer, slogan))
+    assert moves(ops) == [("delete", slogan, None), ("insert", slogan, None)]
+
+
+def test_a_moved_contents_line_sharing_one_bigram_in_five_is_still_compared():
+    """A contents line: ……, …一, 一、, 、总, 总则 against ……, …二, 二、, 、附, 附则 (Dice 0.2, MOVE_FLOOR);
+    its edits keep 14 of 17 characters on each side."""
+    old, new = "…" * 12 + "一、总则", "…" * 12 + "二、附则"
+    ops = check_rebuilds(lines(old, P2, P3), lines(P2, new, P3))
+    assert moves(ops) == [("delete", old, None), ("insert", new, [("replace", "一、总", "二、附")])]
+
+
+def test_diff_chars_of_equal_texts():
+    assert diff_chars("", "") == []
+    assert changed(diff_chars("年度报告", "年度报告")) == [] and len(diff_chars("年度报告", "年度报告")) == 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from archive.diff import diff_texts
@@ -255,11 +255,26 @@ def check_diff(old: str, new: str, unmoved: str) -> None:
 UNDER_MUTMUT = bool(os.environ.get("MUTANT_UNDER_TEST"))
 
 
+# what the 100,000-example run of 2026-11-29 03:04 UTC found (a short paragraph moved and heavily edited was
+# shown as a whole deletion and insertion), kept as explicit examples
+_TAIL = "（1）答复政协委员提案361件。\n（11）全区完善重大行政决策程序。"
+FOUND = [("（4）各街道排查整改隐患99999处" + end + "\n（5）进一步增强全员的法治观念。\n" + _TAIL,
+          "（5）进一步增强全员的法治观念。\n（2）排查整改隐患1处" + end + "\n" + _TAIL,
+          "（2）排查整改隐患1处" + end + "\n（5）进一步增强全员的法治观念。\n" + _TAIL) for end in "；。"]
+
+
 @settings(max_examples=60 if UNDER_MUTMUT else 300, derandomize=UNDER_MUTMUT, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(edited_texts())
+@example(FOUND[0])
+@example(FOUND[1])
 def test_diff_is_exact_whole_and_local_on_realistic_edits(example):
     check_diff(*example)
+
+
+def test_the_cases_the_long_run_found_are_local():
+    for case in FOUND:
+        check_diff(*case)
 
 
 # --- the cases the issue reproduced, kept as plain examples -----------------------------------------
