@@ -136,7 +136,8 @@ class SchedulerService:
         self._snapshot = self._snapshot_dir / "sources.yaml"
         self._write_snapshot()
         # Crawls read the last good config from the snapshot, never a half-edited file.
-        self.runner = CrawlRunner(self._snapshot, db_path, time_limit=time_limit, grace=grace, log_dir=log_dir)
+        self.runner = CrawlRunner(self._snapshot, db_path, time_limit=time_limit, grace=grace, log_dir=log_dir,
+                                  register_sources=False)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_concurrent)},
             job_defaults={

@@ -37,3 +37,12 @@ def dept() -> Iterator[ReplicaFarm]:
     farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
     with farm:
         yield farm
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutmut (MUTANT_UNDER_TEST set), tests that start crawl processes (marked `crawl`) run last,
+    so a mutant the fast in-process tests already fail (mutmut stops at the first failure) costs no crawl."""
+    import os
+
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=lambda item: item.get_closest_marker("crawl") is not None)

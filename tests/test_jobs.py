@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from crawler.locks import SourceLock
 from crawler.service import SchedulerService, enabled_sources, list_sources, run_once, setup_logging
 from crawler.sources import Source, load_config
 from tests.crawling import rows
+from tests.sites import ReplicaFarm
 
 
 def closed_url() -> str:
@@ -30,9 +32,14 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}/list/index.html"
 
 
-def source(source_id: str, url: str | None = None, **extra) -> dict:
+# Politeness off and extraction in the crawl's own process: a crawl child starts and ends in about a second.
+FAST = {"RETRY_ENABLED": False, "ZWGK_EXTRACT_WORKERS": 0, "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False,
+        "ROBOTSTXT_OBEY": False, "ZWGK_ATTACHMENTS": False}
+
+
+def source(source_id: str, url: str | None = None, settings: dict | None = None, **extra) -> dict:
     return {"id": source_id, "name": "测试区人民政府", "district": "测试区", "start_urls": [url or closed_url()],
-            "article_urls": [r"/content/post_\d+\.html$"], "settings": {"RETRY_ENABLED": False}, **extra}
+            "article_urls": [r"/content/post_\d+\.html$"], "settings": {**FAST, **(settings or {})}, **extra}
 
 
 def write(path: Path, *sources: dict, schedule: str = "0 6 * * *") -> Path:
@@ -158,43 +165,140 @@ def test_abandon_stale_runs(tmp_path):
 
 
 # --- CrawlRunner -----------------------------------------------------------------------------------
+# Every test here supervises a real `python -m crawler.run` child (politeness off, extraction in the
+# child's own process, so one starts and ends in about a second). A hanging crawl is one whose only
+# request meets a port that accepts and never answers: asked to stop, Scrapy waits for that download
+# (its DOWNLOAD_TIMEOUT) before it closes, which is what lets a test see the grace and the kill.
 
-def test_runner_skips_when_stopping_and_when_locked(tmp_path):
+def test_runner_skips_when_stopping_and_when_locked(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     config = load_config(write(tmp_path / "sources.yaml", source("down")))
     runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs")
     lock = SourceLock(tmp_path / "archive.db", "down")
     assert lock.acquire(note="someone else")
     try:
         locked = runner.crawl(config.get("down"))
+        holder = lock.holder()
     finally:
         lock.release()
-    assert locked.status == "locked" and locked.run_id is None and "someone else" in locked.message
+    assert locked.status == "locked" and locked.run_id is None and locked.message == f"locked by {holder}"
+    assert holder.endswith("someone else")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"source down: not started, another crawl holds its lock ({holder})"]
     runner.stop()
     skipped = runner.crawl(config.get("down"))
     assert skipped.status == "skipped" and skipped.message == "scheduler is stopping"
     assert not (tmp_path / "archive.db").exists()
 
 
+def test_runner_paths_and_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CrawlRunner("sources.yaml", "data/archive.db")  # relative: the child runs elsewhere
+    assert runner.config_path == tmp_path / "sources.yaml" and runner.db_path == tmp_path / "data" / "archive.db"
+    assert runner.log_dir == tmp_path / "data" / "logs"  # beside the archive unless given
+    assert (runner.time_limit, runner.grace, runner.progress_log_interval) == (2 * 3600, 20, 30.0)
+    assert runner.on_progress is None and runner.register_sources is True
+    assert CrawlRunner("sources.yaml", "archive.db", log_dir="elsewhere").log_dir == tmp_path / "elsewhere"
+    assert not runner.stopping.is_set() and not runner._killing.is_set()
+    runner.stop(kill=True)
+    assert runner.stopping.is_set() and runner._killing.is_set()
+
+
+@pytest.mark.crawl
+def test_runner_crawls_a_replica_site_and_logs_its_counts(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    db_path = tmp_path / "archive.db"
+    with ReplicaFarm(sites=("news",)) as farm:
+        farm.sources_yaml(tmp_path / "sources.yaml")
+        entries = yaml.safe_load((tmp_path / "sources.yaml").read_text(encoding="utf-8"))
+        for entry in entries["sources"]:
+            entry["settings"] = {**entry.get("settings", {}), **FAST}
+        (tmp_path / "sources.yaml").write_text(yaml.safe_dump(entries, allow_unicode=True), encoding="utf-8")
+        news = load_config(tmp_path / "sources.yaml").get("replica-news")
+        runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs")
+        before = time.monotonic()
+        first = runner.crawl(news)
+        took = time.monotonic() - before
+        first_log = first.log_path.read_text(encoding="utf-8")
+        # a progress file left by an earlier crawl is never shown as this crawl's figures
+        (tmp_path / "logs" / "crawls" / "replica-news.progress.json").write_text('{"pages_fetched": 999}')
+        shown: list[dict] = []
+        runner.on_progress = lambda sid, snap: shown.append(snap)
+        second = runner.crawl(news)
+    (row1, row2) = rows(db_path, "select * from runs order by id")
+    documents = rows(db_path, "select count(*) as n from documents")[0]["n"]
+    assert first.status == "ok" and first.succeeded and first.run_id == 1 and first.row == row1
+    assert first.message is None and 0 < first.seconds <= took
+    assert row1["new_documents"] == documents > 0 and row1["errors"] == 0
+    assert first.counts() == (f"pages {row1['pages_fetched']}, new {documents}, changed 0, unchanged 0, gone 0, "
+                              f"errors 0, blocked 0")
+    assert row1["pid"] not in (None, os.getpid())  # the crawl's own process, not the scheduler's
+    assert first.log_path == tmp_path / "logs" / "crawls" / "replica-news.log"
+    assert "Spider closed (finished)" in first_log  # the child's whole output, stderr included
+    assert (tmp_path / "logs" / "crawls" / "replica-news.log.1").read_text(encoding="utf-8") == first_log
+    assert second.status == "ok" and second.row == row2 and row2["unchanged"] == documents
+    assert all(s.get("pages_fetched") != 999 for s in shown)
+    assert rows(db_path, "select id, schedule from sources") == [{"id": "replica-news", "schedule": news.schedule}]
+    done = [r for r in caplog.records if " ok in " in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in done] == [
+        (logging.INFO, f"source replica-news: run {o.run_id} ok in {o.seconds:.1f}s: {o.counts()}")
+        for o in (first, second)]
+    assert not SourceLock(db_path, "replica-news").is_held_elsewhere()
+
+
+@pytest.mark.crawl
 def test_runner_records_a_failed_crawl(tmp_path, caplog):
     url = closed_url()
     config = load_config(write(tmp_path / "sources.yaml", source("down", url)))
-    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
-                         time_limit=60, grace=5)
+    db_path = tmp_path / "archive.db"
+    db = connect(db_path)
+    store.upsert_source(db, {"id": "down", "name": "down", "schedule": "every 5h"})  # what a scheduler registered
+    db.close()
+    quiet = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs", time_limit=60, grace=5,
+                        register_sources=False)
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
-    outcome = runner.crawl(config.get("down"))
+    outcome = quiet.crawl(config.get("down"))
     assert outcome.status == "failed" and not outcome.succeeded and outcome.run_id == 1
+    assert rows(db_path, "select schedule from sources") == [{"schedule": "every 5h"}]  # left to the scheduler
     assert outcome.log_path == tmp_path / "logs" / "crawls" / "down.log" and outcome.log_path.exists()
-    (row,) = rows(tmp_path / "archive.db", "select * from runs")
-    assert row["status"] == "failed" and row["errors"] == 1 and row["pid"] != os.getpid()
-    assert outcome.row["errors"] == 1 and outcome.seconds > 0
+    (row,) = rows(db_path, "select * from runs")
+    assert row["status"] == "failed" and row["errors"] == 1 and outcome.row == row and outcome.message == row["message"]
     messages = [r.getMessage() for r in caplog.records]
-    assert "source down: run 1 started (time limit 60s)" in messages
-    assert any(m.startswith(f"source down: run 1: error fetch of {url}: ") for m in messages)
-    assert any(m.startswith("source down: run 1 failed in ") for m in messages)
+    assert messages[0] == "source down: run 1 started (time limit 60s)"
+    (fetch,) = rows(db_path, "select url, error from fetches")
+    assert messages[1] == f"source down: run 1: error fetch of {url}: {fetch['error']}" and fetch["url"] == url
+    assert (caplog.records[-1].levelno, messages[-1]) == (
+        logging.WARNING, f"source down: run 1 failed in {outcome.seconds:.1f}s: {outcome.counts()} ({row['message']})")
+    assert len(messages) == 3
+    assert not SourceLock(db_path, "down").is_held_elsewhere()
+    own = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs")
+    assert own.crawl(config.get("down")).run_id == 2
+    assert rows(db_path, "select schedule from sources") == [{"schedule": "0 6 * * *"}]  # --once records its config
+
+
+def test_runner_records_a_crawler_that_cannot_start(tmp_path):
+    config = load_config(write(tmp_path / "sources.yaml", source("down")))
+    (tmp_path / "logs").write_text("a file where the log directory should be", encoding="utf-8")
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs")
+    outcome = runner.crawl(config.get("down"))
+    assert outcome.status == "failed" and outcome.run_id == 1
+    assert outcome.message.startswith("could not start the crawler: [Errno 20] Not a directory")
+    (row,) = rows(tmp_path / "archive.db", "select status, message from runs")
+    assert row == {"status": "failed", "message": outcome.message}
     assert not SourceLock(tmp_path / "archive.db", "down").is_held_elsewhere()
-    # the log of the run before is kept as .log.1
-    runner.crawl(config.get("down"))
-    assert (tmp_path / "logs" / "crawls" / "down.log.1").exists()
+
+
+@pytest.mark.crawl
+def test_runner_fails_a_run_its_crawler_left_unfinished(tmp_path):
+    config = load_config(write(tmp_path / "sources.yaml", source("down")))
+    (tmp_path / "sources.yaml").write_text("sources: [", encoding="utf-8")  # broken after it was read
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs")
+    outcome = runner.crawl(config.get("down"))
+    last = outcome.log_path.read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert last.startswith("error: ")  # crawler.run's one line about the config, exit code 2
+    assert outcome.status == "failed"
+    assert outcome.message == f"crawler exited with code 2 without finishing the run: {last}"
+    assert rows(tmp_path / "archive.db", "select message from runs") == [{"message": outcome.message}]
 
 
 @pytest.fixture
@@ -205,41 +309,184 @@ def hanging_url():
         yield f"http://127.0.0.1:{server.getsockname()[1]}/list/index.html"
 
 
-def test_runner_stops_a_crawl_at_its_time_limit(tmp_path, hanging_url):
-    config = load_config(write(tmp_path / "sources.yaml", source("hang", hanging_url, settings={
-        "RETRY_ENABLED": False, "ZWGK_TIME_LIMIT": 2})))
-    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
-                         time_limit=600, grace=1)
-    outcome = runner.crawl(config.get("hang"))
-    assert outcome.status == "failed" and "time limit of 2s" in outcome.message
+def hanging(tmp_path: Path, url: str, download_timeout: int = 10, **settings) -> Source:
+    """A source whose crawl hangs on its first request for `download_timeout` seconds."""
+    return load_config(write(tmp_path / "sources.yaml", source("hang", url, settings={
+        "DOWNLOAD_TIMEOUT": download_timeout, **settings}))).get("hang")
 
 
-def test_runner_stop_interrupts_a_running_crawl(tmp_path, hanging_url):
-    config = load_config(write(tmp_path / "sources.yaml", source("hang", hanging_url)))
-    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
-                         time_limit=600, grace=1)
-    seen = threading.Event()
-    runner.on_progress = lambda *_: seen.set()  # the crawl is up and running
-    stopper = threading.Thread(target=lambda: seen.wait(60) and runner.stop())
-    stopper.start()
-    outcome = runner.crawl(config.get("hang"))
-    stopper.join()
-    assert outcome.status == "interrupted", outcome
-    assert "scheduler stopped" in outcome.message or "crawl stopped: shutdown" in outcome.message
+@pytest.mark.crawl
+def test_runner_stop_kills_a_crawl_that_does_not_close_within_its_grace(tmp_path, hanging_url, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    hang = hanging(tmp_path, hanging_url)
+    db_path = tmp_path / "archive.db"
+    runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs", time_limit=600, grace=1)
+    seen: list[tuple[str, dict]] = []
+    child: dict = {}
+
+    def on_progress(source_id: str, snapshot: dict) -> None:
+        if not seen:  # the crawl is up: look at its process, try a second crawl, then stop it
+            pid = rows(db_path, "select pid from runs")[0]["pid"]
+            child["cmdline"] = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            child["fds"] = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            child["second"] = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "other").crawl(hang)
+            runner.stop()
+        seen.append((source_id, snapshot))
+
+    runner.on_progress = on_progress
+    outcome = runner.crawl(hang)
+    assert seen and seen[0][0] == "hang" and "pages_fetched" in seen[0][1]
+    assert all(a[1] != b[1] for a, b in zip(seen, seen[1:], strict=False))  # shown when they change
+    assert b"crawler.run" in child["cmdline"]  # the runs row names the crawl's own process
+    assert str(SourceLock(db_path, "hang").path) in child["fds"]  # it holds the source's lock itself
+    assert child["second"].status == "locked" and child["second"].message.endswith("crawl of hang")
+    assert outcome.status == "interrupted"
+    assert outcome.message == "scheduler stopped before the crawl finished (killed by SIGKILL)"
+    assert "source hang: run 1 started (time limit 600s)" in [r.getMessage() for r in caplog.records]
 
 
+@pytest.mark.crawl
 def test_runner_kill_ends_a_crawl_at_once(tmp_path, hanging_url):
-    config = load_config(write(tmp_path / "sources.yaml", source("hang", hanging_url)))
+    hang = hanging(tmp_path, hanging_url)
     runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
                          time_limit=600, grace=600)
-    seen = threading.Event()
-    runner.on_progress = lambda *_: seen.set()
-    stopper = threading.Thread(target=lambda: seen.wait(60) and runner.stop(kill=True))
+    runner.on_progress = lambda *_: runner.stop(kill=True)  # without kill=True: the 600 s grace
+    outcome = runner.crawl(hang)
+    assert outcome.status == "interrupted"
+    assert outcome.message == "scheduler stopped before the crawl finished (killed by SIGKILL)"
+
+
+@pytest.mark.crawl
+def test_runner_gives_a_stopped_crawl_its_grace_to_close(tmp_path, hanging_url, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    hang = hanging(tmp_path, hanging_url, download_timeout=5)  # it can close once its download gives up
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
+                         time_limit=600, grace=600)
+    runner.on_progress = lambda *_: runner.stop()
+    outcome = runner.crawl(hang)
+    assert outcome.status == "interrupted" and outcome.message == "crawl stopped: shutdown"  # the crawl's own end
+    assert (caplog.records[-1].levelno, caplog.records[-1].getMessage()) == (
+        logging.WARNING, f"source hang: run 1 interrupted in {outcome.seconds:.1f}s: {outcome.counts()} "
+                         "(crawl stopped: shutdown)")
+
+
+@pytest.mark.crawl
+def test_runner_stops_a_crawl_at_its_time_limit(tmp_path, hanging_url):
+    hang = hanging(tmp_path, hanging_url, ZWGK_TIME_LIMIT=1)
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
+                         time_limit=600, grace=1)
+    outcome = runner.crawl(hang)
+    # the scheduler or the crawl itself stops it, whichever sees the deadline first
+    assert outcome.status == "failed" and outcome.message.startswith("stopped at the time limit of 1s")
+
+
+@pytest.mark.crawl
+def test_a_crawl_child_keeps_its_own_time_limit_and_grace(tmp_path, hanging_url):
+    """Unsupervised (its scheduler hangs), the child still ends at its limit + grace, as it was told."""
+    hang = hanging(tmp_path, hanging_url, ZWGK_TIME_LIMIT=1)
+    db_path = tmp_path / "archive.db"
+    runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs", time_limit=600, grace=1)
+    db = connect(db_path)
+    store.upsert_source(db, hang.as_row())
+    run_id = store.start_run(db, "hang")
+    db.close()
+    with SourceLock(db_path, "hang") as lock:
+        assert lock.acquire()
+        child = runner._spawn(hang, run_id, lock, tmp_path / "logs" / "crawls" / "hang.log")
+        child.wait(60)
+    assert rows(db_path, "select status, message from runs") == [{
+        "status": "failed", "message": "stopped at the time limit of 1s; it did not end within 1s and killed itself"}]
+
+
+@pytest.mark.crawl
+def test_wait_says_why_it_stopped_a_crawl(tmp_path, hanging_url):
+    hang = hanging(tmp_path, hanging_url)
+    db_path = tmp_path / "archive.db"
+    db = connect(db_path)
+    store.upsert_source(db, hang.as_row())
+    log = tmp_path / "logs" / "crawls" / "hang.log"
+    with SourceLock(db_path, "hang") as lock:
+        assert lock.acquire()
+        runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs", time_limit=600, grace=0)
+        late = runner._spawn(hang, store.start_run(db, "hang"), lock, log)
+        assert runner._wait(late, time.monotonic() - 11, 10, "hang") == "time-limit"  # started 11 s ago, limit 10
+        assert late.returncode < 0  # stopped at once, by a signal
+        runner.stop()
+        stopped = runner._spawn(hang, store.start_run(db, "hang"), lock, log)
+        assert runner._wait(stopped, time.monotonic(), 600, "hang") == "stop" and stopped.returncode < 0
+    down = load_config(write(tmp_path / "down.yaml", source("down"))).get("down")
+    with SourceLock(db_path, "down") as lock:
+        assert lock.acquire()
+        runner = CrawlRunner(tmp_path / "down.yaml", db_path, log_dir=tmp_path / "logs", time_limit=600, grace=0)
+        store.upsert_source(db, down.as_row())
+        done = runner._spawn(down, store.start_run(db, "down"), lock, tmp_path / "logs" / "crawls" / "down.log")
+        assert runner._wait(done, time.monotonic(), 600, "down") is None and done.returncode == 3  # ended itself
+    db.close()
+
+
+@pytest.mark.crawl
+def test_runner_logs_progress_when_nobody_watches(tmp_path, hanging_url, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    hang = hanging(tmp_path, hanging_url)
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
+                         time_limit=600, grace=0, progress_log_interval=0)
+    ended = threading.Event()
+
+    def stop_after_a_progress_line() -> None:
+        deadline = time.monotonic() + 60
+        while not ended.is_set() and time.monotonic() < deadline:
+            if any(r.getMessage().startswith("source hang: pages ") for r in list(caplog.records)):
+                break
+            time.sleep(0.05)
+        runner.stop(kill=True)
+
+    stopper = threading.Thread(target=stop_after_a_progress_line)
     stopper.start()
-    outcome = runner.crawl(config.get("hang"))  # without kill=True this would wait out the 600 s grace
-    stopper.join()
-    assert outcome.status in ("interrupted", "abandoned")
-    assert "SIGKILL" in outcome.message or "SIGTERM" in outcome.message or "shutdown" in outcome.message
+    try:
+        outcome = runner.crawl(hang)
+    finally:
+        ended.set()
+        stopper.join()
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("source hang: ")
+                and " run " not in r.getMessage()]
+    assert progress[0] == "source hang: starting"  # before the child wrote its first figures
+    line = next(m for m in progress if m != "source hang: starting")
+    assert line.startswith("source hang: pages 0 done / ") and line.endswith(" pages/s")
+    assert outcome.status == "interrupted"
+
+
+def test_settle_gives_every_run_a_final_status(tmp_path):
+    db_path = tmp_path / "archive.db"
+    db = connect(db_path)
+    store.upsert_source(db, {"id": "s", "name": "s"})
+    runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs")
+    log = tmp_path / "s.log"
+    log.write_text("starting\nTraceback (most recent call last):\nMemoryError: out of memory\n", encoding="utf-8")
+
+    def settle(status: str | None, returncode: int | None, reason: str | None, limit: float = 7.9,
+               message: str | None = None):
+        run_id = store.start_run(db, "s")
+        if status:
+            store.finish_run(db, run_id, status=status, message=message)
+        said = runner._settle(db, run_id, returncode, reason, limit, log)
+        row = jobs._run_row(db, run_id)
+        return said, row["status"], row["message"]
+
+    at_limit = "stopped at the time limit of 7s (killed by SIGTERM)"
+    assert settle(None, -15, "time-limit") == (at_limit, "failed", at_limit)
+    assert settle("interrupted", -15, "time-limit", message="crawl stopped: shutdown") == (
+        at_limit, "failed", at_limit)  # it closed itself, but not in time
+    assert settle("ok", 0, "time-limit", limit=3) == (
+        "stopped at the time limit of 3s (exited with code 0)", "ok", None)  # it did finish: kept
+    stop = "scheduler stopped before the crawl finished (killed by SIGKILL)"
+    assert settle(None, -9, "stop") == (stop, "interrupted", stop)
+    assert settle("interrupted", 3, "stop", message="crawl stopped: shutdown") == (
+        "crawl stopped: shutdown", "interrupted", "crawl stopped: shutdown")
+    crash = "crawler exited with code 1 without finishing the run: MemoryError: out of memory"
+    assert settle(None, 1, None) == (crash, "failed", crash)
+    assert settle("ok", 0, None) == (None, "ok", None)
+    assert settle("partial", 1, None, message="3 pages blocked") == ("3 pages blocked", "partial", "3 pages blocked")
+    db.close()
 
 
 # --- service.py ------------------------------------------------------------------------------------
