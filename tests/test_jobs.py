@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -20,7 +21,7 @@ from archive.db import connect
 from crawler import jobs
 from crawler.jobs import CrawlOutcome, CrawlRunner, abandon_stale_runs, progress_text
 from crawler.locks import SourceLock
-from crawler.service import SchedulerService, enabled_sources, list_sources, run_once, setup_logging
+from crawler.service import SchedulerService, enabled_sources, list_sources, run_once, setup_logging, summary_lines
 from crawler.sources import Source, load_config
 from tests.crawling import rows
 from tests.sites import ReplicaFarm
@@ -637,6 +638,7 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
     assert (f"scheduler started (pid {os.getpid()}): 2 source(s), at most 1 crawl(s) at once, config "
             f"{tmp_path / 'sources.yaml'}, archive {tmp_path / 'archive.db'}") in messages
     assert "missed or never-run source(s), crawling now: a, b" in messages
+    assert "sources no longer in the config, kept as history: gone" in messages
     try:
         assert sorted(j.id for j in service.scheduler.get_jobs()) == ["a", "b"]
         assert service.reload() is False  # nothing changed
@@ -660,6 +662,7 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
         assert f"config reloaded from {tmp_path / 'sources.yaml'}: 2 source(s) scheduled" in messages
         jobs_now = {j.id: j for j in service.scheduler.get_jobs()}
         assert sorted(jobs_now) == ["a", "c"]
+        assert jobs_now["c"].next_run_time > datetime.now(UTC)  # on its schedule, not crawled at once
         assert "interval[2:00:00]" in str(jobs_now["a"].trigger)
         assert rows(tmp_path / "archive.db", "select id, schedule from sources order by id")[0] == {
             "id": "a", "schedule": "every 2h"}
@@ -719,3 +722,111 @@ def test_run_forever_reloads_and_stops(tmp_path, caplog):
         thread.join(60)
     assert result == [0] and not thread.is_alive()
     assert not service.scheduler.running
+
+
+def test_summary_lines():
+    row = {"pages_fetched": 4, "new_documents": 3, "new_revisions": 3, "unchanged": 1, "gone": 0, "errors": 0,
+           "blocked": 2}
+    outcomes = [CrawlOutcome("longname", "partial", 7, row, 12.345, "2 pages blocked"),  # succeeded: no why
+                CrawlOutcome("b", "failed", 8, {}, 0.5, "nothing archived"),
+                CrawlOutcome("c", "locked", None, message="locked by pid 1"),
+                CrawlOutcome("d", "ok", 9, row, 1.04)]
+    assert summary_lines(outcomes, Path("/data/archive.db")) == [
+        "longname  partial     run 7    pages 4, new 3, changed 0, unchanged 1, gone 0, errors 0, blocked 2  (12.3s)",
+        "b         failed      run 8    pages 0, new 0, changed 0, unchanged 0, gone 0, errors 0, blocked 0  (0.5s)"
+        "  nothing archived",
+        "c         locked      no run    locked by pid 1",
+        "d         ok          run 9    pages 4, new 3, changed 0, unchanged 1, gone 0, errors 0, blocked 2  (1.0s)",
+        "2 of 4 source(s) crawled; not crawled: b, c; archive: /data/archive.db"]
+    assert summary_lines(outcomes[3:], Path("x.db"))[-1] == "1 of 1 source(s) crawled; archive: x.db"
+    assert summary_lines([], Path("x.db")) == ["0 of 0 source(s) crawled; archive: x.db"]
+
+
+def test_a_crawl_job_never_raises_and_skips_unknown_or_disabled_sources(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("a"), source("b", enabled=False))
+    try:
+        service._crawl("nope")  # removed from the config while its job waited
+        service._crawl("b")  # disabled
+        assert not (tmp_path / "archive.db").exists()  # neither touched the archive
+        (tmp_path / "archive.db").write_bytes(b"not a database " * 100)
+        service._crawl("a")  # the archive fails under it: logged, never raised into APScheduler
+    finally:
+        shutil.rmtree(service._snapshot_dir)
+    (record,) = caplog.records
+    assert record.getMessage() == "source a: the crawl job failed" and record.exc_info is not None
+
+
+@pytest.mark.crawl
+def test_a_crawl_started_before_a_reload_leaves_the_reloaded_source_row(tmp_path):
+    """A job picks up its Source, a reload then registers the edited config: the job's crawl must not
+    write the older config back into `sources` (it made test_reload_… fail under load)."""
+    service = service_for(tmp_path, source("a"), jitter=0)
+    try:
+        service._register_sources()
+        started_with = service.config.get("a")
+        write(tmp_path / "sources.yaml", source("a", name="测试区人民政府办公室"))  # renamed
+        assert service.reload(force=True)
+        assert service.runner.crawl(started_with).run_id == 1
+    finally:
+        shutil.rmtree(service._snapshot_dir)
+    assert rows(tmp_path / "archive.db", "select id, name from sources") == [{"id": "a", "name": "测试区人民政府办公室"}]
+
+
+@pytest.mark.crawl
+def test_shutdown_waits_until_running_crawls_are_recorded(tmp_path, hanging_url, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("hang", hanging_url, settings={"DOWNLOAD_TIMEOUT": 10}), jitter=0,
+                          grace=1)
+    service.start()  # never ran: crawled now
+    try:
+        deadline = time.monotonic() + 60
+        progress = service.runner._progress_path("hang")
+        while not progress.exists() and time.monotonic() < deadline:  # the crawl is up and hanging
+            time.sleep(0.05)
+        assert progress.exists()
+    finally:
+        service.stop()
+        service.shutdown()
+    # the crawl ignores SIGTERM while its download hangs: shutdown returned only after the kill
+    assert rows(tmp_path / "archive.db", "select status, message from runs") == [{
+        "status": "interrupted", "message": "scheduler stopped before the crawl finished (killed by SIGKILL)"}]
+    messages = [r.getMessage() for r in caplog.records]
+    assert "scheduler stopping: no new crawls; running crawls get 1s to stop" in messages
+    assert messages[-1] == "scheduler stopped"
+
+
+def test_run_forever_answers_its_signals(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("a"), jitter=0, reload_interval=3600)
+    db = connect(tmp_path / "archive.db")
+    store.upsert_source(db, {"id": "a", "name": "a"})
+    store.finish_run(db, store.start_run(db, "a"), status="ok")  # ran just now: nothing is due
+    db.close()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    def poke() -> None:
+        deadline = time.monotonic() + 60
+        try:
+            while not service.scheduler.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGHUP)  # reload now, though the file did not change
+            while not any(r.getMessage().startswith("config reloaded") for r in list(caplog.records)) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    poker = threading.Thread(target=poke)
+    poker.start()
+    try:
+        assert service.run_forever() == 0
+    finally:
+        poker.join()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"config reloaded from {tmp_path / 'sources.yaml'}: 1 source(s) scheduled" in messages
+    assert "received SIGTERM" in messages and messages[-1] == "scheduler stopped"
+    assert not service.scheduler.running and not service._snapshot_dir.exists()
+    assert len(rows(tmp_path / "archive.db", "select id from runs")) == 1  # nothing crawled
