@@ -206,7 +206,7 @@ def test_runner_paths_and_defaults(tmp_path, monkeypatch):
 
 
 @pytest.mark.crawl
-def test_runner_crawls_a_replica_site_and_logs_its_counts(tmp_path, caplog):
+def test_runner_crawls_a_site_and_logs_its_counts(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     db_path = tmp_path / "archive.db"
     with ReplicaFarm(sites=("news",)) as farm:
