@@ -430,10 +430,9 @@ def test_missed_slots_of_a_job_run_once_however_late(farm, tmp_path, db_path):
     (misfire_grace_time=None; APScheduler's default of 1 s would drop every slot)."""
     from datetime import UTC, datetime, timedelta
 
-    from crawler.service import SchedulerService
-
     from archive import store
     from archive.db import connect
+    from crawler.service import SchedulerService
 
     config = write_config(tmp_path / "sources.yaml", farm, schedule="0 6 * * *", sites=("news",))
     db = connect(db_path)
