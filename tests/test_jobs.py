@@ -205,7 +205,7 @@ def test_runner_paths_and_defaults(tmp_path, monkeypatch):
     assert runner.stopping.is_set() and runner._killing.is_set()
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(4)
 def test_runner_crawls_a_site_and_logs_its_counts(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     db_path = tmp_path / "archive.db"
@@ -247,7 +247,7 @@ def test_runner_crawls_a_site_and_logs_its_counts(tmp_path, caplog):
     assert not SourceLock(db_path, "replica-news").is_held_elsewhere()
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(5)
 def test_runner_records_a_failed_crawl(tmp_path, caplog):
     url = closed_url()
     config = load_config(write(tmp_path / "sources.yaml", source("down", url)))
@@ -289,7 +289,7 @@ def test_runner_records_a_crawler_that_cannot_start(tmp_path):
     assert not SourceLock(tmp_path / "archive.db", "down").is_held_elsewhere()
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(2)
 def test_runner_fails_a_run_its_crawler_left_unfinished(tmp_path):
     config = load_config(write(tmp_path / "sources.yaml", source("down")))
     (tmp_path / "sources.yaml").write_text("sources: [", encoding="utf-8")  # broken after it was read
@@ -316,7 +316,7 @@ def hanging(tmp_path: Path, url: str, download_timeout: int = 10, **settings) ->
         "DOWNLOAD_TIMEOUT": download_timeout, **settings}))).get("hang")
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(6)
 def test_runner_stop_kills_a_crawl_that_does_not_close_within_its_grace(tmp_path, hanging_url, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     hang = hanging(tmp_path, hanging_url)
@@ -346,7 +346,7 @@ def test_runner_stop_kills_a_crawl_that_does_not_close_within_its_grace(tmp_path
     assert "source hang: run 1 started (time limit 600s)" in [r.getMessage() for r in caplog.records]
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(7)
 def test_runner_kill_ends_a_crawl_at_once(tmp_path, hanging_url):
     hang = hanging(tmp_path, hanging_url)
     runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
@@ -357,7 +357,7 @@ def test_runner_kill_ends_a_crawl_at_once(tmp_path, hanging_url):
     assert outcome.message == "scheduler stopped before the crawl finished (killed by SIGKILL)"
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(10)
 def test_runner_gives_a_stopped_crawl_its_grace_to_close(tmp_path, hanging_url, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     hang = hanging(tmp_path, hanging_url, download_timeout=5)  # it can close once its download gives up
@@ -371,7 +371,7 @@ def test_runner_gives_a_stopped_crawl_its_grace_to_close(tmp_path, hanging_url, 
                          "(crawl stopped: shutdown)")
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(1)
 def test_runner_stops_a_crawl_at_its_time_limit(tmp_path, hanging_url):
     hang = hanging(tmp_path, hanging_url, ZWGK_TIME_LIMIT=1)
     runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
@@ -381,7 +381,7 @@ def test_runner_stops_a_crawl_at_its_time_limit(tmp_path, hanging_url):
     assert outcome.status == "failed" and outcome.message.startswith("stopped at the time limit of 1s")
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(3)
 def test_a_crawl_child_keeps_its_own_time_limit_and_grace(tmp_path, hanging_url):
     """Unsupervised (its scheduler hangs), the child still ends at its limit + grace, as it was told."""
     hang = hanging(tmp_path, hanging_url, ZWGK_TIME_LIMIT=1)
@@ -399,7 +399,7 @@ def test_a_crawl_child_keeps_its_own_time_limit_and_grace(tmp_path, hanging_url)
         "status": "failed", "message": "stopped at the time limit of 1s; it did not end within 1s and killed itself"}]
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(8)
 def test_wait_says_why_it_stopped_a_crawl(tmp_path, hanging_url):
     hang = hanging(tmp_path, hanging_url)
     db_path = tmp_path / "archive.db"
@@ -425,7 +425,7 @@ def test_wait_says_why_it_stopped_a_crawl(tmp_path, hanging_url):
     db.close()
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(9)
 def test_runner_logs_progress_when_nobody_watches(tmp_path, hanging_url, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     hang = hanging(tmp_path, hanging_url)
@@ -548,6 +548,7 @@ def test_enabled_sources_and_list(tmp_path):
     assert lines[3] == "feb30  0 0 30 2 *     Asia/Shanghai    next: never"  # a date that never comes
 
 
+@pytest.mark.crawl(13)
 def test_run_once_summary(tmp_path):
     write(tmp_path / "sources.yaml", source("down"), source("other"))
     config = load_config(tmp_path / "sources.yaml")
@@ -571,6 +572,7 @@ def test_run_once_summary(tmp_path):
     assert "0 of 2 source(s) crawled; not crawled: down, other" in out.getvalue()
 
 
+@pytest.mark.crawl(14)
 def test_run_once_live_table(tmp_path):
     write(tmp_path / "sources.yaml", source("down"), source("other"))
     config = load_config(tmp_path / "sources.yaml")
@@ -760,7 +762,7 @@ def test_a_crawl_job_never_raises_and_skips_unknown_or_disabled_sources(tmp_path
     assert record.getMessage() == "source a: the crawl job failed" and record.exc_info is not None
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(11)
 def test_a_crawl_started_before_a_reload_leaves_the_reloaded_source_row(tmp_path):
     """A job picks up its Source, a reload then registers the edited config: the job's crawl must not
     write the older config back into `sources` (it made test_reload_… fail under load)."""
@@ -777,7 +779,7 @@ def test_a_crawl_started_before_a_reload_leaves_the_reloaded_source_row(tmp_path
         {"id": "a", "name": "测试区人民政府办公室"}]
 
 
-@pytest.mark.crawl
+@pytest.mark.crawl(12)
 def test_shutdown_waits_until_running_crawls_are_recorded(tmp_path, hanging_url, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     service = service_for(tmp_path, source("hang", hanging_url, settings={"DOWNLOAD_TIMEOUT": 10}), jitter=0,
