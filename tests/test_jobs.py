@@ -22,7 +22,7 @@ from crawler import jobs
 from crawler.jobs import CrawlOutcome, CrawlRunner, abandon_stale_runs, progress_text
 from crawler.locks import SourceLock
 from crawler.service import SchedulerService, enabled_sources, list_sources, run_once, setup_logging, summary_lines
-from crawler.sources import Source, load_config
+from crawler.sources import ConfigError, Source, load_config
 from tests.crawling import rows
 from tests.sites import ReplicaFarm
 
@@ -586,6 +586,9 @@ def test_run_once_live_table(tmp_path):
         row = next(line for line in table.splitlines() if f" {sid} " in line)
         assert "failed" in row and row.split("│")[7].strip() == "1"  # errors
     assert "0 of 2 source(s) crawled" in text
+    from crawler.progress import LiveProgress
+
+    assert isinstance(getattr(runner.on_progress, "__self__", None), LiveProgress)  # crawls feed the table
 
 
 def service_for(tmp_path: Path, *sources: dict, **kwargs) -> SchedulerService:
@@ -651,9 +654,11 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
         (tmp_path / "sources.yaml").write_text(good.replace("id: a", "id: a a"), encoding="utf-8")
         os.utime(tmp_path / "sources.yaml", ns=(1, 1))
         assert service.reload() is False
-        assert "config change rejected" in caplog.text
+        with pytest.raises(ConfigError) as bad:
+            load_config(tmp_path / "sources.yaml")
+        assert (caplog.records[-1].levelno, caplog.records[-1].getMessage()) == (
+            logging.ERROR, f"config change rejected, the last good config stays in force: {bad.value}")
         assert service._snapshot.read_text(encoding="utf-8") == good  # crawls keep the last good config
-        assert "config change rejected, the last good config stays in force: " in caplog.text
         assert "field 'id'" in caplog.text or "'a a'" in caplog.text
         write(tmp_path / "sources.yaml", source("a", schedule="every 2h"), source("c"), source("b", enabled=False))
         caplog.clear()
@@ -722,6 +727,11 @@ def test_run_forever_reloads_and_stops(tmp_path, caplog):
         while not any("config reloaded" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert any("config reloaded" in r.getMessage() for r in caplog.records)
+        write(tmp_path / "sources.yaml", source("a"), source("b"), source("c"))  # and later edits still count
+        os.utime(tmp_path / "sources.yaml", ns=(3, 3))
+        while service.scheduler.get_job("c") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.scheduler.get_job("c") is not None, "an edit after a SIGHUP reload was not picked up"
     finally:
         service.stop()
         thread.join(60)
