@@ -673,6 +673,7 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
         jobs_now = {j.id: j for j in service.scheduler.get_jobs()}
         assert sorted(jobs_now) == ["a", "c"]
         assert jobs_now["c"].next_run_time > datetime.now(UTC)  # on its schedule, not crawled at once
+        assert jobs_now["c"].name == "crawl c"  # as APScheduler's own warnings name it
         assert "interval[2:00:00]" in str(jobs_now["a"].trigger)
         assert rows(tmp_path / "archive.db", "select id, schedule from sources order by id")[0] == {
             "id": "a", "schedule": "every 2h"}
