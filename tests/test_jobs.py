@@ -633,6 +633,24 @@ def test_catch_up_due(tmp_path):
     assert ("recent" in due) == (slot <= datetime.now(UTC))
 
 
+def test_catch_up_at_a_slot_boundary(tmp_path):
+    """A run that started at a slot covers it; one that started a second before it does not."""
+    service = service_for(tmp_path, source("at"), source("before"))  # daily at 06:00 Asia/Shanghai
+    try:
+        now = datetime.now(UTC)
+        slot = service.config.get("at").trigger().get_next_fire_time(None, now - timedelta(days=1))
+        assert slot <= now  # the last 06:00 that passed
+        db = connect(tmp_path / "archive.db")
+        for sid, started in (("at", slot), ("before", slot - timedelta(seconds=1))):
+            store.upsert_source(db, {"id": sid, "name": sid})
+            db.execute("INSERT INTO runs (source_id, started_at, status) VALUES (?, ?, 'ok')",
+                       [sid, started.astimezone(UTC).isoformat()])
+        db.close()
+        assert service._catch_up_due() == {"before"}
+    finally:
+        shutil.rmtree(service._snapshot_dir)
+
+
 def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     service = service_for(tmp_path, source("a"), source("b"), jitter=0, max_concurrent=1)
@@ -793,8 +811,8 @@ def test_a_crawl_started_before_a_reload_leaves_the_reloaded_source_row(tmp_path
 @pytest.mark.crawl(12)
 def test_shutdown_waits_until_running_crawls_are_recorded(tmp_path, hanging_url, caplog):
     caplog.set_level(logging.INFO, logger="zwgk.scheduler")
-    service = service_for(tmp_path, source("hang", hanging_url, settings={"DOWNLOAD_TIMEOUT": 10}), jitter=0,
-                          grace=1)
+    service = service_for(tmp_path, source("hang", hanging_url, settings={"DOWNLOAD_TIMEOUT": 5}), jitter=0,
+                          grace=600)
     service.start()  # never ran: crawled now
     try:
         deadline = time.monotonic() + 30
@@ -805,11 +823,12 @@ def test_shutdown_waits_until_running_crawls_are_recorded(tmp_path, hanging_url,
     finally:
         service.stop()
         service.shutdown()
-    # the crawl ignores SIGTERM while its download hangs: shutdown returned only after the kill
+    # stop() gives the crawl its grace: it closes itself once its hanging download gives up (5 s), and
+    # shutdown returns only after that, with the run recorded
     assert rows(tmp_path / "archive.db", "select status, message from runs") == [{
-        "status": "interrupted", "message": "scheduler stopped before the crawl finished (killed by SIGKILL)"}]
+        "status": "interrupted", "message": "crawl stopped: shutdown"}]
     messages = [r.getMessage() for r in caplog.records]
-    assert "scheduler stopping: no new crawls; running crawls get 1s to stop" in messages
+    assert "scheduler stopping: no new crawls; running crawls get 600s to stop" in messages
     assert messages[-1] == "scheduler stopped"
 
 
