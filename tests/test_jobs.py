@@ -634,6 +634,27 @@ def test_catch_up_due(tmp_path):
     assert ("recent" in due) == (slot <= datetime.now(UTC))
 
 
+@pytest.mark.crawl(13)
+def test_a_slot_that_comes_while_its_crawl_runs_is_skipped(tmp_path, hanging_url, caplog):
+    """One crawl of a source at a time (max_instances=1): APScheduler skips a slot that finds it running,
+    rather than start a second job that would only find the source locked."""
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    service = service_for(tmp_path, source("hang", hanging_url, schedule="every 1s"), jitter=0, max_concurrent=2,
+                          grace=0)
+    skipped = threading.Event()
+    service.scheduler.add_listener(lambda event: skipped.set(), EVENT_JOB_MAX_INSTANCES)
+    service.start()  # never ran: crawled now, and the next slot comes a second later
+    try:
+        assert skipped.wait(30), "no slot was skipped while the crawl ran"
+    finally:
+        service.stop(kill=True)
+        service.shutdown()
+    assert "another crawl holds its lock" not in caplog.text
+    assert len(rows(tmp_path / "archive.db", "select id from runs")) == 1
+
+
 def test_catch_up_at_a_slot_boundary(tmp_path):
     """A run that started at a slot covers it; one that started a second before it does not."""
     service = service_for(tmp_path, source("at"), source("before"))  # daily at 06:00 Asia/Shanghai
@@ -657,6 +678,7 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
     service = service_for(tmp_path, source("a"), source("b"), jitter=0, max_concurrent=1)
     db = connect(tmp_path / "archive.db")
     store.upsert_source(db, {"id": "gone", "name": "gone"})
+    store.upsert_source(db, {"id": "gone2", "name": "gone2"})
     stale = store.start_run(db, "gone", 0)  # left running by a scheduler that died
     db.close()
     service.start()
@@ -665,7 +687,7 @@ def test_reload_applies_valid_edits_and_rejects_invalid_ones(tmp_path, caplog):
     assert (f"scheduler started (pid {os.getpid()}): 2 source(s), at most 1 crawl(s) at once, config "
             f"{tmp_path / 'sources.yaml'}, archive {tmp_path / 'archive.db'}") in messages
     assert "missed or never-run source(s), crawling now: a, b" in messages
-    assert "sources no longer in the config, kept as history: gone" in messages
+    assert "sources no longer in the config, kept as history: gone, gone2" in messages
     try:
         assert sorted(j.id for j in service.scheduler.get_jobs()) == ["a", "b"]
         assert service.reload() is False  # nothing changed
