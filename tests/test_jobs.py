@@ -138,31 +138,48 @@ def test_crawler_alive():
 
 # --- abandoned runs --------------------------------------------------------------------------------
 
-def test_abandon_stale_runs(tmp_path):
+def test_abandon_stale_runs(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
     db_path = tmp_path / "archive.db"
     db = connect(db_path)
-    for sid in ("gone", "locked", "done"):
+    for sid in ("gone", "locked", "done", "alive"):
         store.upsert_source(db, {"id": sid, "name": sid})
     dead = os.fork()
     if dead == 0:
         os._exit(0)
     os.waitpid(dead, 0)
-    stale = store.start_run(db, "gone", dead)
-    held = store.start_run(db, "locked", dead)
-    finished = store.start_run(db, "done", dead)
-    store.finish_run(db, finished, status="ok")
-    db.close()
-    lock = SourceLock(db_path, "locked")
-    assert lock.acquire()
+    # a crawl process still running though its source is not locked (its lock went with a dead scheduler)
+    crawl = subprocess.Popen([sys.executable, "-c", "import sys; print(1, flush=True); sys.stdin.read()",
+                              "crawler.run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        assert abandon_stale_runs(db_path) == [stale]
+        assert crawl.stdout.readline() == b"1\n"
+        held = store.start_run(db, "locked", dead)  # first: a live run before a stale one is no reason to stop
+        running = store.start_run(db, "alive", crawl.pid)
+        stale = store.start_run(db, "gone", dead)
+        finished = store.start_run(db, "done", dead)
+        store.finish_run(db, finished, status="ok")
+        db.close()
+        lock = SourceLock(db_path, "locked")
+        assert lock.acquire()
+        try:
+            assert abandon_stale_runs(db_path) == [stale]
+        finally:
+            lock.release()
+        by_id = {r["id"]: r for r in rows(db_path, "select * from runs")}
+        assert by_id[stale]["status"] == "abandoned"
+        assert by_id[stale]["message"] == "found running with no live crawl process when a scheduler started"
+        assert [r.getMessage() for r in caplog.records] == [
+            f"source gone: run {stale} was left running by a process that is gone: marked abandoned"]
+        assert by_id[held]["status"] == "running"  # its crawl still holds the source's lock
+        assert by_id[running]["status"] == "running"  # its crawl process still runs
+        assert by_id[finished]["status"] == "ok"
+        assert abandon_stale_runs(db_path) == [held]  # the lock is free now
     finally:
-        lock.release()
-    by_id = {r["id"]: r for r in rows(db_path, "select * from runs")}
-    assert by_id[stale]["status"] == "abandoned" and "no live crawl" in by_id[stale]["message"]
-    assert by_id[held]["status"] == "running"  # its crawl still holds the source's lock
-    assert by_id[finished]["status"] == "ok"
-    assert abandon_stale_runs(db_path) == [held]  # the lock is free now
+        crawl.communicate(b"")
+    assert abandon_stale_runs(db_path) == [running]  # and now its process is gone too
 
 
 # --- CrawlRunner -----------------------------------------------------------------------------------
@@ -465,8 +482,11 @@ def test_settle_gives_every_run_a_final_status(tmp_path):
     log.write_text("starting\nTraceback (most recent call last):\nMemoryError: out of memory\n", encoding="utf-8")
 
     def settle(status: str | None, returncode: int | None, reason: str | None, limit: float = 7.9,
-               message: str | None = None):
+               message: str | None = None, fetched: str | None = None):
         run_id = store.start_run(db, "s")
+        if fetched:  # a page the crawl recorded before it was stopped
+            db["fetches"].insert({"run_id": run_id, "url": "http://127.0.0.1/a.html", "outcome": fetched,
+                                  "fetched_at": "2026-11-29T00:00:00+00:00"})
         if status:
             store.finish_run(db, run_id, status=status, message=message)
         said = runner._settle(db, run_id, returncode, reason, limit, log)
@@ -475,16 +495,19 @@ def test_settle_gives_every_run_a_final_status(tmp_path):
 
     at_limit = "stopped at the time limit of 7s (killed by SIGTERM)"
     assert settle(None, -15, "time-limit") == (at_limit, "failed", at_limit)
+    assert settle(None, -15, "time-limit", fetched="unchanged") == (at_limit, "failed", at_limit)  # pages or not
     assert settle("interrupted", -15, "time-limit", message="crawl stopped: shutdown") == (
         at_limit, "failed", at_limit)  # it closed itself, but not in time
     assert settle("ok", 0, "time-limit", limit=3) == (
         "stopped at the time limit of 3s (exited with code 0)", "ok", None)  # it did finish: kept
     stop = "scheduler stopped before the crawl finished (killed by SIGKILL)"
     assert settle(None, -9, "stop") == (stop, "interrupted", stop)
+    assert settle(None, -9, "stop", fetched="unchanged") == (stop, "interrupted", stop)
     assert settle("interrupted", 3, "stop", message="crawl stopped: shutdown") == (
         "crawl stopped: shutdown", "interrupted", "crawl stopped: shutdown")
     crash = "crawler exited with code 1 without finishing the run: MemoryError: out of memory"
     assert settle(None, 1, None) == (crash, "failed", crash)
+    assert settle(None, 1, None, fetched="unchanged") == (crash, "failed", crash)
     assert settle("ok", 0, None) == (None, "ok", None)
     assert settle("partial", 1, None, message="3 pages blocked") == ("3 pages blocked", "partial", "3 pages blocked")
     db.close()
