@@ -473,6 +473,38 @@ def test_runner_logs_progress_when_nobody_watches(tmp_path, hanging_url, caplog)
     assert outcome.status == "interrupted"
 
 
+def test_outcome_reports_the_run_row_and_its_failed_fetches(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    db_path = tmp_path / "archive.db"
+    db = connect(db_path)
+    store.upsert_source(db, {"id": "s", "name": "s"})
+    runner = CrawlRunner(tmp_path / "sources.yaml", db_path, log_dir=tmp_path / "logs")
+    src = Source("s", "n", "d", ("http://127.0.0.1/",))
+    run_id = store.start_run(db, "s")
+    for url, outcome, error in (("http://127.0.0.1/1.html", "blocked", "HTTP 412"),
+                                ("http://127.0.0.1/2.html", "unchanged", None),
+                                ("http://127.0.0.1/3.html", "error", "timeout"),
+                                ("http://127.0.0.1/4.html", "suspect", "a third of its text")):
+        db["fetches"].insert({"run_id": run_id, "url": url, "outcome": outcome, "error": error,
+                              "fetched_at": "2026-11-29T00:00:00+00:00"})
+    store.finish_run(db, run_id, status="partial", message="the crawl's own words")
+    log = tmp_path / "s.log"
+    before = time.monotonic()
+    said = runner._outcome(db, src, run_id, before, log, "the supervisor's words")
+    assert (said.source_id, said.status, said.run_id, said.log_path) == ("s", "partial", run_id, log)
+    assert said.row == jobs._run_row(db, run_id) and said.message == "the crawl's own words"  # the row's wins
+    assert 0 <= said.seconds <= time.monotonic() - before
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"source s: run {run_id}: blocked fetch of http://127.0.0.1/1.html: HTTP 412"),
+        (logging.WARNING, f"source s: run {run_id}: error fetch of http://127.0.0.1/3.html: timeout"),
+        (logging.WARNING, f"source s: run {run_id}: suspect fetch of http://127.0.0.1/4.html: a third of its text"),
+        (logging.INFO, f"source s: run {run_id} partial in {said.seconds:.1f}s: {said.counts()}")]
+    quiet = store.start_run(db, "s")
+    store.finish_run(db, quiet, status="interrupted")  # no message of its own
+    assert runner._outcome(db, src, quiet, before, log, "the supervisor's words").message == "the supervisor's words"
+    db.close()
+
+
 def test_settle_gives_every_run_a_final_status(tmp_path):
     db_path = tmp_path / "archive.db"
     db = connect(db_path)
