@@ -199,13 +199,14 @@ def test_runner_skips_when_stopping_and_when_locked(tmp_path, caplog):
         holder = lock.holder()
     finally:
         lock.release()
-    assert locked.status == "locked" and locked.run_id is None and locked.message == f"locked by {holder}"
+    assert (locked.source_id, locked.status, locked.run_id) == ("down", "locked", None)
+    assert locked.message == f"locked by {holder}"
     assert holder.endswith("someone else")
     assert [r.getMessage() for r in caplog.records] == [
         f"source down: not started, another crawl holds its lock ({holder})"]
     runner.stop()
     skipped = runner.crawl(config.get("down"))
-    assert skipped.status == "skipped" and skipped.message == "scheduler is stopping"
+    assert (skipped.source_id, skipped.status, skipped.message) == ("down", "skipped", "scheduler is stopping")
     assert not (tmp_path / "archive.db").exists()
 
 
@@ -301,6 +302,7 @@ def test_runner_records_a_crawler_that_cannot_start(tmp_path):
     outcome = runner.crawl(config.get("down"))
     assert outcome.status == "failed" and outcome.run_id == 1
     assert outcome.message.startswith("could not start the crawler: [Errno 20] Not a directory")
+    assert outcome.log_path == tmp_path / "logs" / "crawls" / "down.log"  # where its log was to be
     (row,) = rows(tmp_path / "archive.db", "select status, message from runs")
     assert row == {"status": "failed", "message": outcome.message}
     assert not SourceLock(tmp_path / "archive.db", "down").is_held_elsewhere()
