@@ -67,8 +67,12 @@ class CrawlRunner:
                  time_limit: float = DEFAULT_TIME_LIMIT, grace: float = DEFAULT_GRACE,
                  log_dir: str | os.PathLike | None = None,
                  on_progress: Callable[[str, dict], None] | None = None,
-                 progress_log_interval: float = PROGRESS_LOG_INTERVAL) -> None:
+                 progress_log_interval: float = PROGRESS_LOG_INTERVAL, register_sources: bool = True) -> None:
         self.config_path = Path(config_path).resolve()
+        # Record each source's config row before its crawl (`--once`). A scheduler registers its sources
+        # itself, on start and on every reload: a crawl job holding the Source it started with must not
+        # write that older config back after a reload.
+        self.register_sources = register_sources
         # on_progress(source_id, snapshot) about once a second while a crawl runs (the --once display);
         # without it, one progress log line every progress_log_interval seconds.
         self.on_progress = on_progress
@@ -104,7 +108,8 @@ class CrawlRunner:
     def _crawl_locked(self, source: Source, lock: SourceLock) -> CrawlOutcome:
         db = connect(self.db_path)
         try:
-            store.upsert_source(db, source.as_row())
+            if self.register_sources:
+                store.upsert_source(db, source.as_row())
             run_id = store.start_run(db, source.id, os.getpid())
             log_path = self._log_path(source.id)
             started = time.monotonic()

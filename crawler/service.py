@@ -88,7 +88,16 @@ def run_once(runner: CrawlRunner, sources: list[Source], out: TextIO, live: bool
     finally:
         if view is not None:
             view.__exit__(None, None, None)
+    for line in summary_lines(outcomes, runner.db_path):
+        print(line, file=out)
+    return outcomes
+
+
+def summary_lines(outcomes: list[CrawlOutcome], archive: Path) -> list[str]:
+    """`--once`'s summary: a line per source (status, run, counts, and why when it did not succeed),
+    then the total."""
     width = max((len(o.source_id) for o in outcomes), default=6)
+    lines = []
     for o in outcomes:
         run = f"run {o.run_id}" if o.run_id else "no run"
         line = f"{o.source_id:<{width}}  {o.status:<11} {run:<8}"
@@ -96,11 +105,11 @@ def run_once(runner: CrawlRunner, sources: list[Source], out: TextIO, live: bool
             line += f" {o.counts()}  ({o.seconds:.1f}s)"
         if o.message and not o.succeeded:
             line += f"  {o.message}"
-        print(line, file=out)
+        lines.append(line)
     failed = [o.source_id for o in outcomes if not o.succeeded]
-    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} source(s) crawled"
-          + (f"; not crawled: {', '.join(failed)}" if failed else "") + f"; archive: {runner.db_path}", file=out)
-    return outcomes
+    lines.append(f"{len(outcomes) - len(failed)} of {len(outcomes)} source(s) crawled"
+                 + (f"; not crawled: {', '.join(failed)}" if failed else "") + f"; archive: {archive}")
+    return lines
 
 
 # --- --list ----------------------------------------------------------------------------------------
@@ -136,7 +145,8 @@ class SchedulerService:
         self._snapshot = self._snapshot_dir / "sources.yaml"
         self._write_snapshot()
         # Crawls read the last good config from the snapshot, never a half-edited file.
-        self.runner = CrawlRunner(self._snapshot, db_path, time_limit=time_limit, grace=grace, log_dir=log_dir)
+        self.runner = CrawlRunner(self._snapshot, db_path, time_limit=time_limit, grace=grace, log_dir=log_dir,
+                                  register_sources=False)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_concurrent)},
             job_defaults={

@@ -37,3 +37,17 @@ def dept() -> Iterator[ReplicaFarm]:
     farm.sites["gkmlpt"] = GkmlptDeptSite(farm)
     with farm:
         yield farm
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutmut (MUTANT_UNDER_TEST set), tests that start crawl processes (marked `crawl(rank)`) run
+    last, cheapest and most telling first, so a mutant that a fast test fails (mutmut stops at the first
+    failure) costs no crawl, and one that a crawl test fails costs as few as possible."""
+    import os
+
+    def cost(item: pytest.Item) -> tuple[bool, int]:
+        mark = item.get_closest_marker("crawl")
+        return (mark is not None, mark.args[0] if mark and mark.args else 0)
+
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=cost)

@@ -491,3 +491,36 @@ def test_charset_normalizer_reads_what_no_label_or_gb18030_can():
 def test_text_marker_limit_is_strict():
     r = rules(script_max_visible=0, text_max_visible=100, cookie_script_max_visible=0)
     assert guard.challenge(200, page_with_visible(94) + "访问过于频繁", rules=r) is None  # exactly 100 visible
+
+
+def test_a_guess_holding_replacement_characters_is_refused():
+    """charset-normalizer's guess is taken only when its text has no U+FFFD: a UTF-16 page that carries
+    U+FFFD characters of its own (a CMS stored them) decodes, but must never be stored with them."""
+    body = (TEXT.replace("年度报告", "年度\ufffd报告") * 5).encode("utf-16")
+    assert body.decode("utf-16").count("\ufffd") == 5  # the guess would be this text, plausible Chinese
+    assert decode_body(body, None, RULES) is None
+    assert decode_body((TEXT * 5).encode("utf-16"), None, RULES)[0] == TEXT * 5  # the same page without them
+
+
+def test_a_meta_charset_must_end_within_the_first_4096_bytes():
+    """The <meta> window is the first 4,096 bytes: a label whose last byte is byte 4,096 is read;
+    one whose last byte is byte 4,097 is read cut short ("big"), which names no codec."""
+    window = 4096
+    big5 = "<p>臺灣地區政府資訊公開</p>"
+    for last_byte, expected in ((window, "big5"), (window + 1, "gb18030")):
+        tag = "<meta charset=big5"  # the label ends the tag's text; '>' follows
+        pad = last_byte - len("<!---->") - len(tag)
+        body = ("<!--" + "x" * pad + "-->" + tag + ">" + big5).encode("big5")
+        assert body.index(b"big5") + len(b"big5") == last_byte
+        assert decode_body(body, None, RULES)[1] == expected, last_byte
+
+
+def test_challenge_scans_visible_text_of_pages_under_400000_characters_only():
+    """A page of 400,000 characters or more is never a challenge by its (scripts-only) visible text;
+    one character less and it is judged like any other page."""
+    limit = 400_000
+    head = "<script>$_ts=1</script>"
+    for size, expected in ((limit - 1, "anti-bot script $_ts"), (limit, None)):
+        page = head + "<b></b>" * ((size - len(head)) // 7) + " " * ((size - len(head)) % 7)
+        assert len(page) == size
+        assert guard.challenge(200, page, rules=RULES) == expected, size
