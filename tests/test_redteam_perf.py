@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from archive.db import connect
 from archive.groupcommit import Checkpointer, GroupCommit
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_wal_stays_bounded_while_a_busy_writer_keeps_its_group_open(tmp_path):
@@ -32,3 +37,36 @@ def test_wal_stays_bounded_while_a_busy_writer_keeps_its_group_open(tmp_path):
     assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
     assert sqlite3.connect(path).execute("SELECT count(*) FROM filler").fetchone()[0] == 20_000
+
+
+BIG_PAGES = r'''
+import asyncio, sys
+from crawler.workers import ExtractorPool, extract_and_prepare
+
+def page(n):
+    paras = "".join(f"<p>第{i}段 区政府信息公开年度报告 主动公开政府信息情况 {n} 依申请公开 {i * 7}</p>"
+                    for i in range(10000))
+    return (f"<html><head><title>报告{n}</title></head><body><div class='article'><h1>报告{n}</h1>{paras}</div>"
+            "</body></html>")
+
+async def main():
+    pool = ExtractorPool(1)
+    pool.start()
+    pages = [page(n) for n in range(2)]
+    done = await asyncio.gather(*(pool.run(extract_and_prepare, h, f"http://127.0.0.1/{n}.html", None, (), {},
+                                           h.encode()) for n, h in enumerate(pages)))
+    pool.close()
+    print(sum(1 for p, prep in done if "报告" in p.title and prep.capture))
+
+asyncio.run(main())
+'''
+
+
+def test_two_large_pages_queued_on_one_worker_do_not_deadlock_the_crawl():
+    """A task larger than the worker's pipe, queued while the worker's answer to the page before, larger than
+    its pipe too, waits to be read: the crawl's thread (blocked writing the task) and the worker (blocked
+    writing its answer) waited for each other for ever. QUEUED pages per worker make this likelier.
+    (A hang guard, far above the few seconds this takes; no duration is asserted.)"""
+    out = subprocess.run([sys.executable, "-c", BIG_PAGES], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2"]
