@@ -2,6 +2,7 @@
 extraction workers, QUEUED pages per worker). Real SQLite files, real processes; nothing timed."""
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from archive.db import connect
 from archive.groupcommit import Checkpointer, GroupCommit
+from crawler.workers import QUEUED, ExtractorPool, WorkerCrashed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,3 +72,34 @@ def test_two_large_pages_queued_on_one_worker_do_not_deadlock_the_crawl():
     out = subprocess.run([sys.executable, "-c", BIG_PAGES], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["2"]
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def _die(n: int) -> int:
+    os._exit(13)
+
+
+def test_a_worker_killed_with_its_queue_full_costs_only_the_pages_that_kill_it():
+    """One worker, twice QUEUED pages in flight, two of them killers: every other page (running, queued in
+    the pipe, or read into the worker's inbox) is retried and archived; only the two killers fail."""
+    pool = ExtractorPool(1)
+    pool.start()
+    fns = [_square, _die, _square, _square, _square, _die, _square, _square, _square]
+    fns += [_square] * (2 * QUEUED - len(fns))
+
+    async def run_all():
+        return await asyncio.gather(*(pool.run(fn, n) for n, fn in enumerate(fns)), return_exceptions=True)
+
+    try:
+        results = asyncio.run(run_all())
+        for n, (fn, result) in enumerate(zip(fns, results, strict=True)):
+            if fn is _die:
+                assert isinstance(result, WorkerCrashed), (n, result)
+            else:
+                assert result == n * n, (n, result)
+        assert asyncio.run(pool.run(_square, 7)) == 49
+    finally:
+        pool.close()
