@@ -103,3 +103,27 @@ def test_a_worker_killed_with_its_queue_full_costs_only_the_pages_that_kill_it()
         assert asyncio.run(pool.run(_square, 7)) == 49
     finally:
         pool.close()
+
+
+def test_every_stored_capture_is_the_body_its_hash_names_after_faulty_crawls(tmp_path):
+    """Captures are hashed and compressed in the extraction workers now: over two real crawls with redirects,
+    mislabelled encodings, retried 503s, truncated and challenge pages, every capture row decompresses to
+    bytes whose SHA-256 is its hash and whose length is its size, each revision names such a capture, and the
+    challenge pages (whose visible text the guard now computes once) are still never archived."""
+    import hashlib
+    import zlib
+
+    from tests.sites.faults import assert_never_archived, fault_run
+
+    faults = ["redirect-offsite", "gbk-as-utf8", "gbk-unlabelled", "utf8-bom-as-gbk", "flaky-503", "truncated",
+              "ruishu-200", "jiasule-200", "chuangyu-200"]
+    run = fault_run(tmp_path, faults)
+    captures = run.query("SELECT hash, size, body FROM captures")
+    assert len(captures) >= 2
+    for row in captures:
+        body = zlib.decompress(row["body"])
+        assert hashlib.sha256(body).hexdigest() == row["hash"] and len(body) == row["size"]
+    assert run.query("SELECT count(*) n FROM revisions WHERE capture_hash NOT IN (SELECT hash FROM captures)"
+                     ) == [{"n": 0}]
+    for challenge in ("ruishu-200", "jiasule-200", "chuangyu-200"):
+        assert_never_archived(run, f"new-{challenge}")
