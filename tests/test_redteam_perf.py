@@ -127,3 +127,36 @@ def test_every_stored_capture_is_the_body_its_hash_names_after_faulty_crawls(tmp
                      ) == [{"n": 0}]
     for challenge in ("ruishu-200", "jiasule-200", "chuangyu-200"):
         assert_never_archived(run, f"new-{challenge}")
+
+
+def test_two_crawls_of_two_sources_write_one_archive_at_once(tmp_path):
+    """Two crawl processes (each with its own checkpoint thread, the writers' automatic checkpoints off)
+    write one archive at the same time, and a reader reads it throughout: both runs finish with every
+    article and the archive is sound."""
+    from tests.crawling import rows
+    from tests.sites.faults import FaultFarm
+    from tests.test_crashes import assert_archive_sound
+
+    with FaultFarm(("one", "two")) as farm:
+        for site in farm.sites.values():
+            for n in range(30):
+                site.add_article(f"a{n}")
+        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"ZWGK_COMMIT_PAGES": 2})
+        db = tmp_path / "archive.db"
+        connect(db).close()
+        reader = sqlite3.connect(db)
+        children = [subprocess.Popen([sys.executable, "-m", "crawler.run", "--source", farm.source_id(key),
+                                      "--config", str(config), "--db", str(db), "--log-level", "WARNING"],
+                                     cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    for key in ("one", "two")]
+        while any(child.poll() is None for child in children):
+            reader.execute("SELECT count(*) FROM revisions").fetchone()
+        errors = [child.stderr.read() for child in children]
+        reader.close()
+    assert [child.returncode for child in children] == [0, 0], errors
+    runs = rows(db, "SELECT source_id, status, new_documents FROM runs ORDER BY source_id")
+    assert runs == [{"source_id": "fault-one", "status": "ok", "new_documents": 30},
+                    {"source_id": "fault-two", "status": "ok", "new_documents": 30}], runs
+    assert_archive_sound(db)
+    assert rows(db, "SELECT count(*) n FROM revisions") == [{"n": 60}]
