@@ -16,6 +16,8 @@ FTS5 writes a new index segment at every savepoint, so they cannot be written pa
 """
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -29,14 +31,16 @@ from archive.store import savepoint
 
 MAX_PAGES = 50
 MAX_SECONDS = 0.2
+logger = logging.getLogger(__name__)
 
 
 class GroupCommit:
     """Commits the archive's writes in groups of pages (see the module docstring)."""
 
     def __init__(self, db: sqlite_utils.Database, max_pages: int = MAX_PAGES,
-                 max_seconds: float = MAX_SECONDS) -> None:
+                 max_seconds: float = MAX_SECONDS, checkpointer: Checkpointer | None = None) -> None:
         self.db, self.max_pages, self.max_seconds = db, max(1, max_pages), max_seconds
+        self.checkpointer = checkpointer  # told of every commit, so the WAL never grows without bound
         self.pages = 0
         self.opened = 0.0
         self.commits = 0
@@ -85,6 +89,8 @@ class GroupCommit:
             raise
         self.pages = 0
         self.commits += 1
+        if self.checkpointer is not None:
+            self.checkpointer.after_commit()
 
 
 class Checkpointer:
@@ -101,7 +107,14 @@ class Checkpointer:
         checkpoints.start()
         ...
         checkpoints.stop()               # the writer's automatic checkpoints are on again
+
+    A WAL restarts from its beginning only when a write transaction begins after a complete checkpoint,
+    which the thread's checkpoints almost never are while a busy crawl keeps a group open: so once the WAL
+    file passes WAL_LIMIT, the writer (after_commit, between its groups) checkpoints itself, a short one
+    since the thread copied the rest, and its next group rewinds the WAL (journal_size_limit truncates it).
     """
+
+    WAL_LIMIT = 32 * 1024 * 1024  # bytes
 
     def __init__(self, db: sqlite_utils.Database, interval: float = 1.0) -> None:
         self.db, self.interval = db, interval
@@ -114,6 +127,7 @@ class Checkpointer:
         if not self.path or self.thread is not None:  # an in-memory database has no WAL
             return
         self.db.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self.db.conn.execute(f"PRAGMA journal_size_limit = {self.WAL_LIMIT}")
         self.thread = threading.Thread(target=self._run, name="wal-checkpoints", daemon=True)
         self.thread.start()
 
@@ -127,10 +141,21 @@ class Checkpointer:
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
-                except sqlite3.Error:  # busy or failing: the next round, or the writer's own, catches up
-                    pass
+                except sqlite3.Error as e:  # busy or failing: the next round, or the writer's own, catches up
+                    logger.warning("WAL checkpoint of %s failed: %s", self.path, e)
         finally:
             conn.close()
+
+    def after_commit(self) -> None:
+        """In the writer's thread, between two groups: checkpoint if the WAL has grown past WAL_LIMIT."""
+        if self.thread is None:
+            return
+        try:
+            if os.path.getsize(f"{self.path}-wal") <= self.WAL_LIMIT:
+                return
+            self.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except (OSError, sqlite3.Error) as e:  # the next commit tries again
+            logger.warning("WAL checkpoint of %s failed: %s", self.path, e)
 
     def stop(self) -> None:
         """End the thread (after its current checkpoint) and turn the writer's own checkpoints on again."""

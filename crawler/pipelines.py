@@ -284,11 +284,11 @@ class ArchivePipeline:
         from twisted.internet.task import LoopingCall
 
         settings = self.crawler.settings
+        self._checkpoints = Checkpointer(self.db)  # WAL checkpoints off the crawl's thread
         self.group = GroupCommit(self.db, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
-                                 settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
+                                 settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS), self._checkpoints)
         self._ticker = LoopingCall(self._commit_group, due_only=True)
         self._ticker.start(max(0.05, self.group.max_seconds / 2), now=False)
-        self._checkpoints = Checkpointer(self.db)  # WAL checkpoints off the crawl's thread
         self._checkpoints.start()
 
     def _commit_group(self, due_only: bool = False) -> None:

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import threading
 import time
@@ -124,12 +125,14 @@ def _serve(tasks, results, parent: int) -> None:
     """A worker's life: run each task (fn, args) it is sent and send back (ok, result or exception)."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl process decides when its workers stop
+    inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    # Tasks are read as they come, by a thread of their own: the crawl's thread writes a task into the pipe
+    # without waiting for an answer, so a task larger than the pipe while this worker's answer, larger than
+    # its pipe too, waits to be read would otherwise block both sides for ever.
+    threading.Thread(target=_receive, args=(tasks, inbox), name="tasks", daemon=True).start()
     while True:
-        try:
-            data = tasks.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if not data:  # the pool is closing
+        data = inbox.get()
+        if not data:  # the pool is closing, or gone
             return
         task_id, fn, args = pickle.loads(data)
         try:
@@ -141,6 +144,18 @@ def _serve(tasks, results, parent: int) -> None:
         except Exception as e:  # an unpicklable result or exception: say so rather than die
             payload = pickle.dumps((task_id, False, RuntimeError(f"unpicklable result: {e!r}")))
         results.send_bytes(payload)
+
+
+def _receive(tasks, inbox: queue.SimpleQueue) -> None:
+    """A worker's task reader: every task into `inbox`, then b"" at the end of the pipe."""
+    while True:
+        try:
+            data = tasks.recv_bytes()
+        except (EOFError, OSError):
+            data = b""
+        inbox.put(data)
+        if not data:
+            return
 
 
 class _Broken(Exception):
