@@ -953,3 +953,19 @@ def test_run_forever_answers_its_signals(tmp_path, caplog):
     assert "received SIGTERM" in messages and messages[-1] == "scheduler stopped"
     assert not service.scheduler.running and not service._snapshot_dir.exists()
     assert len(rows(tmp_path / "archive.db", "select id from runs")) == 1  # nothing crawled
+
+
+@pytest.mark.crawl(3)
+def test_a_runner_given_a_progress_callback_logs_no_progress_lines(tmp_path, hanging_url, caplog):
+    """A runner built with `on_progress` (the --once live table) hands progress to it instead of logging it:
+    even with a log interval of 0 no progress line is written while its crawl runs."""
+    caplog.set_level(logging.INFO, logger="zwgk.scheduler")
+    hang = hanging(tmp_path, hanging_url, ZWGK_TIME_LIMIT=1)
+    runner = CrawlRunner(tmp_path / "sources.yaml", tmp_path / "archive.db", log_dir=tmp_path / "logs",
+                         time_limit=600, grace=1, on_progress=lambda source_id, snapshot: None,
+                         progress_log_interval=0)
+    outcome = runner.crawl(hang)
+    assert outcome.status == "failed"
+    progress = [r.getMessage() for r in caplog.records if r.getMessage() == f"source {hang.id}: starting"
+                or r.getMessage().startswith(f"source {hang.id}: {progress_text({})[:5]}")]
+    assert progress == []
