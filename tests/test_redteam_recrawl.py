@@ -240,27 +240,13 @@ def test_the_time_limit_covers_the_stage_and_scrapy_together(tmp_path):
         assert 0 < float(limit) < 600
 
 
-class _Clock:
-    """A clock that only moves when slept: waits are counted, not timed (as tests/test_revalidate.py's)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-
 def test_handing_over_to_scrapy_keeps_download_delay_after_the_stages_last_request(monkeypatch):
     """Scrapy's download slot starts empty and sends its first request at once: the stage, when it hands
     over, waits out the delay due after its own last request start (cut short by a stop)."""
     import threading
 
     from crawler.politehttp import CrawlSettings, Fetcher
+    from tests.test_revalidate import _Clock
 
     clock = _Clock()
     monkeypatch.setattr("crawler.politehttp.time", clock)
