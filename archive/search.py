@@ -28,6 +28,7 @@ version's extracted text). All are ordinary FTS5 tables holding the segmented te
 """
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 import unicodedata
@@ -49,8 +50,8 @@ _GAP_RE = re.compile(_GAP)
 # the lookahead in front skips a character no gap starts with in one test (most are letters)
 _CJK_GAP_RE = re.compile(f"(?=[^\\w\ue000-\uf8ff]|_)(?:(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}]))")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
-# a CJK character followed (after the space segment() puts between them) by another: joined into a bigram
-_BIGRAM_RE = re.compile(f"([{_CJK}]) (?=([{_CJK}]))")
+# a run of two or more CJK characters, as _unigrams() leaves them (one character a token, one space between)
+_CJK_RUN_RE = re.compile(f"[{_CJK}](?: [{_CJK}])+")
 
 
 class _Spacer(dict):
@@ -71,8 +72,15 @@ def segment(text: str | None) -> str:
     character), CJK-side punctuation a separator.
 
     Done with C-level passes only (regex substitutions with constant replacements, one translate,
-    one split/join), as it runs for every revision the archive stores."""
-    return _BIGRAM_RE.sub(r"\1\2 ", _unigrams(text))
+    one split/join, then one call per run of CJK characters, not per character), as it runs for every
+    revision the archive stores."""
+    return _CJK_RUN_RE.sub(_bigrams, _unigrams(text))
+
+
+def _bigrams(run: re.Match) -> str:
+    """"甲 乙 丙" → "甲乙 乙丙 丙": each character of a CJK run joined with the next; the last one alone."""
+    chars = run.group(0)[::2]  # the run's characters sit at even positions, a space between each two
+    return " ".join(map(operator.add, chars, chars[1:])) + " " + chars[-1]
 
 
 def _unigrams(text: str | None) -> str:

@@ -52,6 +52,19 @@ def test_a_cjk_query_matches_exactly_the_texts_holding_it(first, second, data):
         assert matches(conn, query) == expected, (query, first, second)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(text_parts, st.text(max_size=4)), min_size=1, max_size=12).map("".join))
+@example("𠀀𠀁，甲")  # characters beyond the BMP count as one each
+def test_each_token_is_a_character_of_the_one_character_segmenter_joined_with_a_cjk_successor(text):
+    """segment() = _unigrams() with each CJK token followed by a CJK token joined to it: the search index
+    and the queries (escape_fts) both rest on this."""
+    unigrams = search._unigrams(text).split(" ")
+    cjk = [len(t) == 1 and bool(search._CJK_RE.match(t)) for t in unigrams]
+    expected = [t + unigrams[i + 1] if cjk[i] and i + 1 < len(unigrams) and cjk[i + 1] else t
+                for i, t in enumerate(unigrams)]
+    assert search.segment(text).split(" ") == expected
+
+
 def test_queries_that_reach_a_gap_or_latin_text():
     conn = fts_table("人民调解，工作2023年度", "调解工作")
     assert matches(conn, "调解，工") == {0}  # a gap in the query is a gap in the text
