@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -74,19 +75,28 @@ class AttachmentFailed(Exception):
 
 class ArchiveFilesStore:
     """The FilesPipeline store that writes into the archive's `files` table (path = the file's sha256).
-    `db` is set when the spider opens (its archive is known only then)."""
+    `writer` (archive.writer) is set when the spider opens (its archive is known only then)."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self.db = None
+        self.writer = None
 
     def persist_file(self, path: str, buf, info, meta: dict | None = None, headers: dict | None = None) -> None:
-        body = buf.getvalue()
-        with store.transaction(self.db) as conn:
-            store.save_file(conn, body, (meta or {}).get("mime") or filetext.BINARY)
+        self.writer.call(_save_file, buf.getvalue(), (meta or {}).get("mime") or filetext.BINARY)
 
     def stat_file(self, path: str, info) -> dict:
         return {}  # never "up to date" by age: conditional requests decide
+
+
+def _save_file(db, body: bytes, mime: str) -> None:
+    with store.transaction(db) as conn:
+        store.save_file(conn, body, mime)
+
+
+def _targets(db, url: str) -> list[dict]:
+    """The attachments of the archived document at `url` to ask for now (store.to_fetch)."""
+    row = db.execute("SELECT id FROM documents WHERE url = ?", [url]).fetchone()
+    return store.to_fetch(db, row[0]) if row else []
 
 
 class AttachmentsPipeline(FilesPipeline):
@@ -104,11 +114,11 @@ class AttachmentsPipeline(FilesPipeline):
     def open_spider(self, spider=None) -> None:
         super().open_spider()
         source = self.crawler.spider.source
-        # the archive pipeline's connection: a page it recorded in the still-open group commit is visible
-        # here, and attachment versions join that group (a connection of its own would see neither)
-        # (none when the archive pipeline did not open the archive, e.g. the source is locked: then no files)
-        self.db = getattr(self.crawler, "zwgk_archive_db", None)
-        self.store.db = self.db
+        # the archive pipeline's connection (its writer thread): a page it recorded in the still-open group
+        # commit is visible here, and attachment versions join that group (a connection of its own would see
+        # neither) (none when the archive pipeline did not open the archive, e.g. the source is locked: no files)
+        self.writer = getattr(self.crawler, "zwgk_archive_writer", None)
+        self.store.writer = self.writer
         settings = self.crawler.settings
         self.maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
         self.time_limit = settings.getfloat("ZWGK_ATTACHMENT_TIME_LIMIT") or None
@@ -119,17 +129,15 @@ class AttachmentsPipeline(FilesPipeline):
         self.failures: dict[str, AttachmentFailed] = {}  # url -> why it gave no file (this run)
 
     def close_spider(self, spider=None) -> None:
-        self.db = None  # the archive pipeline's connection: it closes it
+        self.writer = None  # the archive pipeline's: it closes it
 
     # --- which files --------------------------------------------------------------------------------
     async def process_item(self, item, spider=None):
         archived = isinstance(item, ArchivedPage | PageItem | NotModifiedItem)  # ArchivePipeline hands on ArchivedPage
-        if not archived or self.db is None or getattr(self.crawler.spider, "archive_error", None):
+        if not archived or self.writer is None or getattr(self.crawler.spider, "archive_error", None):
             return item
         try:
-            row = self.db.execute("SELECT id FROM documents WHERE url = ?", [item.url]).fetchone()
-            targets = [a for a in store.to_fetch(self.db, row[0]) if wanted(a["url"], a["text"], self.hosts)] \
-                if row else []
+            targets = [a for a in await self.writer.run(_targets, item.url) if wanted(a["url"], a["text"], self.hosts)]
         except sqlite3.Error as exc:
             logger.error("attachments of %s not fetched: %s", item.url, exc)
             return item
@@ -248,8 +256,8 @@ class AttachmentsPipeline(FilesPipeline):
                 fetched = store.Fetched(url, error=str(error))
             try:
                 spider = self.crawler.spider
-                outcome = store.record(self.db, att["id"], fetched, run_id=getattr(spider, "run_id", None),
-                                       source_id=spider.source.id)
+                outcome = self.writer.call(partial(store.record, attachment_id=att["id"], fetched=fetched,
+                                                   run_id=getattr(spider, "run_id", None), source_id=spider.source.id))
             except sqlite3.Error as exc:
                 logger.error("attachment %s not recorded: %s", url, exc)
                 continue

@@ -1,6 +1,7 @@
 """Item pipelines, one job each: ExtractPipeline turns a judged page into text and metadata;
 ArchivePipeline hands every item to the archive, which alone decides new / changed / unchanged / gone,
-keeps the running `runs` row's counts current, and hands on one ArchivedPage per page (feed exports)."""
+keeps the running `runs` row's counts current, and hands on one ArchivedPage per page (feed exports).
+Every archive write runs in the archive's writer thread (archive.writer), never in Scrapy's."""
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
 from archive import search, store
-from archive.db import connect, db_path
+from archive.db import db_path
 from archive.groupcommit import MAX_PAGES, MAX_SECONDS, Checkpointer, GroupCommit
+from archive.writer import ArchiveWriter
 from crawler.items import ArchivedPage, FailureItem, NotModifiedItem, PageItem
 from crawler.locks import SourceLock
 from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
@@ -85,12 +87,14 @@ PROGRESS_COLUMNS = {"new_documents": ("new",), "new_revisions": ("new", "changed
 class ArchivePipeline:
     """Writes pages and failures to the archive (ARCHIVE_DB / the spider's `db`), and the run row.
 
+    The connection belongs to an ArchiveWriter: page writes are awaited from its thread, and every other
+    use of the archive (the run row, progress, group commits, the attachments pipeline's) goes through it.
     Unless the caller holds it already (ZWGK_LOCK_HELD, the scheduler), the crawl takes the source's
     lock first, so `scrapy crawl` never runs beside a scheduled crawl of the same source."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.db = None
+        self.writer: ArchiveWriter | None = None
         self.run_id: int | None = None
         self.write_error: str | None = None
         self.lock: SourceLock | None = None
@@ -121,19 +125,23 @@ class ArchivePipeline:
                              spider.source.id, lock.path, spider.locked_by)
                 return
             self.lock = lock
-        self.db = connect(spider.db_path)
+        self.writer = ArchiveWriter(spider.db_path)
         # shared with the attachments pipeline, so it sees (and joins) the open group of pages
-        self.crawler.zwgk_archive_db = self.db
-        if not spider.run_id:  # a crawl on its own (`scrapy crawl`); the scheduler registers its sources itself,
-            # and a child's late write of the config it started with must not undo a reload's newer one
-            store.upsert_source(self.db, spider.source.as_row())
-        self.run_id = spider.run_id or store.start_run(self.db, spider.source.id, os.getpid())
+        self.crawler.zwgk_archive_writer = self.writer
+        self.run_id = self.writer.call(self._open_run, spider.source, spider.run_id)
         spider.run_id = self.run_id
         self._start_group()
         logger.info("run %s of source %s started", self.run_id, spider.source.id)
         self.started = self._last_update = time.monotonic()
         self._progress = task.LoopingCall(self.report_progress)
         self._progress.start(1.0, now=False)
+
+    @staticmethod
+    def _open_run(db, source, run_id: int | None) -> int:
+        if not run_id:  # a crawl on its own (`scrapy crawl`); the scheduler registers its sources itself,
+            # and a child's late write of the config it started with must not undo a reload's newer one
+            store.upsert_source(db, source.as_row())
+        return run_id or store.start_run(db, source.id, os.getpid())
 
     # --- progress -------------------------------------------------------------------------------------
     def progress(self) -> dict:
@@ -150,7 +158,7 @@ class ArchivePipeline:
     def report_progress(self) -> None:
         """Every second: the progress file (ZWGK_PROGRESS_FILE) if asked for; every
         ZWGK_PROGRESS_INTERVAL seconds: one UPDATE of the running `runs` row's counts."""
-        if self.db is None or self.write_error:
+        if self.writer is None or self.write_error:
             return
         now = time.monotonic()
         snapshot = self.progress()
@@ -164,31 +172,59 @@ class ArchivePipeline:
                 pass
         if now - self._last_update >= self.crawler.settings.getfloat("ZWGK_PROGRESS_INTERVAL"):
             self._last_update = now
-            columns = ["pages_fetched", *PROGRESS_COLUMNS]
-            try:
-                self.db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} "
-                                "WHERE id = ? AND status = 'running'", [*(snapshot[c] for c in columns), self.run_id])
-            except sqlite3.Error as e:  # busy for 30 s or worse: the next update tries again
-                logger.warning("could not update the progress of run %s: %s", self.run_id, e)
+            self.writer.submit(self._update_progress, snapshot)  # not waited for
 
-    def process_item(self, item):
-        if self.write_error or self.db is None:  # the archive cannot be written: nothing more is recorded
+    def _update_progress(self, db, snapshot: dict) -> None:
+        columns = ["pages_fetched", *PROGRESS_COLUMNS]
+        try:
+            db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} "
+                       "WHERE id = ? AND status = 'running'", [*(snapshot[c] for c in columns), self.run_id])
+        except sqlite3.Error as e:  # busy for 30 s or worse: the next update tries again
+            logger.warning("could not update the progress of run %s: %s", self.run_id, e)
+
+    async def process_item(self, item):
+        if self.write_error or self.writer is None:  # the archive cannot be written: nothing more is recorded
             return item
         try:
-            with self.group.page():
-                outcome = self._record(item)
-        except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
-            self.write_error = f"{type(e).__name__}: {e}"
-            self._commit_group()
-            self.crawler.spider.archive_error = self.write_error
-            logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
-                         self.write_error)
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
+            written = await self.writer.run(self._write, item)
+        except sqlite3.Error:  # disk full, read-only file, I/O error: stop, never half-write
+            self._stop_for_write_error()
             return item
+        if written is None:  # a write failed before this page's turn came: not recorded
+            return item
+        outcome, row = written
         self.outcomes[outcome] += 1
-        return self._archived(item, outcome)
+        return self._archived(item, outcome, row)
 
-    def _archived(self, item, outcome: str) -> ArchivedPage:
+    def _write(self, db, item) -> tuple[str, dict] | None:
+        """In the writer's thread: one item into the open group; its outcome, and for an unchanged page
+        exported with -o its archived record. None once a write has failed (the crawl is stopping)."""
+        if self.write_error:
+            return None
+        try:
+            with self.group.page():
+                outcome = self._record(db, item)
+        except sqlite3.Error as e:
+            self.write_error = f"{type(e).__name__}: {e}"
+            self._commit_now(db)  # what the group holds besides the failed page is kept
+            raise
+        row = {}
+        if self.export and isinstance(item, NotModifiedItem) and outcome == "unchanged":
+            row = next(db.query(
+                "SELECT r.title, r.published, r.publisher, r.report_year, r.text, d.district FROM documents d "
+                "JOIN revisions r ON r.id = d.latest_revision_id WHERE d.url = ?", [item.url]), {})
+        return outcome, row
+
+    def _stop_for_write_error(self) -> None:
+        """In Scrapy's thread, once a write failed: say so, and close the spider."""
+        if getattr(self.crawler.spider, "archive_error", None):
+            return
+        self.crawler.spider.archive_error = self.write_error
+        logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
+                     self.write_error)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
+
+    def _archived(self, item, outcome: str, row: dict) -> ArchivedPage:
         """The record handed on (to feed exports) for a page; a failure is dropped (it archived nothing)."""
         source = self.crawler.spider.source
         if isinstance(item, PageItem):
@@ -196,34 +232,29 @@ class ArchivePipeline:
             return ArchivedPage(item.url, page.title, page.published, page.publisher, source.district,
                                 page.report_year, page.text, outcome)
         if isinstance(item, NotModifiedItem) and outcome == "unchanged":
-            row = {}
-            if self.export:
-                row = next(self.db.query(
-                    "SELECT r.title, r.published, r.publisher, r.report_year, r.text, d.district FROM documents d "
-                    "JOIN revisions r ON r.id = d.latest_revision_id WHERE d.url = ?", [item.url]), {})
             return ArchivedPage(item.url, row.get("title"), row.get("published"), row.get("publisher"),
                                 row.get("district", source.district), row.get("report_year"), row.get("text"),
                                 outcome)
         raise DropItem(f"{outcome}: {item.url}", log_level="DEBUG")
 
-    def _record(self, item) -> str:
+    def _record(self, db, item) -> str:
         """Write one item to the archive; the fetch's outcome."""
         spider = self.crawler.spider
         if isinstance(item, PageItem):
             outcome = store.record_page(
-                self.db, self.run_id, source_id=spider.source.id, district=spider.source.district, url=item.url,
+                db, self.run_id, source_id=spider.source.id, district=spider.source.district, url=item.url,
                 http_status=item.http_status, page=item.page, body=item.body, encoding=item.encoding,
                 headers=item.headers, fetched_at=item.fetched_at, prepared=item.prepared, final_url=item.final_url)
             if outcome == "suspect":
                 logger.warning("suspect page held back (body much shorter than before): %s", item.url)
         elif isinstance(item, NotModifiedItem):
-            outcome = store.record_not_modified(self.db, self.run_id, url=item.url, etag=item.etag,
+            outcome = store.record_not_modified(db, self.run_id, url=item.url, etag=item.etag,
                                                 last_modified=item.last_modified, http_status=item.http_status,
                                                 fetched_at=item.fetched_at)
             if outcome == "error":
                 logger.warning("error: %s (304 Not Modified without a confirmed revision)", item.url)
         elif isinstance(item, FailureItem):
-            outcome = store.record_failure(self.db, self.run_id, url=item.url, outcome=item.outcome,
+            outcome = store.record_failure(db, self.run_id, url=item.url, outcome=item.outcome,
                                            http_status=item.http_status, error=item.error,
                                            fetched_at=item.fetched_at, final_url=item.final_url)
             if outcome in ("error", "blocked"):
@@ -238,10 +269,11 @@ class ArchivePipeline:
         anti-bot answers, failed when the archive could not be written."""
         if self._progress is not None and self._progress.running:
             self._progress.stop()
-        if self.db is None:
+        if self.writer is None:
             self._release()
             return
-        self._stop_group()
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
         stats = self.crawler.stats
         pages = stats.get_value("response_received_count", 0) if stats else None
         extracted = stats.get_value("zwgk/extracted", 0) if stats else None
@@ -256,26 +288,41 @@ class ArchivePipeline:
         stop_message = getattr(self.crawler.spider, "stop_message", None)
         if stop_message:  # stopped by the source's anti-bot answers (crawler.middlewares)
             status, message = "partial", stop_message
+        try:
+            self.writer.call(self._finish, status, message, pages, extracted)
+        finally:
+            self.writer.close()
+            self.writer = None
+            self._release()
+
+    def _finish(self, db, status: str | None, message: str | None, pages: int | None,
+                extracted: int | None) -> None:
+        """In the writer's thread, at the end: the last group, the run row, the run's news, planner stats."""
+        self._commit_now(db)
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+        spider = self.crawler.spider
         if self.write_error:
-            self.crawler.spider.run_status = "failed"
+            spider.run_status = "failed"
             try:  # may fail too (the disk is still full): the scheduler marks the run abandoned later
-                store.finish_run(self.db, self.run_id, status="failed", pages_fetched=pages,
+                store.finish_run(db, self.run_id, status="failed", pages_fetched=pages,
                                  message=f"archive not writable: {self.write_error}")
             except sqlite3.Error:
                 pass
-            self._close()
             return
-        row = store.finish_run(self.db, self.run_id, status=status, pages_fetched=pages, message=message,
-                               pages_extracted=extracted,
-                               full_listing=getattr(self.crawler.spider, "full_listing", None))
-        self.crawler.spider.run_status = row["status"]
-        logger.info("run %s of source %s finished: %s", self.run_id, self.crawler.spider.source.id,
+        row = store.finish_run(db, self.run_id, status=status, pages_fetched=pages, message=message,
+                               pages_extracted=extracted, full_listing=getattr(spider, "full_listing", None))
+        spider.run_status = row["status"]
+        logger.info("run %s of source %s finished: %s", self.run_id, spider.source.id,
                     {k: row[k] for k in ("status", "pages_fetched", "new_documents", "new_revisions",
                                          "unchanged", "gone", "errors", "blocked") if k in row})
         from archive import notify  # the run's news (and any left unsent before), one message; never raises
 
-        notify.after_run(self.db, self.run_id, self.crawler.spider.source)
-        self._close()
+        notify.after_run(db, self.run_id, spider.source)
+        try:  # planner statistics for the search pages' covering indexes (archive.search)
+            search.refresh_planner_stats(db)
+        except sqlite3.Error as e:
+            logger.warning("could not refresh the archive's planner statistics: %s", e)
 
     # --- group commit (archive.groupcommit): pages share a transaction, committed every
     # ZWGK_COMMIT_PAGES pages or ZWGK_COMMIT_SECONDS seconds; 1 page = the old commit per page.
@@ -284,44 +331,34 @@ class ArchivePipeline:
         from twisted.internet.task import LoopingCall
 
         settings = self.crawler.settings
-        self._checkpoints = Checkpointer(self.db)  # WAL checkpoints off the crawl's thread
-        self.group = GroupCommit(self.db, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
-                                 settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS), self._checkpoints)
-        self._ticker = LoopingCall(self._commit_group, due_only=True)
+        self.writer.call(self._open_group, settings.getint("ZWGK_COMMIT_PAGES", MAX_PAGES),
+                         settings.getfloat("ZWGK_COMMIT_SECONDS", MAX_SECONDS))
+        self._ticker = LoopingCall(lambda: deferred_from_coro(self._tick()))
         self._ticker.start(max(0.05, self.group.max_seconds / 2), now=False)
+
+    def _open_group(self, db, max_pages: int, max_seconds: float) -> None:
+        self._checkpoints = Checkpointer(db)  # WAL checkpoints off the writer's thread too
+        self.group = GroupCommit(db, max_pages, max_seconds, self._checkpoints)
         self._checkpoints.start()
 
-    def _commit_group(self, due_only: bool = False) -> None:
-        """Commit the open group (only if due, from the timer); a failing commit stops the crawl like a
-        failing page: the group's pages are not archived, and the next run fetches them again."""
-        if self.group is None or self.write_error and due_only:
+    async def _tick(self) -> None:
+        """The timer: commit the group once it is due, so an idle crawl commits too."""
+        if self.writer is None or self.write_error:
             return
+        if not await self.writer.run(self._commit_now, True):
+            self._stop_for_write_error()
+
+    def _commit_now(self, db, due_only: bool = False) -> bool:
+        """In the writer's thread: commit the open group (only if due). A failing commit is a write error
+        (the crawl stops): the group's pages are not archived, and the next run fetches them again."""
+        if self.group is None or self.write_error and due_only:
+            return True
         try:
             self.group.commit_if_due() if due_only else self.group.commit()
         except sqlite3.Error as e:
-            if not self.write_error:
-                self.write_error = f"{type(e).__name__}: {e}"
-                self.crawler.spider.archive_error = self.write_error
-                logger.error("cannot write the archive %s (%s): crawl stopped", self.crawler.spider.db_path,
-                             self.write_error)
-                deferred_from_coro(self.crawler.engine.close_spider_async(reason="archive-error"))
-
-    def _stop_group(self) -> None:
-        if self._ticker is not None and self._ticker.running:
-            self._ticker.stop()
-        self._commit_group()
-        if self._checkpoints is not None:
-            self._checkpoints.stop()
-
-    def _close(self) -> None:
-        try:  # planner statistics for the search pages' covering indexes (archive.search)
-            if not self.write_error:
-                search.refresh_planner_stats(self.db)
-        except sqlite3.Error as e:
-            logger.warning("could not refresh the archive's planner statistics: %s", e)
-        self.db.close()
-        self.db = None
-        self._release()
+            self.write_error = self.write_error or f"{type(e).__name__}: {e}"
+            return False
+        return True
 
     def _release(self) -> None:
         if self.lock is not None:
