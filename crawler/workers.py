@@ -21,6 +21,7 @@ import os
 import pickle
 import queue
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -143,7 +144,23 @@ def _serve(tasks, results, parent: int) -> None:
             payload = pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # an unpicklable result or exception: say so rather than die
             payload = pickle.dumps((task_id, False, RuntimeError(f"unpicklable result: {e!r}")))
-        results.send_bytes(payload)
+        _send(results, payload)
+
+
+_HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: the length, then the bytes
+
+
+def _send(conn, data: bytes) -> None:
+    """conn.send_bytes(data) in one write: for a message over 16 KiB (most pages) multiprocessing writes
+    the length and the bytes separately, two system calls that each wake the reader. recv_bytes reads
+    either the same way."""
+    if len(data) > 0x7FFFFFFF:  # multiprocessing's own framing for a message of 2 GiB or more
+        conn.send_bytes(data)
+        return
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    fd = conn.fileno()
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _receive(tasks, inbox: queue.SimpleQueue) -> None:
@@ -230,7 +247,7 @@ class ExtractorPool:
             task_id = next(self._ids)
             future = worker.pending[task_id] = loop.create_future()
             try:
-                worker.tasks.send_bytes(pickle.dumps((task_id, fn, args), pickle.HIGHEST_PROTOCOL))
+                _send(worker.tasks, pickle.dumps((task_id, fn, args), pickle.HIGHEST_PROTOCOL))
             except OSError:  # the worker is gone already
                 self._lost(worker)
             try:

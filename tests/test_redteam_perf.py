@@ -3,15 +3,20 @@ extraction workers, QUEUED pages per worker). Real SQLite files, real processes;
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from archive.db import connect
 from archive.groupcommit import Checkpointer, GroupCommit
-from crawler.workers import QUEUED, ExtractorPool, WorkerCrashed
+from crawler.workers import QUEUED, ExtractorPool, WorkerCrashed, _send
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,3 +165,21 @@ def test_two_crawls_of_two_sources_write_one_archive_at_once(tmp_path):
                     {"source_id": "fault-two", "status": "ok", "new_documents": 30}], runs
     assert_archive_sound(db)
     assert rows(db, "SELECT count(*) n FROM revisions") == [{"n": 60}]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3 << 20).map(lambda n: os.urandom(1) * n), min_size=1, max_size=4))
+@example([b"", b"x" * 16384, b"y" * 16385, b"z" * (1 << 20)])
+def test_a_message_sent_in_one_write_is_read_whole_by_recv_bytes(messages):
+    """The pool's own framing (one write for length and bytes) is multiprocessing's: every message, of any
+    size (past the 16 KiB where multiprocessing splits, past the pipe's buffer), arrives whole and in order."""
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(receiving.recv_bytes() for _ in messages))
+    reader.start()
+    for message in messages:
+        _send(sending, message)
+    reader.join(30)
+    sending.close()
+    receiving.close()
+    assert got == messages
