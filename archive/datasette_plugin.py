@@ -38,6 +38,7 @@ import yaml
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
+from archive import datasette_search
 from archive import diff as diffs
 from archive import history as hist
 from archive import search
@@ -246,7 +247,8 @@ async def stylesheet(request):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """Remember each request's path (for render_cell) and make the Atom feeds' root-relative links
+    """Remember each request's path (for render_cell), answer a search page's count and facets in one pass
+    (:mod:`archive.datasette_search`), and make the Atom feeds' root-relative links
     absolute: under ``archive serve --public-url`` ($ZWGK_PUBLIC_URL, or the plugin setting
     ``public_url``), else under the request's own scheme and host."""
     def wrap(app):
@@ -254,11 +256,15 @@ def asgi_wrapper(datasette):
             if scope.get("type") != "http":
                 return await app(scope, receive, send)
             token = _request_path.set(scope.get("path", ""))
+            for name in archive_database_names(datasette):
+                datasette_search.install(datasette.databases[name])
+            search_token = datasette_search.begin_request(scope.get("query_string", b""))
             try:
                 if not scope.get("path", "").endswith(".atom"):
                     return await app(scope, receive, send)
                 return await _absolute_atom(app, scope, receive, send, _base_url(datasette, scope))
             finally:
+                datasette_search.end_request(search_token)
                 _request_path.reset(token)
         return wrapped
     return wrap
