@@ -38,10 +38,9 @@ import yaml
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
-from archive import datasette_search
+from archive import datasette_search, search
 from archive import diff as diffs
 from archive import history as hist
-from archive import search
 
 # Datasette 0.65's default exception handler prints a rich traceback whenever rich is importable
 # (datasette#1416), also for a plain 404 outside any `except:`, where current rich raises ValueError

@@ -51,7 +51,8 @@ _FACET_RE = re.compile(r"\s*select (?P<col>\S+) as value, count\(\*\) as count f
                        r"\s*where (?P=col) is not null\s*group by (?P=col) order by count desc, value "
                        r"limit (?P<limit>\d+)\s*", re.S)
 # the rows statement's sort when it is by the primary key (with the key again as tie-breaker after ?_next=)
-_PK_ORDER_RE = re.compile(rf" order by {PRIMARY_KEY}(?P<desc> desc)?(?:, {PRIMARY_KEY})?(?P<tail> limit \d+(?: offset \d+)?)")
+_PK_ORDER_RE = re.compile(rf" order by {PRIMARY_KEY}(?P<desc> desc)?(?:, {PRIMARY_KEY})?"
+                          r"(?P<tail> limit \d+(?: offset \d+)?)\Z")
 
 
 def begin_request(query_string: bytes | str) -> contextvars.Token:
