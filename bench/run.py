@@ -316,6 +316,8 @@ def scale_rows(s: dict) -> list[tuple[str, str, str, str]]:
     for r in s["search"].values():
         result = (f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms" if "error" not in r
                   else f"failed: {r['error'][:60]}")
+        if "cpu_median_ms" in r:
+            result += f" (CPU {r['cpu_median_ms']:.0f} ms)"
         rows.append(("", f"Datasette `{r['view']}` ({fmt(r['matches'])} matches)", result, "p95 < 100 ms"))
     for label, r in s["diff"].items():
         rows.append(("", f"`diff` 2×20,000 chars, {label} ({r['paragraphs']} paragraphs)",
