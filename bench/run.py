@@ -298,12 +298,30 @@ def report(fig: dict) -> str:
             f"Scrapy {m['scrapy']}, trafilatura {m['trafilatura']}, SQLite {m['sqlite']}; "
             f"load average before the run {m['load_before']}; {m['date']}; bench took {fig['total_s']:.0f} s.")
     out = head + "\n\n" + table(rows) + "\n\n" + verdicts(fig)
+    if fig.get("scale") and search_profile_table(fig["scale"]["search"]):
+        out += "\n" + search_profile_table(fig["scale"]["search"])
     if fig["crawl"].get("profile"):
         out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"], "a first crawl (fresh archive)")
     if fig["crawl"].get("profile_unchanged"):
         out += "\n" + profile_tables(fig["crawl"]["profile_unchanged"], fig["pages"],
                                       "the unchanged recrawl that follows it", top=False)
     return out
+
+
+def search_profile_table(search: dict) -> str:
+    """Where a search page's time goes: median ms per request by kind of SQL statement (Datasette's tracer)."""
+    views = [r for r in search.values() if "where_ms" in r]
+    if not views:
+        return ""
+    kinds = [k for k in scale.STATEMENT_KINDS if any(r["where_ms"].get(k) for r in views)]
+    lines = ["Where a search page's time goes (median ms per request, wall time of each kind of SQL statement as "
+             "Datasette's tracer records it, the rest of the request outside SQL, and the request's CPU time):",
+             "", "| view | " + " | ".join(kinds) + " | total | CPU |", "|---|" + "---|" * (len(kinds) + 2)]
+    for r in views:
+        cells = [f"{r['where_ms'].get(k, 0):.1f}" for k in kinds]
+        lines.append(f"| `{r['view']}` | " + " | ".join(cells)
+                     + f" | {r['median_ms']:.0f} | {r.get('cpu_median_ms', 0):.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def scale_rows(s: dict) -> list[tuple[str, str, str, str]]:
@@ -401,7 +419,7 @@ def main(pages: int, revisions: int, large: int | None, extract_workers: int | N
         with tempfile.TemporaryDirectory(prefix="zwgk-bench-") as tmp:
             fig["scale"] = scale_part(pages, revisions, scale_db, keep or Path(tmp))
         click.echo(f"load average before the run {fig['machine']['load_before']}; {fig['machine']['date']}\n\n"
-                   + table(scale_rows(fig["scale"])))
+                   + table(scale_rows(fig["scale"])) + "\n\n" + search_profile_table(fig["scale"]["search"]))
         click.echo("BENCH " + json.dumps(fig, ensure_ascii=False, separators=(",", ":")))
         return
     if saved is not None:
