@@ -5,7 +5,8 @@
   ``?attachment=ID&from=V&to=V`` diffs two versions of one of its attachments the same way.
 - ``escape_fts`` is re-registered (``trylast``, so after Datasette's own) with the segmenting version
   from :mod:`archive.search`, which makes ``?_search=`` on ``revisions`` and ``documents`` match Chinese
-  terms of any length.
+  terms of any length; the statements of a search page of those tables run as a join driven by the MATCH,
+  with the count and the facets in one grouped pass (:mod:`archive.datasette_search`; exact figures).
 - ``documents.latest_revision_id``, ``revisions.fetched_at`` and ``diff`` columns of canned queries link
   to the diff page.
 - ``/-/document/{id}`` — a page per report: metadata, status and its dates, live URL, attachments,
