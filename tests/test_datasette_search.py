@@ -4,8 +4,17 @@ statements Datasette would have run for them are really replaced (seen through D
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +26,8 @@ from archive import store
 from archive.db import connect
 from tests.reading_fixtures import SOURCE, Page, days_ago, write
 
-METADATA = Path(__file__).resolve().parent.parent / "config" / "datasette.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+METADATA = ROOT / "config" / "datasette.yaml"
 TERMS = ("调解", "行政复议", "普法宣传")
 
 
@@ -50,6 +60,12 @@ def archive(tmp_path_factory) -> Path:
     store.finish_run(db, run, pages_fetched=60)
     db.conn.close()
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def serve(path: Path, urls: list[str]) -> list[tuple[dict, list[str]]]:
@@ -220,3 +236,36 @@ def serve_any(path: Path, urls: list[str]) -> list[tuple[dict, list[str]]]:
                         [" ".join(t["sql"].split()) for t in traces]))
         return out
     return asyncio.run(run())
+
+
+def test_archive_serve_answers_search_pages_exactly_through_the_plugin(archive, tmp_path):
+    """`python -m archive serve` (Datasette in its own process, over HTTP): exact counts and facets, and the
+    statements are the plugin's (a failing raw search makes Datasette log the statement it ran)."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "archive", "--db", str(archive), "serve", "--port", str(port)],
+                                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                                stderr=err)
+    base = f"http://127.0.0.1:{port}/archive"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json")
+                break
+            except OSError:
+                assert proc.poll() is None, "archive serve exited"
+                time.sleep(0.2)
+        term = urllib.parse.quote("调解")
+        for table, facets in (("revisions", ["report_year"]), ("documents", ["district", "report_year", "status"])):
+            data = json.load(urllib.request.urlopen(f"{base}/{table}.json?_search={term}&_size=max"))
+            expected = truth(archive, table, "调解")
+            assert data["filtered_table_rows_count"] == len(expected) > 0
+            for column in facets:
+                assert facet_counts(data, column) == expected_facet(expected, column)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{base}/revisions.json?_search={term}%20OR&_searchmode=raw")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "zwgk_matches join revisions" in log.read_text()
