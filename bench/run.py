@@ -417,7 +417,9 @@ def main(pages: int, revisions: int, large: int | None, extract_workers: int | N
     if only_scale:
         fig = {"machine": machine()}
         with tempfile.TemporaryDirectory(prefix="zwgk-bench-") as tmp:
-            fig["scale"] = scale_part(pages, revisions, scale_db, keep or Path(tmp))
+            work = keep or Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            fig["scale"] = scale_part(pages, revisions, scale_db, work)
         click.echo(f"load average before the run {fig['machine']['load_before']}; {fig['machine']['date']}\n\n"
                    + table(scale_rows(fig["scale"])) + "\n\n" + search_profile_table(fig["scale"]["search"]))
         click.echo("BENCH " + json.dumps(fig, ensure_ascii=False, separators=(",", ":")))
