@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -218,8 +219,9 @@ def test_every_page_is_what_datasettes_own_statements_give(archive, query):
         return
     assert any("zwgk_matches" in s for s in sql) and not any("zwgk_matches" in s for s in own_sql)
     assert ours["rows"] == own["rows"] and ours["filtered_table_rows_count"] == own["filtered_table_rows_count"]
-    assert {k: [(r["value"], r["count"]) for r in v["results"]] for k, v in ours["facet_results"].items()} == \
-        {k: [(r["value"], r["count"]) for r in v["results"]] for k, v in own["facet_results"].items()}
+    assert {k: ([(r["value"], r["count"]) for r in v["results"]], v["truncated"])
+            for k, v in ours["facet_results"].items()} == \
+        {k: ([(r["value"], r["count"]) for r in v["results"]], v["truncated"]) for k, v in own["facet_results"].items()}
     assert ours["rows"] or "gone" in query
 
 
@@ -263,6 +265,16 @@ def test_archive_serve_answers_search_pages_exactly_through_the_plugin(archive, 
             assert data["filtered_table_rows_count"] == len(expected) > 0
             for column in facets:
                 assert facet_counts(data, column) == expected_facet(expected, column)
+        # requests served at the same time keep their own figures
+        urls = {(table, t): f"{base}/{table}.json?_search={urllib.parse.quote(t)}&_size=1"
+                for table in ("revisions", "documents") for t in TERMS}
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda key: (key, json.load(urllib.request.urlopen(urls[key]))),
+                                    list(urls) * 4))
+        for (table, t), data in answers:
+            expected = truth(archive, table, t)
+            assert data["filtered_table_rows_count"] == len(expected)
+            assert facet_counts(data, "report_year") == expected_facet(expected, "report_year")
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{base}/revisions.json?_search={term}%20OR&_searchmode=raw")
     finally:
