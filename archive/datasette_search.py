@@ -188,13 +188,13 @@ def _facet_figures(database, state: dict, facet: re.Match, params: dict) -> Resu
         column = next((c for c in by_column if escape_sqlite(c) == facet.group("col")), None)
         if column is None:
             return None
-        ordered = sorted(by_column[column].items(), key=lambda item: (-item[1], _sqlite_order(item[0])))
+        ordered = sorted(by_column[column].items(), key=lambda item: (-item[1], sqlite_order(item[0])))
         rows = [_FacetRow(item) for item in ordered[: int(facet.group("limit"))]]
         return Results(rows, False, (("value",) + (None,) * 6, ("count",) + (None,) * 6))
     return None
 
 
-def _sqlite_order(value) -> tuple:
+def sqlite_order(value) -> tuple:
     """SQLite's ascending order of non-null values: numbers, then text, then blobs."""
     if isinstance(value, int | float):
         return (0, value)

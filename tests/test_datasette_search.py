@@ -22,8 +22,11 @@ import pytest
 import yaml
 from datasette.app import Datasette
 from datasette.tracer import capture_traces
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archive import store
+from archive.datasette_search import sqlite_order
 from archive.db import connect
 from tests.reading_fixtures import SOURCE, Page, days_ago, write
 
@@ -281,3 +284,24 @@ def test_archive_serve_answers_search_pages_exactly_through_the_plugin(archive, 
         proc.terminate()
         proc.wait(timeout=10)
     assert "zwgk_matches join revisions" in log.read_text()
+
+
+values = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False, width=32),
+                   st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), st.binary(max_size=4))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(values, st.integers(1, 5)), max_size=12))
+def test_facet_order_is_sqlites_order_by_count_desc_value(pairs):
+    """The one-pass facet rows are in the order of Datasette's `order by count desc, value` as SQLite runs it,
+    whatever the values' types (numbers, then text in UTF-8 byte order, then blobs)."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (value, count)")
+    seen: list = []
+    for value, count in pairs:  # distinct as SQLite compares them (1 and 1.0 are one value)
+        if not conn.execute("SELECT 1 FROM t WHERE value = ?", (value,)).fetchone():
+            conn.execute("INSERT INTO t VALUES (?, ?)", (value, count))
+            seen.append((value, count))
+    expected = conn.execute("SELECT value, count FROM t ORDER BY count DESC, value").fetchall()
+    ordered = sorted(seen, key=lambda item: (-item[1], sqlite_order(item[0])))
+    assert ordered == expected
