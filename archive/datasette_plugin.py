@@ -5,7 +5,8 @@
   ``?attachment=ID&from=V&to=V`` diffs two versions of one of its attachments the same way.
 - ``escape_fts`` is re-registered (``trylast``, so after Datasette's own) with the segmenting version
   from :mod:`archive.search`, which makes ``?_search=`` on ``revisions`` and ``documents`` match Chinese
-  terms of any length.
+  terms of any length; the statements of a search page of those tables run as a join driven by the MATCH,
+  with the count and the facets in one grouped pass (:mod:`archive.datasette_search`; exact figures).
 - ``documents.latest_revision_id``, ``revisions.fetched_at`` and ``diff`` columns of canned queries link
   to the diff page.
 - ``/-/document/{id}`` — a page per report: metadata, status and its dates, live URL, attachments,
@@ -38,9 +39,9 @@ import yaml
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 
+from archive import datasette_search, search
 from archive import diff as diffs
 from archive import history as hist
-from archive import search
 
 # Datasette 0.65's default exception handler prints a rich traceback whenever rich is importable
 # (datasette#1416), also for a plain 404 outside any `except:`, where current rich raises ValueError
@@ -246,7 +247,8 @@ async def stylesheet(request):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """Remember each request's path (for render_cell) and make the Atom feeds' root-relative links
+    """Remember each request's path (for render_cell), answer a search page's count and facets in one pass
+    (:mod:`archive.datasette_search`), and make the Atom feeds' root-relative links
     absolute: under ``archive serve --public-url`` ($ZWGK_PUBLIC_URL, or the plugin setting
     ``public_url``), else under the request's own scheme and host."""
     def wrap(app):
@@ -254,11 +256,15 @@ def asgi_wrapper(datasette):
             if scope.get("type") != "http":
                 return await app(scope, receive, send)
             token = _request_path.set(scope.get("path", ""))
+            for name in archive_database_names(datasette):
+                datasette_search.install(datasette.databases[name])
+            search_token = datasette_search.begin_request(scope.get("query_string", b""))
             try:
                 if not scope.get("path", "").endswith(".atom"):
                     return await app(scope, receive, send)
                 return await _absolute_atom(app, scope, receive, send, _base_url(datasette, scope))
             finally:
+                datasette_search.end_request(search_token)
                 _request_path.reset(token)
         return wrapped
     return wrap

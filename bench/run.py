@@ -293,31 +293,57 @@ def report(fig: dict) -> str:
     m = fig["machine"]
     rows = crawl_rows(fig)
     if fig.get("scale"):
-        s = fig["scale"]
-        rows.append(("5. archive at scale", "synthetic archive",
-                     f"{s['build']['revisions']:,} revisions, {s['build']['documents']:,} documents, "
-                     f"{s['build']['size_bytes'] / 2**20:,.0f} MB = {s['bytes_per_revision']:,} bytes/revision "
-                     + (f"(built in {s['build']['build_s']:.0f} s)" if s["build"]["build_s"] else "(kept)"), ""))
-        for r in s["search"].values():
-            result = (f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms" if "error" not in r
-                      else f"failed: {r['error'][:60]}")
-            rows.append(("", f"Datasette `{r['view']}` ({fmt(r['matches'])} matches)", result, "p95 < 100 ms"))
-        for label, r in s["diff"].items():
-            rows.append(("", f"`diff` 2×20,000 chars, {label} ({r['paragraphs']} paragraphs)",
-                         f"median {r['median_ms']:.0f} ms, slowest of 5 {r['p95_ms']:.0f} ms", "< 100 ms"))
-        for label, r in s["cli"].items():
-            rows.append(("6. CLI" if label == "status" else "", f"`python -m archive {label}` (whole process)",
-                         f"median {r['median_ms']:.0f} ms", ""))
+        rows += scale_rows(fig["scale"])
     head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; {m['os']}; Python {m['python']}, "
             f"Scrapy {m['scrapy']}, trafilatura {m['trafilatura']}, SQLite {m['sqlite']}; "
             f"load average before the run {m['load_before']}; {m['date']}; bench took {fig['total_s']:.0f} s.")
     out = head + "\n\n" + table(rows) + "\n\n" + verdicts(fig)
+    if fig.get("scale") and search_profile_table(fig["scale"]["search"]):
+        out += "\n" + search_profile_table(fig["scale"]["search"])
     if fig["crawl"].get("profile"):
         out += "\n" + profile_tables(fig["crawl"]["profile"], fig["pages"], "a first crawl (fresh archive)")
     if fig["crawl"].get("profile_unchanged"):
         out += "\n" + profile_tables(fig["crawl"]["profile_unchanged"], fig["pages"],
                                       "the unchanged recrawl that follows it", top=False)
     return out
+
+
+def search_profile_table(search: dict) -> str:
+    """Where a search page's time goes: median ms per request by kind of SQL statement (Datasette's tracer)."""
+    views = [r for r in search.values() if "where_ms" in r]
+    if not views:
+        return ""
+    kinds = [k for k in scale.STATEMENT_KINDS if any(r["where_ms"].get(k) for r in views)]
+    lines = ["Where a search page's time goes (median ms per request, wall time of each kind of SQL statement as "
+             "Datasette's tracer records it, the rest of the request outside SQL, and the request's CPU time):",
+             "", "| view | " + " | ".join(kinds) + " | total | CPU |", "|---|" + "---|" * (len(kinds) + 2)]
+    for r in views:
+        cells = [f"{r['where_ms'].get(k, 0):.1f}" for k in kinds]
+        lines.append(f"| `{r['view']}` | " + " | ".join(cells)
+                     + f" | {r['median_ms']:.0f} | {r.get('cpu_median_ms', 0):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def scale_rows(s: dict) -> list[tuple[str, str, str, str]]:
+    """Rows 5 and 6 (the archive at scale) of the figures table."""
+    rows: list[tuple[str, str, str, str]] = []
+    rows.append(("5. archive at scale", "synthetic archive",
+                 f"{s['build']['revisions']:,} revisions, {s['build']['documents']:,} documents, "
+                 f"{s['build']['size_bytes'] / 2**20:,.0f} MB = {s['bytes_per_revision']:,} bytes/revision "
+                 + (f"(built in {s['build']['build_s']:.0f} s)" if s["build"]["build_s"] else "(kept)"), ""))
+    for r in s["search"].values():
+        result = (f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms" if "error" not in r
+                  else f"failed: {r['error'][:60]}")
+        if "cpu_median_ms" in r:
+            result += f" (CPU {r['cpu_median_ms']:.0f} ms)"
+        rows.append(("", f"Datasette `{r['view']}` ({fmt(r['matches'])} matches)", result, "p95 < 100 ms"))
+    for label, r in s["diff"].items():
+        rows.append(("", f"`diff` 2×20,000 chars, {label} ({r['paragraphs']} paragraphs)",
+                     f"median {r['median_ms']:.0f} ms, slowest of 5 {r['p95_ms']:.0f} ms", "< 100 ms"))
+    for label, r in s["cli"].items():
+        rows.append(("6. CLI" if label == "status" else "", f"`python -m archive {label}` (whole process)",
+                     f"median {r['median_ms']:.0f} ms", ""))
+    return rows
 
 
 def write_doc(table: str, fig: dict, marker: str = "bench") -> None:
@@ -348,6 +374,23 @@ def crawl_part(pages: int, work: Path, workers: int | None, *, edited: bool, pro
     return fig
 
 
+def scale_part(pages: int, revisions: int, scale_db: Path | None, work: Path, site: BenchSite | None = None) -> dict:
+    """The archive at scale: `scale_db`, or a synthetic archive of `revisions` built in `work` (its captures
+    from `site`, or from a site of `pages` pages generated for them); search, diff and CLI latencies on it."""
+    if scale_db is not None:
+        path, build = scale_db, scale.archive_figures(scale_db)
+    else:
+        site = site or BenchSite.generate(pages)
+        click.echo(f"synthetic archive of {revisions:,} revisions …", err=True)
+        path = work / "archive.db"
+        captures = scale.compressed_captures([site.pages[1][a.path].body for a in site.articles])
+        build = scale.build_archive(path, revisions, captures)
+    click.echo("search, diff and CLI latencies …", err=True)
+    return {"build": build, "bytes_per_revision": round(build["size_bytes"] / build["revisions"]),
+            "search": scale.datasette_search(path, {"2 characters": "调解", "4 characters": "行政复议"}),
+            "diff": scale.diff_latency(), "cli": scale.cli_latency(path, build["documents"] // 2)}
+
+
 @click.command()
 @click.option("--pages", default=2000, show_default=True, help="Article pages on the generated site.")
 @click.option("--revisions", default=100_000, show_default=True, help="Revisions in the synthetic archive.")
@@ -362,11 +405,25 @@ def crawl_part(pages: int, work: Path, workers: int | None, *, edited: bool, pro
 @click.option("--no-write", is_flag=True, help="Do not update docs/benchmarks.md.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the databases, crawl logs and bench.json in this directory.")
+@click.option("--only-scale", is_flag=True,
+              help="Only the archive-at-scale part (5 and 6), printed, not written to the doc; with --scale-db it "
+                   "measures a kept archive, e.g. `python -m bench.run --only-scale --scale-db DIR/archive.db`.")
 @click.option("--report", "saved", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Measure nothing: render the figures of a kept bench.json (and write the doc).")
 def main(pages: int, revisions: int, large: int | None, extract_workers: int | None, no_scale: bool,
-         no_profile: bool, no_write: bool, scale_db: Path | None, keep: Path | None, saved: Path | None) -> None:
+         no_profile: bool, no_write: bool, scale_db: Path | None, keep: Path | None, only_scale: bool,
+         saved: Path | None) -> None:
     """Run the benchmark and report; e.g. `python -m bench.run --pages 2000`, `python -m bench.run --large 20000`."""
+    if only_scale:
+        fig = {"machine": machine()}
+        with tempfile.TemporaryDirectory(prefix="zwgk-bench-") as tmp:
+            work = keep or Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            fig["scale"] = scale_part(pages, revisions, scale_db, work)
+        click.echo(f"load average before the run {fig['machine']['load_before']}; {fig['machine']['date']}\n\n"
+                   + table(scale_rows(fig["scale"])) + "\n\n" + search_profile_table(fig["scale"]["search"]))
+        click.echo("BENCH " + json.dumps(fig, ensure_ascii=False, separators=(",", ":")))
+        return
     if saved is not None:
         fig = json.loads(saved.read_text(encoding="utf-8"))
         text = report(fig)
@@ -386,18 +443,7 @@ def main(pages: int, revisions: int, large: int | None, extract_workers: int | N
             site = fig.pop("site")
         (work / "bench.json").write_text(json.dumps(fig, ensure_ascii=False, indent=1), encoding="utf-8")
         if not large and not no_scale:
-            if scale_db is not None:
-                path, build = scale_db, scale.archive_figures(scale_db)
-            else:
-                click.echo(f"synthetic archive of {revisions:,} revisions …", err=True)
-                path = work / "archive.db"
-                captures = scale.compressed_captures([site.pages[1][a.path].body for a in site.articles])
-                build = scale.build_archive(path, revisions, captures)
-            click.echo("search, diff and CLI latencies …", err=True)
-            fig["scale"] = {
-                "build": build, "bytes_per_revision": round(build["size_bytes"] / build["revisions"]),
-                "search": scale.datasette_search(path, {"2 characters": "调解", "4 characters": "行政复议"}),
-                "diff": scale.diff_latency(), "cli": scale.cli_latency(path, build["documents"] // 2)}
+            fig["scale"] = scale_part(pages, revisions, scale_db, work, site)
         fig["total_s"] = round(time.perf_counter() - started, 1)
         (work / "bench.json").write_text(json.dumps(fig, ensure_ascii=False, indent=1), encoding="utf-8")
     text = report(fig)

@@ -142,11 +142,43 @@ def archive_figures(path: Path) -> dict:
     return {"revisions": revisions, "documents": documents, "build_s": None, "size_bytes": path.stat().st_size}
 
 
+# where a search request's time goes: the SQL statements Datasette's tracer records, by kind, and the rest
+STATEMENT_KINDS = ("rows", "count", "count and facets in one pass", "facets", "other SQL", "outside SQL")
+
+
+def _statement_kind(sql: str) -> str:
+    sql = " ".join(sql.split())
+    if "as value, count(*) as count" in sql:
+        return "facets"
+    if "count(*)" in sql and " group by " in sql:
+        return "count and facets in one pass"
+    if sql.startswith("select count(*)"):
+        return "count"
+    if "_fts where " in sql and " limit " in sql:
+        return "rows"
+    return "other SQL"
+
+
+def _statement_times(traces: list[dict], total_ms: float) -> dict[str, float]:
+    """One request's traced SQL time (ms) by kind, and the rest of its wall time ("outside SQL": the
+    view's Python, JSON encoding, the client)."""
+    out: dict[str, float] = {}
+    for entry in traces:
+        if entry.get("type") == "sql":
+            kind = _statement_kind(entry["sql"])
+            out[kind] = out.get(kind, 0.0) + entry["duration_ms"]
+    out["outside SQL"] = total_ms - sum(out.values())
+    return out
+
+
 def datasette_search(path: Path, terms: dict[str, str], repeat: int = 20) -> dict[str, dict]:
     """Latency of ?_search= through the real Datasette app (in-process client), configured as
-    `python -m archive serve` runs it (project metadata, facet suggestions off), per term and view."""
+    `python -m archive serve` runs it (project metadata, facet suggestions off), per term and view; also the
+    CPU time a request takes (all threads of this process: the view and its SQL), which, unlike the
+    latency, a busy machine barely changes."""
     import yaml
     from datasette.app import Datasette
+    from datasette.tracer import capture_traces
 
     metadata = yaml.safe_load((ROOT / "config" / "datasette.yaml").read_text(encoding="utf-8"))
     name = path.stem
@@ -165,18 +197,25 @@ def datasette_search(path: Path, terms: dict[str, str], repeat: int = 20) -> dic
                                                "error": f"HTTP {first.status_code}: {first.text[:120]}"}
                     continue
                 data = first.json()
-                samples = []
+                samples, cpu, parts = [], [], []
                 for _ in range(repeat):
-                    t = time.perf_counter()
-                    response = await ds.client.get(url)
+                    traces: list[dict] = []
+                    t, c = time.perf_counter(), time.process_time()
+                    with capture_traces(traces):
+                        response = await ds.client.get(url)
                     samples.append(time.perf_counter() - t)
+                    cpu.append(time.process_time() - c)
+                    parts.append(_statement_times(traces, samples[-1] * 1000))
                     if response.status_code != 200:
                         samples[-1] = float("inf")  # a failed request counts as slower than any answer
                     else:
                         data = response.json()
                 out[f"{label}: {view}"] = {"term": term, "view": view,
                                            "matches": data.get("filtered_table_rows_count"),
-                                           **_percentiles(samples)}
+                                           **_percentiles(samples),
+                                           "cpu_median_ms": statistics.median(cpu) * 1000,
+                                           "where_ms": {k: statistics.median(p.get(k, 0.0) for p in parts)
+                                                        for k in STATEMENT_KINDS}}
         return out
 
     return asyncio.run(run())
