@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -126,6 +127,9 @@ class ArchivePipeline:
                 return
             self.lock = lock
         self.writer = ArchiveWriter(spider.db_path)
+        interval = self.crawler.settings.getfloat("ZWGK_SWITCH_INTERVAL")
+        if interval > 0:  # Scrapy's thread gets the GIL back from the writer's soon (crawler/settings.py)
+            sys.setswitchinterval(interval)
         # shared with the attachments pipeline, so it sees (and joins) the open group of pages
         self.crawler.zwgk_archive_writer = self.writer
         self.run_id = self.writer.call(self._open_run, spider.source, spider.run_id)

@@ -82,6 +82,10 @@ ZWGK_EXTRACT_WORKERS = None
 # Group commit (archive/groupcommit.py): pages share a transaction until this many pages or seconds.
 ZWGK_COMMIT_PAGES = 50
 ZWGK_COMMIT_SECONDS = 0.2
+# The archive's writes run in a thread of their own (archive/writer.py). Python hands the GIL between
+# threads every `sys.setswitchinterval` seconds (5 ms by default): Scrapy's thread, back from a system call
+# while the writer runs Python, would wait that long. The crawl process uses this interval instead.
+ZWGK_SWITCH_INTERVAL = 0.0005
 # Conditional requests: a known document is asked with If-None-Match / If-Modified-Since from its last
 # confirmed fetch, and a 304 is recorded as unchanged without extracting it again.
 ZWGK_CONDITIONAL_REQUESTS = True
