@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import atexit
 import ctypes
 import importlib.util
 import logging
@@ -309,5 +310,19 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_CODES.get(status, 3)
 
 
+def leave(code: int) -> None:
+    """End the crawl process now, without the interpreter's teardown: everything the crawl opened is
+    closed by then (archive, lock, workers, threads), and freeing every object of Scrapy, lxml and the
+    rules one by one took another half second of each crawl. Exit handlers and output are run first."""
+    for thread in threading.enumerate():  # as the interpreter would: non-daemon threads finish first
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # noqa: SLF001  (what sys.exit would run; the teardown after it is skipped)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())
