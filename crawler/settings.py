@@ -36,13 +36,20 @@ DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TELNETCONSOLE_ENABLED = False
 # Extensions a crawl never uses are not even imported (each crawl is a fresh process, and Scrapy imports
-# every listed extension to ask whether it is enabled): the telnet console, the memory debugger, the
-# job-directory state, and Scrapy 2.19's remote-control HTTP server (on by default: it would run Python
-# sent to it; its module imports aiohttp, a tenth of a second of every crawl's start).
+# every extension named in EXTENSIONS, None or not, to compare it with the base list): the base list itself
+# leaves out the telnet console, the memory debugger, the job-directory state and Scrapy 2.19's remote-
+# control HTTP server (on by default: it runs Python sent to it; its module imports aiohttp, a tenth of a
+# second of every crawl's start).
 REMOTE_CONTROL_ENABLED = False
-EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.memdebug.MemoryDebugger": None,
-              "scrapy.extensions.spiderstate.SpiderState": None,
-              "scrapy.extensions.remote_control.RemoteControl": None}
+EXTENSIONS_BASE = {
+    "scrapy.extensions.corestats.CoreStats": 0,
+    "scrapy.extensions.logcount.LogCount": 0,
+    "scrapy.extensions.memusage.MemoryUsage": 0,
+    "scrapy.extensions.closespider.CloseSpider": 0,
+    "scrapy.extensions.feedexport.FeedExporter": 0,
+    "scrapy.extensions.logstats.LogStats": 0,
+    "scrapy.extensions.throttle.AutoThrottle": 0,
+}
 # Items processed at once per response. Scrapy starts this many asyncio tasks for every response's
 # output (scrapy.utils.asyncio._parallel_asyncio); at its default of 100 that was a tenth of the crawl
 # thread's time. A report page yields one item and a listing page a few dozen requests, handled at once.

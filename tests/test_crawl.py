@@ -3,11 +3,14 @@ second crawl after the sites change adds exactly the revisions the changes call 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.crawling import crawl, rows
+from tests.crawling import ROOT, crawl, rows
 
 
 def squash(text: str) -> str:
@@ -106,3 +109,26 @@ def test_unknown_source_is_a_clear_error(replica_config, db_path):
     assert "no source with id 'no-such-source'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not db_path.exists()
+
+
+def test_a_crawl_starts_no_server_of_its_own_and_ends_cleanly(replica, replica_config, db_path, sources):
+    """Scrapy 2.19 turns on a remote-control HTTP server (it runs the Python sent to it) unless told not to,
+    and imports every listed extension to ask: a crawl does not even import it, nor the telnet console.
+    The crawl process leaves without the interpreter's teardown (crawler.run.leave), after its exit
+    handlers: what it wrote and logged is complete when it has gone."""
+    probe = ("import atexit, runpy, sys\n"
+             "atexit.register(lambda: print('MODULES', sorted(m for m in sys.modules if m.startswith("
+             "('scrapy.extensions.', 'aiohttp', 'twisted.conch')))))\n"
+             "sys.argv = ['crawler.run', *sys.argv[1:]]\n"
+             "runpy.run_module('crawler.run', run_name='__main__', alter_sys=True)\n")
+    done = subprocess.run([sys.executable, "-c", probe, "--source", sources[0], "--config", str(replica_config),
+                           "--db", str(db_path), "--log-level", "INFO"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules = done.stdout.split("MODULES", 1)[1]
+    assert "scrapy.extensions.corestats" in modules  # the extensions in use were imported and seen
+    assert "remote_control" not in modules and "aiohttp" not in modules
+    assert "scrapy.extensions.telnet" not in modules and "twisted.conch" not in modules
+    assert "Spider closed (finished)" in done.stderr  # the last lines of the log were flushed
+    [run] = rows(db_path, "select * from runs")
+    assert run["status"] == "ok" and run["finished_at"] and run["new_documents"] > 0
