@@ -245,6 +245,8 @@ def _migrate(db: sqlite_utils.Database, added_tables: set[str], added_columns: s
         from archive import events
 
         events.backfill(db)
-    from archive.attachments import migrate
+    if db.execute("SELECT 1 FROM attachments a WHERE NOT EXISTS (SELECT 1 FROM attachment_links l "
+                  "WHERE l.attachment_id = a.id) LIMIT 1").fetchone():  # else not even imported (a crawl's start)
+        from archive.attachments import migrate
 
-    migrate(db)
+        migrate(db)

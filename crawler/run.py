@@ -18,6 +18,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -254,21 +255,31 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
 
 def scrapy_default(name: str) -> Any:
     """Scrapy's default value of a setting, read from its default_settings.py without importing Scrapy
-    (the revalidation stage may finish the run without it); None when unknown or not a literal."""
+    (the revalidation stage may finish the run without it); None when unknown or not a literal. Only the
+    setting's own statement is parsed (the file's first top-level assignment to it), not the whole file."""
     spec = importlib.util.find_spec("scrapy")
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "settings" / "default_settings.py"
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+        text = path.read_text(encoding="utf-8")
+    except OSError:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return None
+    found = re.search(rf"^{re.escape(name)}[ \t]*=(?!=)", text, re.MULTILINE)
+    if found is None:
+        return None
+    lines = text[found.start():].splitlines()
+    for end in range(1, len(lines) + 1):  # the statement's lines: the shortest prefix that parses
+        try:
+            statement = ast.parse("\n".join(lines[:end])).body[0]
+        except SyntaxError:
+            continue
+        if not isinstance(statement, ast.Assign):
+            return None
+        try:
+            return ast.literal_eval(statement.value)
+        except ValueError:
+            return None
     return None
 
 
