@@ -46,7 +46,8 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
 
     Known documents are revalidated first without Scrapy (crawler/revalidate.py, unless ZWGK_REVALIDATE is
     off); Scrapy then crawls what that stage left (nothing, when the source is unchanged)."""
-    source = load_config(config).get(source_id)  # fail fast, with a clear message, before Scrapy starts
+    # fail fast, with a clear message, before Scrapy starts (the schedules are the scheduler's to check)
+    source = load_config(config, schedules=False).get(source_id)
     overrides = dict(settings or {})
     if lifeline is not None:
         if lifeline.time_limit:
