@@ -114,6 +114,8 @@ class _Writes:
 
 @dataclass
 class _Raised:
+    """What a thread's request raised that is no answer nor network failure (a bug)."""
+
     error: BaseException
 
 
@@ -142,9 +144,8 @@ class _Answers:
                 return
             try:
                 self.done.put((index, self.stage._ask(ask)))
-            except BaseException as e:  # a bug, not an answer: raised in the stage's thread, as a future would
-                self.done.put((index, _Raised(e)))
-                return
+            except BaseException as e:  # a bug, not an answer: raised in the stage's thread when its turn
+                self.done.put((index, _Raised(e)))  # comes, as a future's result would be
 
     def get(self, index: int, writes: _Writes) -> Answer | Exception:
         """The answer to the `index`-th request. While it is awaited, the 304s received are written (the
@@ -164,10 +165,11 @@ class _Answers:
                     writes.group.commit_if_due()
                     self.stage._check_stop()
                     continue
-            if isinstance(answer, _Raised):
-                raise answer.error
             self.ready[got] = answer
-        return self.ready.pop(index)
+        answer = self.ready.pop(index)
+        if isinstance(answer, _Raised):
+            raise answer.error
+        return answer
 
     def close(self) -> None:
         """Wait for the threads (after a stop, each ends after its request in flight)."""

@@ -1,6 +1,8 @@
 """What keeps an unchanged recrawl cheap without changing what it does (issue #16): a setting's Scrapy default
 read without parsing Scrapy's whole settings file; the 304s of a batch written with a few statements, exactly
-as one record_not_modified per answer writes them."""
+as one record_not_modified per answer writes them; the stage's answers handed back in order through plain
+queues; a crawl that does not parse schedules; a stop that keeps the 304s received. Real HTTP to replica
+sites on 127.0.0.1, the real crawl, real SQLite."""
 from __future__ import annotations
 
 import ast
@@ -17,6 +19,12 @@ from archive import store
 from archive.db import connect
 from archive.groupcommit import GroupCommit
 from crawler import run
+from crawler.sources import ConfigError, load_config
+from tests.crawling import crawl, rows
+from tests.sites import ReplicaFarm
+from tests.test_conditional import serve_with_validators
+
+SOURCE = "replica-cms"
 
 
 def _scrapy_defaults() -> dict[str, object]:
@@ -131,3 +139,111 @@ def test_record_not_modified_many_writes_what_one_call_per_answer_writes(tmp_pat
     db.close()
     assert got == expected
     assert _dump(many) == _dump(one)
+
+
+# --- the stage's requests and a crawl's start-up, against replica sites -------------------------------
+
+def test_answers_come_back_in_the_order_asked_and_a_bug_in_a_thread_is_raised_not_waited_for(tmp_path):
+    """The stage's threads take requests in turn and hand answers back in ask order; an exception that is
+    no network failure (a bug) is raised in the stage's thread, as a future's result would raise it — never
+    a stage waiting forever for an answer that will not come."""
+    from crawler.politehttp import Answer, crawl_settings
+    from crawler.revalidate import Stage, _Answers, _Writes
+    from crawler.sources import load_config
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        site = farm.sites["cms"]
+        source = load_config(farm.sources_yaml(tmp_path / "sources.yaml")).get(SOURCE)
+        stage = Stage(source, crawl_settings(source.settings, {}), str(tmp_path / "a.db"), None)
+        db = connect(tmp_path / "a.db")
+        try:
+            paths = [site.column + "index.html", "/robots.txt", "/no-such-page.html"] * 4
+            asks = [(site.url(p), None, None) for p in paths]
+            answers = _Answers(stage, [*asks, (None, None, None), asks[0]], 3)
+            writes = _Writes(db, 1000, 1.0)
+            got = [answers.get(i, writes) for i in range(len(asks))]
+            assert all(isinstance(a, Answer) for a in got)
+            assert [a.url for a in got] == [u for u, _, _ in asks]
+            assert [a.status for a in got] == [200, 200, 404] * 4
+            with pytest.raises(TypeError):  # a URL of None: not an answer, not a network failure
+                answers.get(len(asks), writes)
+            stage.stop.set()
+            answers.close()
+        finally:
+            stage.fetcher.close()
+            db.close()
+
+
+def test_a_crawl_does_not_parse_schedules_the_scheduler_does(tmp_path):
+    """The crawl of one source — its revalidation stage and its Scrapy spider — does not read schedules
+    (APScheduler is not even imported for it); a schedule that cannot be parsed is still refused by
+    load_config as the scheduler calls it."""
+    with ReplicaFarm(sites=("cms",)) as farm:
+        serve_with_validators(farm, "cms")
+        good = farm.sources_yaml(tmp_path / "sources.yaml")
+        db = tmp_path / "archive.db"
+        done = crawl(good, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        bad = farm.sources_yaml(tmp_path / "bad.yaml", defaults={"schedule": "61 * * * *"})
+        with pytest.raises(ConfigError, match="field 'schedule'"):
+            load_config(bad)
+        assert load_config(bad, schedules=False).get(SOURCE).schedule == "61 * * * *"
+        done = crawl(bad, db, SOURCE, extra=["--log-level", "INFO"])
+        assert done.returncode == 0, done.stderr[-2000:]
+        # the stage asked the documents, and Scrapy (a document links attachments) read the same config
+        assert "revalidated" in done.stderr and "Spider closed (finished)" in done.stderr
+        [run] = rows(db, "select status, unchanged from runs where id = 2")
+        assert run["status"] == "ok" and run["unchanged"] == len(farm.expected(1))
+
+
+def test_sigterm_keeps_the_304s_written_before_it(tmp_path):
+    """The 304s are written in batches while the stage waits on a slow answer; a stop (SIGTERM) then keeps
+    every one of them (the run `interrupted`, its counts theirs) and the answer it was waiting for is not
+    recorded."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.crawling import ROOT
+    from tests.test_redteam_recrawl import _gate
+
+    with ReplicaFarm(sites=("cms",)) as farm:
+        serve_with_validators(farm, "cms")
+        config = farm.sources_yaml(tmp_path / "sources.yaml", defaults={"settings": {
+            "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+            "ZWGK_ATTACHMENTS": False}})
+        db = tmp_path / "archive.db"
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        site = farm.sites["cms"]
+        [last] = rows(db, "select url from documents order by id desc limit 1")
+        others = rows(db, "select count(*) n from documents")[0]["n"] - 1
+        entered, release = _gate(farm, last["url"].removeprefix(site.base_url))
+        crawling = subprocess.Popen([sys.executable, "-m", "crawler.run", "--source", SOURCE, "--config",
+                                     str(config), "--db", str(db), "--log-level", "INFO"], cwd=ROOT,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        try:
+            assert entered.wait(60)  # every other document answered 304, one request at a time
+            conn = sqlite3.connect(db, timeout=20)
+            try:
+                for _ in range(600):  # until the stage has written and committed them
+                    written = conn.execute("select count(*) from fetches where run_id = 2").fetchone()[0]
+                    if written == others:
+                        break
+                    time.sleep(0.1)
+            finally:
+                conn.close()
+            os.kill(crawling.pid, signal.SIGTERM)
+        finally:
+            release.set()
+        out, err = crawling.communicate(timeout=120)
+        assert crawling.returncode == 3, err[-2000:]
+        [run] = rows(db, "select * from runs where id = 2")
+        assert run["status"] == "interrupted" and run["finished_at"] and run["unchanged"] == others, run
+        fetched = rows(db, "select url, outcome, http_status from fetches where run_id = 2")
+        assert len(fetched) == others and {(f["outcome"], f["http_status"]) for f in fetched} == {("unchanged", 304)}
+        assert last["url"] not in {f["url"] for f in fetched}
