@@ -432,7 +432,7 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
     )
     from archive import search
 
-    search.index_latest(sqlite_utils.Database(conn), rev_id, document_id, prepared.search_title,
+    search.index_latest(sqlite_utils.Database(conn, execute_plugins=False), rev_id, document_id, prepared.search_title,
                         prepared.search_text)
     return rev_id
 
