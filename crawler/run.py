@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import ctypes
 import importlib.util
 import logging
 import os
@@ -159,6 +158,8 @@ class Lifeline:
 
     def start(self) -> None:
         if self.parent_pid is not None:
+            import ctypes
+
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
                 self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
