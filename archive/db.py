@@ -128,14 +128,16 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sqlite_utils.Database:
-    """Open (and if needed create) the archive with WAL and a busy timeout, schema ensured."""
+    """Open (and if needed create) the archive with WAL and a busy timeout, schema ensured. Installed
+    sqlite-utils plugins are not run on the archive's connections (execute_plugins=False): they would
+    change nothing the archive needs, and finding them scans every installed package at each start-up."""
     path = db_path(path)
     if not create and not path.exists():
         raise FileNotFoundError(f"archive database not found: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db = sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
     if db.journal_mode != "wal":
         db.enable_wal()
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -182,7 +184,7 @@ def connect_readonly(path: str | os.PathLike | None = None, *, current: bool = T
         raise NotAnArchive(f"{path}: not a zwgk archive (no {'/'.join(missing)} table"
                            f"{'s' if len(missing) > 1 else ''})")
     conn.execute("PRAGMA query_only = ON")  # belt and braces: this connection never writes
-    db = sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn, execute_plugins=False)
     lacking = outdated(db) if current else []
     if lacking:
         conn.close()
@@ -245,6 +247,8 @@ def _migrate(db: sqlite_utils.Database, added_tables: set[str], added_columns: s
         from archive import events
 
         events.backfill(db)
-    from archive.attachments import migrate
+    if db.execute("SELECT 1 FROM attachments a WHERE NOT EXISTS (SELECT 1 FROM attachment_links l "
+                  "WHERE l.attachment_id = a.id) LIMIT 1").fetchone():  # else not even imported (a crawl's start)
+        from archive.attachments import migrate
 
-    migrate(db)
+        migrate(db)

@@ -40,18 +40,32 @@ SEGMENTER_VERSION = "2"  # 1: one token per CJK character; 2: bigrams
 FTS_TABLES = {"revisions_fts": "revisions", "documents_fts": "documents",
               "attachment_revisions_fts": "attachment_revisions"}
 
+
+class _lazy:  # noqa: N801 — stands for re.compile
+    """A pattern compiled on its first use: the CJK classes take ~20 ms to compile (their ranges beyond the
+    BMP), which every process importing the archive paid, searching or not (a crawl's start-up)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.source = pattern
+
+    def __getattr__(self, name: str):  # only called for what is not yet in __dict__: the first use
+        compiled = re.compile(self.source)
+        self.__dict__.update({attr: getattr(compiled, attr) for attr in dir(compiled) if not attr.startswith("_")})
+        return getattr(compiled, name)
+
+
 _CJK = (r"\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
         r"\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
-_CJK_RE = re.compile(f"[{_CJK}]")
+_CJK_RE = _lazy(f"[{_CJK}]")
 # a run of non-token characters (anything but letters, digits, marks and private use)
 _GAP = r"(?:[^\w\ue000-\uf8ff]|_)+"
 _GAP_RE = re.compile(_GAP)
 # a gap with a CJK character on either side (gaps are maximal runs, so this never matches half a gap);
 # the lookahead in front skips a character no gap starts with in one test (most are letters)
-_CJK_GAP_RE = re.compile(f"(?=[^\\w\ue000-\uf8ff]|_)(?:(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}]))")
+_CJK_GAP_RE = _lazy(f"(?=[^\\w\ue000-\uf8ff]|_)(?:(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}]))")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
 # a run of two or more CJK characters, as _unigrams() leaves them (one character a token, one space between)
-_CJK_RUN_RE = re.compile(f"[{_CJK}](?: [{_CJK}])+")
+_CJK_RUN_RE = _lazy(f"[{_CJK}](?: [{_CJK}])+")
 
 
 class _Spacer(dict):

@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -339,6 +339,68 @@ def record_not_modified(db: sqlite_utils.Database, run_id: int | None, *, url: s
     return "unchanged"
 
 
+
+def record_not_modified_many(db: sqlite_utils.Database, run_id: int | None,
+                             answers: Sequence[tuple[str, str | None, str | None, str]],
+                             http_status: int = 304) -> list[str]:
+    """:func:`record_not_modified` for many 304 answers — (url, etag, last_modified, fetched_at) each — in one
+    transaction (a savepoint inside a group commit): the same rows, in the same order, as one call per answer,
+    with two reads per answer and the writes of the whole batch in a few statements, instead of ten statements
+    per answer (an unchanged recrawl writes thousands). The outcomes, in order."""
+    outcomes: list[str] = []
+    start = 0
+    while start < len(answers):  # a URL twice: its second answer must see the first's fetch, as one by one
+        seen: set[str] = set()
+        end = start
+        while end < len(answers) and answers[end][0] not in seen:
+            seen.add(answers[end][0])
+            end += 1
+        outcomes += _record_not_modified_distinct(db, run_id, answers[start:end], http_status)
+        start = end
+    return outcomes
+
+
+def _record_not_modified_distinct(db: sqlite_utils.Database, run_id: int | None,
+                                  answers: Sequence[tuple[str, str | None, str | None, str]],
+                                  http_status: int) -> list[str]:
+    """record_not_modified_many for answers with distinct URLs (each sees the archive as it was before)."""
+    outcomes: list[str] = []
+    with transaction(db) as conn:
+        docs: dict[str, tuple[int, str, str]] = {}
+        confirmed: dict[str, tuple[str | None, str | None, str]] = {}
+        for url, *_ in answers:  # by URL, each an index search (an IN list makes SQLite scan documents)
+            doc = conn.execute("SELECT id, status, source_id FROM documents WHERE url = ?", (url,)).fetchone()
+            if doc is not None:
+                docs[url] = doc
+                hit = conn.execute(_CONFIRMED_FETCH + " AND d.url = ?", (url,)).fetchone()
+                if hit is not None:
+                    confirmed[url] = hit[1:]
+        source = conn.execute("SELECT source_id FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id else None
+        seen, links, fetches = [], [], []
+        for url, etag, modified, fetched_at in answers:
+            doc = docs.get(url)
+            hit = confirmed.get(url)
+            if doc is None or hit is None:
+                fetches.append((run_id, url, doc[0] if doc else None, http_status, "error",
+                                "304 Not Modified, but no confirmed revision to stand for", None, fetched_at, None,
+                                None))
+                outcomes.append("error")
+                continue
+            sent_etag, sent_modified, digest = hit
+            if doc[1] == "gone":
+                _event(conn, doc[0], "returned", fetched_at, run_id, doc[2])
+            seen.append((fetched_at, doc[0]))
+            if source:
+                links.append((doc[0], source[0], fetched_at, fetched_at))
+            fetches.append((run_id, url, doc[0], http_status, "unchanged", None, digest, fetched_at,
+                            etag or sent_etag, modified or sent_modified))
+            outcomes.append("unchanged")
+        conn.executemany("UPDATE documents SET last_seen = ?, status = 'live' WHERE id = ?", seen)
+        conn.executemany(_LINK_SOURCE, links)
+        conn.executemany("INSERT INTO fetches (run_id, url, document_id, http_status, outcome, error, content_hash, "
+                         "fetched_at, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", fetches)
+    return outcomes
+
 def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fetched_at: str,
                  capture_hash: str | None, *, digest: str | None = None, reextracted: bool = False,
                  extractor: str | None = None, prepared: Prepared | None = None, captured_at: str | None = None,
@@ -370,7 +432,7 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
     )
     from archive import search
 
-    search.index_latest(sqlite_utils.Database(conn), rev_id, document_id, prepared.search_title,
+    search.index_latest(sqlite_utils.Database(conn, execute_plugins=False), rev_id, document_id, prepared.search_title,
                         prepared.search_text)
     return rev_id
 
@@ -430,11 +492,13 @@ def _suspect(conn: sqlite3.Connection, url: str, latest: dict, text: str, digest
     return len(runs) + 1
 
 
+_LINK_SOURCE = ("INSERT INTO document_sources (document_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(document_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)")
+
+
 def _link_source(conn: sqlite3.Connection, document_id: int, source_id: str, seen: str) -> None:
     """Note that `source_id` lists (or re-asks) the document, as of `seen`."""
-    conn.execute("INSERT INTO document_sources (document_id, source_id, first_seen, last_seen) VALUES (?, ?, ?, ?)"
-                 " ON CONFLICT(document_id, source_id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
-                 (document_id, source_id, seen, seen))
+    conn.execute(_LINK_SOURCE, (document_id, source_id, seen, seen))
 
 
 def _document(conn: sqlite3.Connection, url: str) -> dict | None:

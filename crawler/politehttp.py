@@ -248,6 +248,9 @@ class Fetcher:
                    deadline: float) -> bytes:
         """The body, read by pieces within DOWNLOAD_TIMEOUT of the request's start: as Scrapy's, the timeout
         bounds the whole download, not each read (a body trickling in forever is a timeout)."""
+        if response.length == 0 and deadline > time.monotonic():  # a 304 (or Content-Length: 0) in time:
+            response.close()  # nothing to read, the connection is ready for the next request
+            return b""
         body = bytearray()
         while True:
             remaining = deadline - time.monotonic()

@@ -27,11 +27,12 @@ import http.client
 import json
 import logging
 import os
+import queue
+import sqlite3
 import sys
 import threading
 import time
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ MAX_THREADS = 4  # a few connections are enough to keep a server busy; more only
 COMMIT_PAGES = 1000
 COMMIT_SECONDS = 1.0
 WAIT_SLICE = 0.25  # while an answer is awaited: how often the group's commit, a stop and the time limit are checked
+# 304s are written in batches (store.record_not_modified_many): at RECORD_BATCH received, or as soon as
+# RECORD_EARLY are waiting and the next answer has not arrived yet, or after WAIT_SLICE without an answer.
+RECORD_BATCH = 500
+RECORD_EARLY = 50
 # While the threads wait on sockets and the main thread writes SQLite, a GIL handed over every 5 ms (Python's
 # default) makes each side wait for the other; a shorter interval keeps both busy.
 SWITCH_INTERVAL = 0.0005
@@ -94,6 +99,83 @@ class Stopped(Exception):
 
 
 # --- HTTP, politely ---------------------------------------------------------------------------------------
+
+class _Writes:
+    """The stage's archive writes: the 304s received and not yet written (`pending`), written in batches as
+    savepoints of a group commit that is committed every `commit_pages` answers or `commit_seconds`."""
+
+    def __init__(self, db, commit_pages: int, commit_seconds: float) -> None:
+        self.db = db
+        self.group = GroupCommit(db, commit_pages, commit_seconds)
+        self.commit_pages = commit_pages
+        self.pending: list[tuple[str, str | None, str | None, str]] = []
+        self.uncommitted = 0
+
+
+@dataclass
+class _Raised:
+    """What a thread's request raised that is no answer nor network failure (a bug)."""
+
+    error: BaseException
+
+
+class _Answers:
+    """The stage's requests, sent by `threads` threads in the order asked (each takes the next one when it
+    is done with its last), their answers handed back in that order. Plain queues, not a future per request:
+    an unchanged recrawl is thousands of requests of a fraction of a millisecond each."""
+
+    def __init__(self, stage: Stage, asks: list[tuple[str, str | None, str | None]], threads: int) -> None:
+        self.stage = stage
+        self.todo: queue.SimpleQueue = queue.SimpleQueue()
+        for item in enumerate(asks):
+            self.todo.put(item)
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.ready: dict[int, Answer | Exception] = {}
+        self.threads = [threading.Thread(target=self._work, name=f"revalidate_{n}", daemon=True)
+                        for n in range(min(threads, len(asks)))]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while not self.stage.stop.is_set():
+            try:
+                index, ask = self.todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.done.put((index, self.stage._ask(ask)))
+            except BaseException as e:  # a bug, not an answer: raised in the stage's thread when its turn
+                self.done.put((index, _Raised(e)))  # comes, as a future's result would be
+
+    def get(self, index: int, writes: _Writes) -> Answer | Exception:
+        """The answer to the `index`-th request. While it is awaited, the 304s received are written (the
+        network wait covers them), the open group is committed when due (the write lock is never held for as
+        long as a slow server takes) and a stop or the time limit is noticed."""
+        while index not in self.ready:
+            try:
+                got, answer = self.done.get_nowait()
+            except queue.Empty:
+                if len(writes.pending) >= RECORD_EARLY:
+                    self.stage._record(writes)
+                    continue
+                try:
+                    got, answer = self.done.get(timeout=WAIT_SLICE)
+                except queue.Empty:
+                    self.stage._record(writes)
+                    writes.group.commit_if_due()
+                    self.stage._check_stop()
+                    continue
+            self.ready[got] = answer
+        answer = self.ready.pop(index)
+        if isinstance(answer, _Raised):
+            raise answer.error
+        return answer
+
+    def close(self) -> None:
+        """Wait for the threads (after a stop, each ends after its request in flight)."""
+        for thread in self.threads:
+            thread.join()
+
 
 # --- the stage --------------------------------------------------------------------------------------------
 
@@ -191,52 +273,52 @@ class Stage:
                 result.settled.add(url)
         threads = max(1, min(MAX_THREADS, self.settings.getint("CONCURRENT_REQUESTS", 16),
                              self.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)))
-        group = GroupCommit(db, max(COMMIT_PAGES, self.settings.getint("ZWGK_COMMIT_PAGES", 50)),
-                            max(COMMIT_SECONDS, self.settings.getfloat("ZWGK_COMMIT_SECONDS", 0.2)))
+        writes = _Writes(db, max(COMMIT_PAGES, self.settings.getint("ZWGK_COMMIT_PAGES", 50)),
+                         max(COMMIT_SECONDS, self.settings.getfloat("ZWGK_COMMIT_SECONDS", 0.2)))
         unread_pages = False
         consumed_listings = 0
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        with ThreadPoolExecutor(threads, thread_name_prefix="revalidate") as pool:
-            try:
-                futures = [pool.submit(self._ask, ask) for ask in asks]
-                for (url, etag, modified), future in zip(asks, futures, strict=True):
-                    answer = self._answer(future, group)
-                    self._check_stop()
-                    if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
-                        logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
-                        handed_over = True  # a start page too: Scrapy asks it again, and its failure rules
-                        continue  # (full_listing cleared) apply only if it fails there as well
-                    if url in starts and not (etag or modified):
-                        result.prefetched[prefetch_key(url, None, None)] = answer
-                        state = self._listing_state(answer, known_set)
-                        if state is None:
-                            handed_over = True
-                        else:
-                            consumed_listings += 1
-                            unread_pages = unread_pages or state
-                        continue
-                    if answer.status == 304 and url not in attached:
-                        with group.page():
-                            outcome = store.record_not_modified(
-                                db, self.run_id, url=url, etag=_header(answer, "etag") or etag,
-                                last_modified=_header(answer, "last-modified") or modified, fetched_at=now())
-                        result.settled.add(url)
-                        result.responses += 1
-                        if outcome == "unchanged":
-                            self.unchanged += 1
-                        else:
-                            self.errors += 1
-                            logger.warning("error: %s (304 Not Modified without a confirmed revision)", url)
-                    else:
-                        result.prefetched[prefetch_key(url, etag, modified)] = answer
+        answers = _Answers(self, asks, threads)
+        try:
+            for index, (url, etag, modified) in enumerate(asks):
+                answer = answers.get(index, writes)
+                self._check_stop()
+                if isinstance(answer, Exception):  # network failure: Scrapy asks again (and retries)
+                    logger.debug("revalidation of %s failed (%s): left to Scrapy", url, answer)
+                    handed_over = True  # a start page too: Scrapy asks it again, and its failure rules
+                    continue  # (full_listing cleared) apply only if it fails there as well
+                if url in starts and not (etag or modified):
+                    result.prefetched[prefetch_key(url, None, None)] = answer
+                    state = self._listing_state(answer, known_set)
+                    if state is None:
                         handed_over = True
-                    self._progress(result, len(asks))
-            except BaseException:
-                self.stop.set()  # the threads still queued skip their requests
-                raise
+                    else:
+                        consumed_listings += 1
+                        unread_pages = unread_pages or state
+                    continue
+                if answer.status == 304 and url not in attached:
+                    writes.pending.append((url, _header(answer, "etag") or etag,
+                                           _header(answer, "last-modified") or modified, now()))
+                    result.settled.add(url)
+                    result.responses += 1
+                    if len(writes.pending) >= RECORD_BATCH:
+                        self._record(writes)
+                else:
+                    result.prefetched[prefetch_key(url, etag, modified)] = answer
+                    handed_over = True
+                self._progress(result, len(asks))
+            self._record(writes)
+        except BaseException as e:
+            self.stop.set()  # the threads send nothing more
+            if not isinstance(e, sqlite3.Error):  # the 304s received before a stop are kept, as ever
+                self._record(writes)
+            raise
+        finally:
+            try:
+                writes.group.commit()
             finally:
-                group.commit()
+                answers.close()
                 sys.setswitchinterval(switch)
         if not starts or handed_over:
             logger.info("revalidated %d of %d documents (304); Scrapy crawls the rest", self.unchanged, len(known))
@@ -245,15 +327,25 @@ class Stage:
         result.responses += consumed_listings + len(self.robots)
         result.status = self._finish(db, result, full_listing=not unread_pages)
 
-    def _answer(self, future: Future, group: GroupCommit) -> Answer | Exception:
-        """The answer of one request; while it is awaited, the open group is committed when due (the write
-        lock is never held for as long as a slow server takes) and a stop or the time limit is noticed."""
-        while True:
-            try:
-                return future.result(timeout=WAIT_SLICE)
-            except TimeoutError:
-                group.commit_if_due()
-                self._check_stop()
+    def _record(self, writes: _Writes) -> None:
+        """Write the 304s received so far (one savepoint of the open group); commit the group when due."""
+        if not writes.pending:
+            return
+        batch, writes.pending = writes.pending, []
+        with writes.group.page():
+            outcomes = store.record_not_modified_many(writes.db, self.run_id, batch)
+        for (url, *_), outcome in zip(batch, outcomes, strict=True):
+            if outcome == "unchanged":
+                self.unchanged += 1
+            else:
+                self.errors += 1
+                logger.warning("error: %s (304 Not Modified without a confirmed revision)", url)
+        writes.uncommitted += len(batch)
+        if writes.uncommitted >= writes.commit_pages:
+            writes.group.commit()
+        writes.group.commit_if_due()
+        if not writes.group.open:
+            writes.uncommitted = 0
 
     def _note_trouble(self, answer: Answer | Exception) -> None:
         """A network failure, a server error, a rate limit or a challenge page: after TROUBLE_LIMIT of them,

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import ast
 import atexit
-import ctypes
 import importlib.util
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -46,7 +46,8 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
 
     Known documents are revalidated first without Scrapy (crawler/revalidate.py, unless ZWGK_REVALIDATE is
     off); Scrapy then crawls what that stage left (nothing, when the source is unchanged)."""
-    source = load_config(config).get(source_id)  # fail fast, with a clear message, before Scrapy starts
+    # fail fast, with a clear message, before Scrapy starts (the schedules are the scheduler's to check)
+    source = load_config(config, schedules=False).get(source_id)
     overrides = dict(settings or {})
     if lifeline is not None:
         if lifeline.time_limit:
@@ -158,6 +159,8 @@ class Lifeline:
 
     def start(self) -> None:
         if self.parent_pid is not None:
+            import ctypes
+
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
                 self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
@@ -255,21 +258,31 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
 
 def scrapy_default(name: str) -> Any:
     """Scrapy's default value of a setting, read from its default_settings.py without importing Scrapy
-    (the revalidation stage may finish the run without it); None when unknown or not a literal."""
+    (the revalidation stage may finish the run without it); None when unknown or not a literal. Only the
+    setting's own statement is parsed (the file's first top-level assignment to it), not the whole file."""
     spec = importlib.util.find_spec("scrapy")
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "settings" / "default_settings.py"
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+        text = path.read_text(encoding="utf-8")
+    except OSError:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return None
+    found = re.search(rf"^{re.escape(name)}[ \t]*=(?!=)", text, re.MULTILINE)
+    if found is None:
+        return None
+    lines = text[found.start():].splitlines()
+    for end in range(1, len(lines) + 1):  # the statement's lines: the shortest prefix that parses
+        try:
+            statement = ast.parse("\n".join(lines[:end])).body[0]
+        except SyntaxError:
+            continue
+        if not isinstance(statement, ast.Assign):
+            return None
+        try:
+            return ast.literal_eval(statement.value)
+        except ValueError:
+            return None
     return None
 
 

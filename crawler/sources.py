@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+
+# APScheduler (the schedules' parser) is imported when a schedule is parsed: a crawl (crawler/run.py) reads
+# its source without parsing schedules, and an unchanged recrawl's start-up is a good part of its time.
 
 DEFAULT_CONFIG = "config/sources.yaml"
 DEFAULT_SCHEDULE = "0 6 * * *"
@@ -104,17 +105,23 @@ def parse_schedule(expr: str, tz: str = DEFAULT_TIMEZONE, jitter: int | None = N
     expr = str(expr).strip()
     m = INTERVAL_RE.match(expr)
     if m:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         seconds = int(m.group(1)) * UNIT_SECONDS[m.group(2)[0]]
         if seconds <= 0:
             raise ValueError("interval must be positive")
         return IntervalTrigger(seconds=seconds, timezone=ZoneInfo(tz), jitter=jitter)
     if len(expr.split()) != 5:
         raise ValueError(f"'{expr}' is neither a 5-field cron expression nor 'every N[s|m|h|d]'")
+    from apscheduler.triggers.cron import CronTrigger
+
     return CronTrigger.from_crontab(expr, timezone=ZoneInfo(tz))
 
 
 def schedule_period(expr: str, tz: str = DEFAULT_TIMEZONE) -> timedelta:
     """The longest interval between consecutive fire times over the next few weeks."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
     trigger = parse_schedule(expr, tz)
     if isinstance(trigger, IntervalTrigger):
         return trigger.interval
@@ -132,8 +139,10 @@ def schedule_period(expr: str, tz: str = DEFAULT_TIMEZONE) -> timedelta:
     return longest or timedelta(days=1)
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
-    """Read and validate a sources file; raise ConfigError naming file, source and field."""
+def load_config(path: str | Path = DEFAULT_CONFIG, *, schedules: bool = True) -> Config:
+    """Read and validate a sources file; raise ConfigError naming file, source and field. With
+    `schedules=False` the schedules are not parsed (a crawl of a source never reads its schedule; the
+    scheduler, which does, loads the file with them)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -158,14 +167,14 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         raise ConfigError(f"{path}: defaults: field 'public_url': not an http(s) URL: {public_url!r}")
     sources: dict[str, Source] = {}
     for i, entry in enumerate(raw["sources"]):
-        source = _build_source(path, i, entry, defaults)
+        source = _build_source(path, i, entry, defaults, schedules)
         if source.id in sources:
             raise ConfigError(f"{path}: source '{source.id}': field 'id': duplicate id")
         sources[source.id] = source
     return Config(path=path, sources=sources)
 
 
-def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
+def _build_source(path: Path, index: int, entry: Any, defaults: dict, schedules: bool = True) -> Source:
     label = f"{path}: source #{index + 1}"
     if not isinstance(entry, dict):
         raise ConfigError(f"{label}: expected a mapping")
@@ -228,7 +237,8 @@ def _build_source(path: Path, index: int, entry: Any, defaults: dict) -> Source:
         raise fail("timezone", f"unknown time zone {tz!r}") from None
     schedule = str(merged.get("schedule", DEFAULT_SCHEDULE))
     try:
-        parse_schedule(schedule, str(tz))
+        if schedules:
+            parse_schedule(schedule, str(tz))
     except ValueError as e:
         raise fail("schedule", str(e).replace("\n", " ")) from None
 

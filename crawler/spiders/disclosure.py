@@ -37,7 +37,7 @@ class DisclosureSpider(scrapy.Spider):
             raise ValueError("the disclosure spider needs a source: -a source=ID")
         super().__init__(**kwargs)
         self.config_path = config
-        self.source = load_config(config).get(source)
+        self.source = load_config(config, schedules=False).get(source)  # a crawl never reads schedules
         self.db_path = db
         self.run_id = int(run_id) if run_id else None
         self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.source.start_urls})
