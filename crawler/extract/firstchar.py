@@ -91,6 +91,7 @@ class Alternation:
         self.pattern = "|".join(f"(?:{a})" for a in self.alternatives) or "(?!)"
         self.regex = re.compile(self.pattern)
         needed = required_chars(self.pattern)
+        self.needed: Chars | None = needed  # every match holds one of these characters
         self.hint = re.compile(f"[{char_class(needed)}]") if needed else None
         self.gates: list[tuple[int, re.Pattern]] = []
         for i, alternative in enumerate(self.alternatives):
@@ -197,11 +198,29 @@ def _size(chars: Chars) -> int:
     return size
 
 
+# Characters found in almost every line of a page (digits, punctuation, the characters of a written date): a
+# required set made of them rejects few texts, so it weighs as this many rarer characters when one is chosen.
+COMMON = frozenset(map(ord, "0123456789年月日:：,，.。、;；()（）-/ "))
+COMMON_WEIGHT = 64
+
+
+def _weight(chars: Chars) -> int:
+    """`_size`, with each common character counted as COMMON_WEIGHT: the rarest required set is the one
+    most texts lack."""
+    size = _size(chars)
+    for item in chars:
+        if isinstance(item, str):
+            size += {r"\d": 10, r"\s": 6}.get(item, 0) * (COMMON_WEIGHT - 1)
+        else:
+            size += sum(item[0] <= c <= item[1] for c in COMMON) * (COMMON_WEIGHT - 1)
+    return size
+
+
 def _required(items) -> Chars | None:
     best = None
     for op, av in items:
         found = _required_item(op, av)
-        if found is not None and (best is None or _size(found) < _size(best)):
+        if found is not None and (best is None or _weight(found) < _weight(best)):
             best = found
     return best
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .firstchar import Alternation
+from .firstchar import Alternation, char_class
 from .rules import RulesError
 from .text import BLOCK_TAGS
 
@@ -39,6 +39,8 @@ class VolatileRules:
     keep_after: re.Pattern  # ... unless the text before them ends with a date label
     counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
     number_line: re.Pattern  # a line holding only a number ("1235 次")
+    # a text holding none of these characters has no fragment of either kind (None: not known, search all)
+    hint: re.Pattern | None = None
 
 
 def _expand(pattern: str, parts: dict[str, str]) -> str:
@@ -79,12 +81,14 @@ def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRule
     except re.error as exc:
         raise RulesError(f"{file.name}: bad keep_after pattern: {exc}") from None
     label = rf"(?:{parts['counter_prefix']})?(?:{parts['counter_label']})"
+    needed = [getattr(compiled[key], "needed", None) for key in ("anywhere", "outside_prose")]
     return VolatileRules(
         anywhere=compiled["anywhere"],
         outside_prose=compiled["outside_prose"],
         keep_after=keep_after,
         counter_label_line=re.compile(rf"^\W*{label}\s*[:：]?\W*$"),
         number_line=re.compile(rf"^\W*\d[\d,，]*\s*(?:{parts['counter_unit']})?\W*$"),
+        hint=re.compile(f"[{char_class(needed[0] | needed[1])}]") if all(needed) else None,
     )
 
 
@@ -102,8 +106,8 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
     a date label ("发布日期：2024-03-05 星期二") is kept; `before` may be a function, called only when a
     fragment is found (reading it costs more than most scrubs)."""
     rules = rules or load_volatile()
-    if not text or not text.strip():
-        return text
+    if not text or text.isspace() or (rules.hint is not None and not rules.hint.search(text)):
+        return text  # (with no character a fragment needs, nothing below can change it)
     read: list[str] = []
 
     def cut(match: re.Match) -> str:
@@ -171,39 +175,65 @@ BLOCKS = BLOCK_TAGS | {"td", "th", "tr", "body", "html", "header", "footer", "na
 def scrub_tree(tree, rules: VolatileRules | None = None):
     """Remove volatile fragments from the text of an lxml tree, in place: an element whose whole text is
     volatile ("<span>浏览量：<em>1235</em></span>") goes, and every text node loses its volatile fragments
-    (judged as prose or not by its enclosing block). Returns the tree."""
+    (judged as prose or not by its enclosing block). Returns the tree.
+
+    One pass in document order. A block's prose-ness is read when first asked (as the tree is then), each
+    element's enclosing block is looked up from its parent's (parents come first), and the elements inside a
+    dropped one are passed over by position (an element's subtree follows it)."""
     rules = rules or load_volatile()
-    prose: dict = {}
+    prose: dict = {}  # block -> whether its text had a sentence end when first asked
+    blocks: dict = {}  # element -> its enclosing block (itself if a block), None outside any
 
     def in_prose(element) -> bool:
-        block = next((e for e in element.iterancestors() if e.tag in BLOCKS), None) \
-            if element.tag not in BLOCKS else element
+        block = blocks[element] if element in blocks else _enclosing_block(element)
         if block is None:
             return False
-        if block not in prose:  # a sentence end in any of its text pieces (a mark is one character)
-            prose[block] = any(PROSE_MARKS.search(piece) for piece in block.itertext())
-        return prose[block]
+        found = prose.get(block)
+        if found is None:  # a sentence end anywhere in its text (a mark is one character)
+            found = prose[block] = PROSE_MARKS.search("".join(block.itertext())) is not None
+        return found
 
-    dropped: set = set()
-    for element in list(tree.iter()):
-        if not isinstance(element.tag, str) or element.tag in SKIP or element.getparent() is None:
+    nodes = list(tree.iter())
+    resume = 0  # index of the first node after the last dropped element's subtree
+    for index, element in enumerate(nodes):
+        tag = element.tag
+        if index < resume or not isinstance(tag, str):
             continue
-        if dropped and any(a in dropped for a in element.iterancestors()):
+        parent = element.getparent()
+        blocks[element] = element if tag in BLOCKS else (
+            blocks[parent] if parent in blocks else _enclosing_block(parent))
+        if tag in SKIP or parent is None:
             continue
-        whole = _text_upto(element, 120)  # None when longer: never dropped whole
+        text = element.text
+        # the whole text, None when longer than 120 characters (never dropped whole)
+        whole = (text or "") if not len(element) else _text_upto(element, 120)
+        if whole is not None and len(whole) > 120:
+            whole = None
         before = partial(_text_before, element)  # read only when a fragment is found (scrub changes nothing)
         if whole is not None and whole.strip() and not scrub(whole, rules, prose=False, before=before).strip() and (
-                element.tag in BLOCKS or not in_prose(element)):
-            dropped.add(element)
-            _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
+                tag in BLOCKS or not in_prose(element)):
+            resume = index + sum(1 for _ in element.iter())
+            _drop(element, scrub(element.tail or "", rules, prose=in_prose(parent)))
             continue
-        if whole is None and element.tail and element.tail.strip():  # the tail's `before`, read unscrubbed
+        tail = element.tail
+        if whole is None and tail and tail.strip():  # the tail's `before`, read unscrubbed
             whole = "".join(element.itertext())
-        if element.text:
-            element.text = scrub(element.text, rules, prose=in_prose(element), before=before)
-        if element.tail:
-            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole or "")
+        if text:
+            cleaned = scrub(text, rules, prose=in_prose(element), before=before)
+            if cleaned is not text:
+                element.text = cleaned
+        if tail:
+            cleaned = scrub(tail, rules, prose=in_prose(parent), before=whole or "")
+            if cleaned is not tail:
+                element.tail = cleaned
     return tree
+
+
+def _enclosing_block(element):
+    """The element itself if it is a block, else its nearest block ancestor; None if there is none."""
+    while element is not None and element.tag not in BLOCKS:
+        element = element.getparent()
+    return element
 
 
 def _text_upto(element, limit: int) -> str | None:
