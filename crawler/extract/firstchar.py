@@ -21,6 +21,7 @@ classes, a pattern that may match nothing) is left as it is.
 from __future__ import annotations
 
 import re
+from re import _compiler
 from re import _constants as C  # the parser's opcodes (sre_constants before 3.11)
 from re import _parser as P
 
@@ -46,6 +47,43 @@ def required_chars(pattern: str) -> Chars | None:
     None when none can be read (e.g. the pattern may match the empty string)."""
     parsed = _parse(pattern)
     return None if parsed is None else _required(parsed)
+
+
+def required_words(pattern: str) -> frozenset[str] | None:
+    """Strings of which every match of `pattern` contains at least one (the rarest such set read, none
+    holding another); None when none can be read. Sharper than `required_chars`: "今天" is rarer than "今"."""
+    parsed = _parse(pattern)
+    return None if parsed is None else _words(parsed)
+
+
+def words_regex(words: frozenset[str]) -> re.Pattern:
+    """A regex that finds any of `words` (a text it finds nothing in holds none of them)."""
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w))))
+
+
+def core_regex(pattern: str) -> re.Pattern | None:
+    """`pattern` without its optional and zero-width items at either end, compiled: every match of
+    `pattern` in a text holds a match of its core, in the same text. A weather rule may begin with any
+    place name; its core begins with the weather word, so it is searched for quickly. None when nothing
+    is left or the core cannot stand alone (a backreference)."""
+    parsed = _parse(pattern)
+    items = None if parsed is None else _core(parsed)
+    return None if items is None else _compiler.compile(P.SubPattern(P.parse(pattern).state, items))
+
+
+def _core(items) -> list | None:
+    items = list(items)
+    while len(items) == 1 and items[0][0] is C.SUBPATTERN and items[0][1][0] is None and not items[0][1][1]:
+        items = list(items[0][1][3])  # (?:…) around the whole pattern
+    while items and _optional(*items[0]):
+        items.pop(0)
+    while items and _optional(*items[-1]):
+        items.pop()
+    return items if items and "GROUPREF" not in str(items) else None
+
+
+def _optional(op, av) -> bool:
+    return op in _ZERO_WIDTH or (op in _REPEATS and av[0] == 0)
 
 
 def char_class(chars: Chars) -> str:
@@ -90,15 +128,19 @@ class Alternation:
         self.alternatives = list(alternatives)
         self.pattern = "|".join(f"(?:{a})" for a in self.alternatives) or "(?!)"
         self.regex = re.compile(self.pattern)
-        needed = required_chars(self.pattern)
-        self.needed: Chars | None = needed  # every match holds one of these characters
-        self.hint = re.compile(f"[{char_class(needed)}]") if needed else None
+        self.words = required_words(self.pattern)  # every match holds one of these strings
+        self.hint = words_regex(self.words) if self.words else None
         self.gates: list[tuple[int, re.Pattern]] = []
         for i, alternative in enumerate(self.alternatives):
             first = first_chars(alternative)
             if first is None or first[1] or _size(first[0]) > BROAD:
+                core = _core(_parse(alternative) or [])
+                core_first = _sequence(core) if core else None
                 wanted = required_chars(alternative)
-                if wanted and _size(wanted) <= BROAD:
+                if core_first and not core_first[1] and _size(core_first[0]) <= BROAD:
+                    # its core starts with one of a few characters: searched for quickly
+                    self.gates.append((i, core_regex(alternative)))
+                elif wanted and _size(wanted) <= BROAD:
                     self.gates.append((i, re.compile(f"[{char_class(wanted)}]")))
         self._regexes: dict[tuple[int, ...], re.Pattern | None] = {}
 
@@ -214,6 +256,102 @@ def _weight(chars: Chars) -> int:
         else:
             size += sum(item[0] <= c <= item[1] for c in COMMON) * (COMMON_WEIGHT - 1)
     return size
+
+
+WORDS = 64  # at most this many strings in a set read by required_words
+
+
+def _words(items) -> frozenset[str] | None:
+    """The cheapest-to-reject set of strings a match of the sequence `items` must contain: what a run of
+    items that each match one of a few strings spells ("今" then "天" or "日": 今天, 今日), or what one item
+    that must match contains."""
+    candidates, run = [], None
+    for op, av in items:
+        exact = _exact(op, av)
+        if exact is not None:
+            spelled = frozenset(a + b for a in run for b in exact) if run else exact
+            if len(spelled) <= WORDS:
+                run = spelled
+                continue
+        if run and "" not in run:
+            candidates.append(_shortest(run))
+        run = exact
+        if exact is None:
+            found = _words_item(op, av)
+            if found:
+                candidates.append(found)
+    if run and "" not in run:  # (a run that may match nothing requires nothing)
+        candidates.append(_shortest(run))
+    return min(candidates, key=_words_weight, default=None)
+
+
+def _exact(op, av) -> frozenset[str] | None:
+    """The strings an item matches, when they are few (a literal, a small class, a group of such)."""
+    if op is C.LITERAL:
+        return frozenset({chr(av)})
+    if op is C.IN:
+        chars = _class(op, av)
+        if chars is None or any(isinstance(i, str) for i in chars) or sum(h - lo + 1 for lo, h in chars) > WORDS:
+            return None
+        return frozenset(chr(c) for low, high in chars for c in range(low, high + 1))
+    if op is C.SUBPATTERN and not av[1] & C.SRE_FLAG_IGNORECASE:
+        return _exact_sequence(av[3])
+    if op is C.BRANCH:
+        strings: set[str] = set()
+        for alternative in av[1]:
+            found = _exact_sequence(alternative)
+            if found is None or len(strings | found) > WORDS:
+                return None
+            strings |= found
+        return frozenset(strings)
+    return None
+
+
+def _exact_sequence(items) -> frozenset[str] | None:
+    strings = frozenset({""})
+    for op, av in items:
+        exact = _exact(op, av)
+        if exact is None:
+            return None
+        strings = frozenset(a + b for a in strings for b in exact)
+        if len(strings) > WORDS:
+            return None
+    return strings
+
+
+def _shortest(words) -> frozenset[str]:
+    """`words` without those holding another (a text holding a word holds every word inside it)."""
+    return frozenset(w for w in words if not any(v != w and v in w for v in words))
+
+
+def _words_item(op, av) -> frozenset[str] | None:
+    if op is C.IN:
+        chars = _class(op, av)
+        if chars is None or any(isinstance(i, str) or i[1] - i[0] >= BROAD for i in chars):
+            return None
+        return frozenset(chr(c) for low, high in chars for c in range(low, high + 1))
+    if op is C.SUBPATTERN:
+        return None if av[1] & C.SRE_FLAG_IGNORECASE else _words(av[3])
+    if op is C.ATOMIC_GROUP:
+        return _words(av)
+    if op is C.BRANCH:
+        words: set[str] = set()
+        for alternative in av[1]:
+            found = _words(alternative)
+            if found is None:
+                return None
+            words |= found
+        return _shortest(words)
+    if op in _REPEATS:
+        low, _high, sub = av
+        return _words(sub) if low >= 1 else None
+    return None  # zero-width items require nothing; the rest is not read
+
+
+def _words_weight(words: frozenset[str]) -> float:
+    """How many texts a set of required strings lets through, roughly: a common character (COMMON) counts
+    as COMMON_WEIGHT rarer ones, and each further character of a string makes it four times rarer."""
+    return sum(min(COMMON_WEIGHT if ord(c) in COMMON else 1 for c in w) / 4 ** (len(w) - 1) for w in words)
 
 
 def _required(items) -> Chars | None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
 
-from .firstchar import Alternation, char_class
+from .firstchar import Alternation, words_regex
 from .rules import RulesError
 from .text import BLOCK_TAGS
 
@@ -81,14 +81,14 @@ def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRule
     except re.error as exc:
         raise RulesError(f"{file.name}: bad keep_after pattern: {exc}") from None
     label = rf"(?:{parts['counter_prefix']})?(?:{parts['counter_label']})"
-    needed = [getattr(compiled[key], "needed", None) for key in ("anywhere", "outside_prose")]
+    needed = [getattr(compiled[key], "words", None) for key in ("anywhere", "outside_prose")]
     return VolatileRules(
         anywhere=compiled["anywhere"],
         outside_prose=compiled["outside_prose"],
         keep_after=keep_after,
         counter_label_line=re.compile(rf"^\W*{label}\s*[:：]?\W*$"),
         number_line=re.compile(rf"^\W*\d[\d,，]*\s*(?:{parts['counter_unit']})?\W*$"),
-        hint=re.compile(f"[{char_class(needed[0] | needed[1])}]") if all(needed) else None,
+        hint=words_regex(needed[0] | needed[1]) if all(needed) else None,
     )
 
 
@@ -120,13 +120,32 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
         return cleaned
     if prose is None and is_prose(cleaned):  # a prose line: only whole sentences that are volatile go
         sentences = SENTENCE_END.split(cleaned)
-        kept = [part for part in sentences if not _all_volatile(part, rules, cut)]
+        kept = [part for part, hinted in _hinted(sentences, cleaned, rules.outside_prose)
+                if not (hinted and _all_volatile(part, rules, cut))]
         cleaned = "".join(kept)
     else:
         cleaned = rules.outside_prose.sub(cut, cleaned)
     if cleaned == text:
         return text
     return _tidy(cleaned) if WORDLESS.sub("", cleaned) else ""
+
+
+def _hinted(sentences: list[str], text: str, rules) -> Iterator[tuple[str, bool]]:
+    """Each sentence of `text` (in order, together spelling it) and whether it holds one of the strings every
+    match of `rules` needs (found in one search of the text: no such string holds a sentence end, so none
+    spans two sentences); all True when those strings are not known."""
+    words = getattr(rules, "words", None)
+    if not words or any(PROSE_MARKS.search(w) for w in words):
+        yield from ((part, True) for part in sentences)
+        return
+    spots = [m.start() for m in rules.hint.finditer(text)]
+    start, k = 0, 0
+    for part in sentences:
+        end = start + len(part)
+        while k < len(spots) and spots[k] < start:
+            k += 1
+        yield part, k < len(spots) and spots[k] < end
+        start = end
 
 
 def _all_volatile(text: str, rules: VolatileRules, cut) -> bool:
