@@ -1,0 +1,102 @@
+"""The extractor's fast paths change no output: each is checked against the plain code it replaced (kept here,
+frozen) on generated pages. bench/extract_speed.py's `--check` does the same on every page the project has."""
+from __future__ import annotations
+
+from functools import partial
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import html as lxml_html
+
+from crawler.extract.text import parse_html
+from crawler.extract.volatile import (
+    BLOCKS,
+    PROSE_MARKS,
+    SKIP,
+    _drop,
+    _text_before,
+    _text_upto,
+    load_volatile,
+    scrub,
+    scrub_tree,
+)
+from tests.test_volatile import INFO_LINES, SEED_PARAGRAPHS, WHOLE_LINES
+
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def plain_scrub_tree(tree, rules=None):
+    """scrub_tree as it was before its one-pass rewrite (ancestors walked for every element)."""
+    rules = rules or load_volatile()
+    prose: dict = {}
+
+    def in_prose(element) -> bool:
+        block = next((e for e in element.iterancestors() if e.tag in BLOCKS), None) \
+            if element.tag not in BLOCKS else element
+        if block is None:
+            return False
+        if block not in prose:
+            prose[block] = any(PROSE_MARKS.search(piece) for piece in block.itertext())
+        return prose[block]
+
+    dropped: set = set()
+    for element in list(tree.iter()):
+        if not isinstance(element.tag, str) or element.tag in SKIP or element.getparent() is None:
+            continue
+        if dropped and any(a in dropped for a in element.iterancestors()):
+            continue
+        whole = _text_upto(element, 120)
+        before = partial(_text_before, element)
+        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False, before=before).strip() and (
+                element.tag in BLOCKS or not in_prose(element)):
+            dropped.add(element)
+            _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
+            continue
+        if whole is None and element.tail and element.tail.strip():
+            whole = "".join(element.itertext())
+        if element.text:
+            element.text = scrub(element.text, rules, prose=in_prose(element), before=before)
+        if element.tail:
+            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole or "")
+    return tree
+
+
+# --- generated pages: nested blocks and inline elements holding volatile lines, info lines and prose --------
+
+TEXTS = [*WHOLE_LINES, *(line for line, _ in INFO_LINES), *SEED_PARAGRAPHS[:30], "发布日期：", "浏览次数：", "1235",
+         "星期二", "。", " ", "\n", "日期：2024-03-05", "今天是", "2026年11月21日"]
+TAGS = ["div", "p", "span", "em", "b", "a", "li", "ul", "td", "section", "font", "strong", "h1", "header",
+        "script", "title", "center"]
+texts = st.one_of(st.none(), st.sampled_from(TEXTS),
+                  st.text(alphabet="今天是星期二浏览次数：1235。年月日 ", max_size=12))
+
+
+def _element():
+    leaf = st.tuples(st.sampled_from(TAGS), texts, st.just(()), texts)
+    return st.recursive(leaf, lambda children: st.tuples(st.sampled_from(TAGS), texts,
+                                                          st.lists(children, max_size=4).map(tuple), texts),
+                        max_leaves=25)
+
+
+def _render(node) -> str:
+    tag, text, children, tail = node
+    inner = (text or "") + "".join(_render(c) for c in children)
+    if tag == "font":  # a comment among the children, whose tail is text too
+        inner = f"<!-- c -->{inner}"
+    return f"<{tag}>{inner}</{tag}>{tail or ''}"
+
+
+@PROPERTY
+@given(body=st.lists(_element(), min_size=1, max_size=5))
+def test_scrub_tree_in_one_pass_leaves_what_the_plain_pass_left(body):
+    page = "<html><head><title>t</title></head><body>" + "".join(_render(n) for n in body) + "</body></html>"
+    want = lxml_html.tostring(plain_scrub_tree(parse_html(page)), encoding="unicode")
+    assert lxml_html.tostring(scrub_tree(parse_html(page)), encoding="unicode") == want
+
+
+def test_the_generated_pages_hold_what_scrub_tree_drops():
+    page = ("<html><body><div><span>今天是2026年11月21日 星期六</span>无障碍</div><p>全年办理案件。</p>"
+            "<div><b>浏览次数：1235</b> 来源：某区</div></body></html>")
+    scrubbed = lxml_html.tostring(scrub_tree(parse_html(page)), encoding="unicode")
+    assert "2026" not in scrubbed and "1235" not in scrubbed and "无障碍" in scrubbed and "来源：某区" in scrubbed
+    assert scrubbed == lxml_html.tostring(plain_scrub_tree(parse_html(page)), encoding="unicode")
