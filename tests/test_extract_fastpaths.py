@@ -100,3 +100,13 @@ def test_the_generated_pages_hold_what_scrub_tree_drops():
     scrubbed = lxml_html.tostring(scrub_tree(parse_html(page)), encoding="unicode")
     assert "2026" not in scrubbed and "1235" not in scrubbed and "无障碍" in scrubbed and "来源：某区" in scrubbed
     assert scrubbed == lxml_html.tostring(plain_scrub_tree(parse_html(page)), encoding="unicode")
+
+
+def test_a_block_first_asked_after_its_only_sentence_end_went_is_not_prose():
+    # the counter paragraph and its full stop go (all volatile), so the outer div, first asked about for the
+    # second counter, no longer reads as prose, and that counter goes too
+    page = ("<html><body><div><div><p>本文已被阅读1235次。</p>正文</div><b>浏览次数：1235 来源</b></div>"
+            "</body></html>")
+    want = lxml_html.tostring(plain_scrub_tree(parse_html(page)), encoding="unicode")
+    assert lxml_html.tostring(scrub_tree(parse_html(page)), encoding="unicode") == want
+    assert "1235" not in want and "来源" in want and "正文" in want

@@ -18,6 +18,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
+from lxml import etree
 
 from .firstchar import Alternation, words_regex
 from .rules import RulesError
@@ -25,7 +26,10 @@ from .text import BLOCK_TAGS
 
 VOLATILE_PATH = Path(__file__).resolve().parents[2] / "config" / "volatile.yaml"
 WORD_LISTS = ("counter_label", "counter_prefix", "counter_unit", "quantity")
-PROSE_MARKS = re.compile("[。！？]")
+PROSE_CHARS = "。！？"  # sentence ends
+PROSE_MARKS = re.compile(f"[{PROSE_CHARS}]")
+# the text nodes holding a sentence end (an element's text, or a tail: then it is in the parent's text)
+MARKED_TEXTS = etree.XPath(f"descendant-or-self::text()[{' or '.join(f'contains(., {c!r})' for c in PROSE_CHARS)}]")
 SENTENCE_END = re.compile("(?<=[。！？])")
 # what is left of a line when only separators, brackets and punctuation remain
 WORDLESS = re.compile(r"[\W_]+")
@@ -196,12 +200,15 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
     volatile ("<span>浏览量：<em>1235</em></span>") goes, and every text node loses its volatile fragments
     (judged as prose or not by its enclosing block). Returns the tree.
 
-    One pass in document order. A block's prose-ness is read when first asked (as the tree is then), each
-    element's enclosing block is looked up from its parent's (parents come first), and the elements inside a
-    dropped one are passed over by position (an element's subtree follows it)."""
+    One pass in document order. A block's prose-ness is what its text held when first asked: the elements
+    holding a sentence end are found once, up front (one XPath), and a block whose text changed since is read
+    again. Each element's enclosing block is looked up from its parent's (parents come first), and the
+    elements inside a dropped one are passed over by position (an element's subtree follows it)."""
     rules = rules or load_volatile()
     prose: dict = {}  # block -> whether its text had a sentence end when first asked
     blocks: dict = {}  # element -> its enclosing block (itself if a block), None outside any
+    marked = _marked(tree)  # elements whose text held a sentence end at the start
+    changed: set = set()  # elements whose text changed since (and their ancestors)
 
     def in_prose(element) -> bool:
         block = blocks[element] if element in blocks else _enclosing_block(element)
@@ -209,8 +216,14 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
             return False
         found = prose.get(block)
         if found is None:  # a sentence end anywhere in its text (a mark is one character)
-            found = prose[block] = PROSE_MARKS.search("".join(block.itertext())) is not None
+            found = prose[block] = (PROSE_MARKS.search("".join(block.itertext())) is not None
+                                    if block in changed else block in marked)
         return found
+
+    def change(element) -> None:
+        while element is not None and element not in changed:
+            changed.add(element)
+            element = element.getparent()
 
     nodes = list(tree.iter())
     resume = 0  # index of the first node after the last dropped element's subtree
@@ -233,6 +246,7 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
                 tag in BLOCKS or not in_prose(element)):
             resume = index + sum(1 for _ in element.iter())
             _drop(element, scrub(element.tail or "", rules, prose=in_prose(parent)))
+            change(parent)
             continue
         tail = element.tail
         if whole is None and tail and tail.strip():  # the tail's `before`, read unscrubbed
@@ -241,11 +255,27 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
             cleaned = scrub(text, rules, prose=in_prose(element), before=before)
             if cleaned is not text:
                 element.text = cleaned
+                change(element)
         if tail:
             cleaned = scrub(tail, rules, prose=in_prose(parent), before=whole or "")
             if cleaned is not tail:
                 element.tail = cleaned
+                change(parent)
     return tree
+
+
+def _marked(tree) -> set:
+    """The elements of `tree`'s document whose text (descendants' included) holds a sentence end."""
+    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
+    marked: set = set()
+    for text in MARKED_TEXTS(root):
+        element = text.getparent()
+        if text.is_tail:
+            element = element.getparent()
+        while element is not None and element not in marked:
+            marked.add(element)
+            element = element.getparent()
+    return marked
 
 
 def _enclosing_block(element):
