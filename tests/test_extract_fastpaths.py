@@ -2,13 +2,15 @@
 frozen) on generated pages. bench/extract_speed.py's `--check` does the same on every page the project has."""
 from __future__ import annotations
 
-from functools import partial
+import re
+from functools import lru_cache, partial
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from crawler.extract.text import parse_html
+from crawler.extract.rules import extra_prune, load_rules, simple_selectors, xpath
+from crawler.extract.text import INF, _matches, _rank, _ranker, _selects, parse_html
 from crawler.extract.volatile import (
     BLOCKS,
     PROSE_MARKS,
@@ -110,3 +112,93 @@ def test_a_block_first_asked_after_its_only_sentence_end_went_is_not_prose():
     want = lxml_html.tostring(plain_scrub_tree(parse_html(page)), encoding="unicode")
     assert lxml_html.tostring(scrub_tree(parse_html(page)), encoding="unicode") == want
     assert "1235" not in want and "来源" in want and "正文" in want
+
+
+# --- prune's selector matching: one regex per attribute finds the lowest-ranked selector ---------------------
+
+@lru_cache(maxsize=8)
+def _screen(groups):
+    tags, present, parts = set(), set(), {}
+    for group in groups:
+        for tag, tests in group:
+            if not tests:
+                tags.add(tag)
+            for name, value in tests[:1]:
+                if value is None:
+                    present.add(name)
+                else:
+                    parts.setdefault(name, []).append(re.escape(value))
+    return (frozenset(tags), frozenset(present),
+            tuple((name, re.compile("|".join(values))) for name, values in parts.items()))
+
+
+def plain_matches(tree, expressions):
+    """text._matches as it was before the ranking regexes: a screen, then selector after selector."""
+    groups = [simple_selectors(e) for e in expressions]
+    simple = [i for i, g in enumerate(groups) if g]
+    if not simple:
+        return [element for expression in expressions for element in xpath(expression)(tree)]
+    tags, present, patterns = _screen(tuple(groups[i] for i in simple))
+    ranked = []
+    for position, element in enumerate(tree.iter()):
+        if not isinstance(element.tag, str):
+            continue
+        if not (element.tag in tags or "*" in tags or None in tags
+                or any(name in element.attrib for name in present)
+                or any(pattern.search(element.get(name) or "") for name, pattern in patterns)):
+            continue
+        rank = next((i for i in simple if any(_selects(s, element) for s in groups[i])), None)
+        if rank is not None:
+            ranked.append((rank, position, element))
+    for i, expression in enumerate(expressions):
+        if not groups[i]:
+            ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [element for _, _, element in ranked]
+
+
+WORDS = ["nav", "navbar", "share", "bdshare", "foot", "footer", "position", "location", "print", "main", "con",
+         "content", "top", "display:none", "display: none", "hidden"]
+PRUNE_TAGS = ["div", "span", "li", "a", "script", "header", "nav", "iframe", "form"]
+ATTRIBUTES = ["class", "id", "style", "hidden"]
+attributes = st.dictionaries(st.sampled_from(ATTRIBUTES), st.lists(st.sampled_from(WORDS), max_size=3).map(" ".join),
+                             max_size=3)
+# a source's own selectors: simple ones of every shape (overlapping substrings, a tag and a test, a tag alone,
+# presence), and some that are not simple (classes, ids, descendants)
+selectors = st.one_of(
+    st.builds(lambda a, w: f'[{a}*="{w}"]', st.sampled_from(ATTRIBUTES), st.sampled_from(WORDS)),
+    st.builds(lambda t, a, w: f'{t}[{a}*="{w}"]', st.sampled_from(PRUNE_TAGS), st.sampled_from(ATTRIBUTES),
+              st.sampled_from(WORDS)),
+    st.builds(lambda t, a: f"{t}[{a}]", st.sampled_from([*PRUNE_TAGS, "*"]), st.sampled_from(ATTRIBUTES)),
+    st.sampled_from([*PRUNE_TAGS, "*", ".content", "#top", "ul li", "div > a"]),
+)
+
+
+def _tagged():
+    leaf = st.tuples(st.sampled_from(PRUNE_TAGS), attributes, st.just(()))
+    return st.recursive(leaf, lambda children: st.tuples(st.sampled_from(PRUNE_TAGS), attributes,
+                                                          st.lists(children, max_size=4).map(tuple)),
+                        max_leaves=20)
+
+
+def _tagged_html(node) -> str:
+    tag, attrs, children = node
+    attributes = "".join(f' {k}="{v}"' for k, v in attrs.items())
+    return f"<{tag}{attributes}>x{''.join(_tagged_html(c) for c in children)}</{tag}>"
+
+
+@PROPERTY
+@given(body=st.lists(_tagged(), min_size=1, max_size=4), extra=st.lists(selectors, max_size=5).map(tuple))
+@example(body=[("div", {"class": "navbar"}, ()), ("div", {"class": "navbar"}, ())],
+         extra=('div[class*="main"]', '[class*="navbar"]', '[class*="nav"]'))  # two selectors match at one place
+def test_prune_selects_the_elements_the_plain_matching_selected(body, extra):
+    page = "<html><body>" + "".join(_tagged_html(n) for n in body) + "</body></html>"
+    tree = parse_html(page)
+    expressions = (*load_rules().prune, *extra_prune(extra))
+    assert _matches(tree, expressions) == plain_matches(tree, expressions)
+    assert _matches(tree, extra_prune(extra)) == plain_matches(tree, extra_prune(extra))
+    groups = [(i, simple_selectors(e)) for i, e in enumerate(expressions) if simple_selectors(e)]
+    ranker = _ranker(tuple(groups))
+    for element in tree.iter():  # the rank itself (it orders the elements, which prune drops in turn)
+        want = next((i for i, group in groups if any(_selects(s, element) for s in group)), INF)
+        assert _rank(element, ranker) == want, (lxml_html.tostring(element), want)

@@ -100,23 +100,55 @@ def _selects(selector: SimpleSelector, element) -> bool:
     return True
 
 
+INF = float("inf")
+
+
 @lru_cache(maxsize=64)
-def _screen(groups: tuple[tuple[SimpleSelector, ...], ...]):
-    """A quick screen for simple selector groups: the tags, the attributes whose presence decides, and per
-    attribute one regex of every substring any selector looks for. An element no selector can select
-    fails it; one that passes is then tested selector by selector."""
-    tags, present, parts = set(), set(), {}
-    for group in groups:
-        for tag, tests in group:
+def _ranker(ranked_groups: tuple[tuple[int, tuple[SimpleSelector, ...]], ...]):
+    """For (rank, simple selector group) pairs, what decides the lowest rank that selects an element, read
+    once: the rank of any element, per tag, per attribute present, and per attribute one regex finding at
+    every position the lowest-ranked substring any selector looks for there (alternatives in rank order);
+    selectors of any other shape are tested one by one."""
+    anything, tags, present, parts, others = INF, {}, {}, {}, []
+    for rank, group in ranked_groups:
+        for selector in group:
+            tag, tests = selector
+            anywhere = tag in (None, "*")
             if not tests:
-                tags.add(tag)
-            for name, value in tests[:1]:
-                if value is None:
-                    present.add(name)
+                if anywhere:
+                    anything = min(anything, rank)
                 else:
-                    parts.setdefault(name, []).append(re.escape(value))
-    return (frozenset(tags), frozenset(present),
-            tuple((name, re.compile("|".join(values))) for name, values in parts.items()))
+                    tags[tag] = min(tags.get(tag, INF), rank)
+            elif anywhere and len(tests) == 1 and tests[0][1] is None:
+                present[tests[0][0]] = min(present.get(tests[0][0], INF), rank)
+            elif anywhere and len(tests) == 1:
+                name, value = tests[0]
+                ranks = parts.setdefault(name, {})
+                ranks[value] = min(ranks.get(value, INF), rank)
+            else:
+                others.append((rank, selector))
+    patterns = {}
+    for name, ranks in parts.items():
+        values = sorted(ranks, key=lambda v: ranks[v])
+        patterns[name] = (re.compile(f"(?=({'|'.join(map(re.escape, values))}))"), ranks)
+    return anything, tags, present, patterns, tuple(others)
+
+
+def _rank(element, ranker) -> float:
+    """The lowest rank of a selector (`_ranker`) that selects the element; INF if none does."""
+    anything, tags, present, patterns, others = ranker
+    rank = min(anything, tags.get(element.tag, INF))
+    for name in element.keys():
+        if name in present and present[name] < rank:
+            rank = present[name]
+        if name in patterns:
+            pattern, ranks = patterns[name]
+            for found in pattern.finditer(element.get(name)):
+                rank = min(rank, ranks[found.group(1)])
+    for other, selector in others:
+        if other < rank and _selects(selector, element):
+            rank = other
+    return rank
 
 
 def _matches(tree, expressions: tuple[str, ...]) -> list:
@@ -127,18 +159,13 @@ def _matches(tree, expressions: tuple[str, ...]) -> list:
     simple = [i for i, g in enumerate(groups) if g]
     if not simple:
         return [element for expression in expressions for element in xpath(expression)(tree)]
-    tags, present, patterns = _screen(tuple(groups[i] for i in simple))
+    ranker = _ranker(tuple((i, groups[i]) for i in simple))
     ranked = []
     for position, element in enumerate(tree.iter()):
-        if not isinstance(element.tag, str):
-            continue
-        if not (element.tag in tags or "*" in tags or None in tags
-                or any(name in element.attrib for name in present)
-                or any(pattern.search(element.get(name) or "") for name, pattern in patterns)):
-            continue
-        rank = next((i for i in simple if any(_selects(s, element) for s in groups[i])), None)
-        if rank is not None:
-            ranked.append((rank, position, element))
+        if isinstance(element.tag, str):
+            rank = _rank(element, ranker)
+            if rank != INF:
+                ranked.append((rank, position, element))
     for i, expression in enumerate(expressions):
         if not groups[i]:
             ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
