@@ -225,6 +225,7 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
             changed.add(element)
             element = element.getparent()
 
+    hint = rules.hint
     nodes = list(tree.iter())
     resume = 0  # index of the first node after the last dropped element's subtree
     for index, element in enumerate(nodes):
@@ -241,26 +242,32 @@ def scrub_tree(tree, rules: VolatileRules | None = None):
         whole = (text or "") if not len(element) else _text_upto(element, 120)
         if whole is not None and len(whole) > 120:
             whole = None
-        before = partial(_text_before, element)  # read only when a fragment is found (scrub changes nothing)
-        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False, before=before).strip() and (
+        # (a text the hint finds nothing in comes back from scrub as it is: scrub is not called for it)
+        if whole is not None and whole.strip() and (hint is None or hint.search(whole)) and not scrub(
+                whole, rules, prose=False, before=partial(_text_before, element)).strip() and (
                 tag in BLOCKS or not in_prose(element)):
             resume = index + sum(1 for _ in element.iter())
             _drop(element, scrub(element.tail or "", rules, prose=in_prose(parent)))
             change(parent)
             continue
         tail = element.tail
-        if whole is None and tail and tail.strip():  # the tail's `before`, read unscrubbed
+        tail_hinted = tail and (hint is None or hint.search(tail))
+        if whole is None and tail_hinted and tail.strip():  # the tail's `before`, read unscrubbed
             whole = "".join(element.itertext())
         if text:
-            cleaned = scrub(text, rules, prose=in_prose(element), before=before)
-            if cleaned is not text:
-                element.text = cleaned
-                change(element)
+            prose_text = in_prose(element)  # (asked even when not needed: a block's answer is its first one)
+            if hint is None or hint.search(text):
+                cleaned = scrub(text, rules, prose=prose_text, before=partial(_text_before, element))
+                if cleaned is not text:
+                    element.text = cleaned
+                    change(element)
         if tail:
-            cleaned = scrub(tail, rules, prose=in_prose(parent), before=whole or "")
-            if cleaned is not tail:
-                element.tail = cleaned
-                change(parent)
+            prose_tail = in_prose(parent)
+            if tail_hinted:
+                cleaned = scrub(tail, rules, prose=prose_tail, before=whole or "")
+                if cleaned is not tail:
+                    element.tail = cleaned
+                    change(parent)
     return tree
 
 
