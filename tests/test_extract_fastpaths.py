@@ -202,3 +202,31 @@ def test_prune_selects_the_elements_the_plain_matching_selected(body, extra):
     for element in tree.iter():  # the rank itself (it orders the elements, which prune drops in turn)
         want = next((i for i, group in groups if any(_selects(s, element) for s in group)), INF)
         assert _rank(element, ranker) == want, (lxml_html.tostring(element), want)
+
+
+# --- chrome lines: the rules' patterns, phrases and words each tested as one regex ---------------------------
+
+def plain_is_chrome_line(line, rules, *, any_length=False):
+    """text.is_chrome_line as it was, pattern after pattern and phrase after phrase."""
+    if any(p.match(line) for p in rules.chrome_line_patterns):
+        return True
+    compact = line.replace(" ", "").lower()
+    if (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases):
+        return True
+    return (len(compact) <= rules.chrome_word_line_max and not compact.endswith("。")
+            and any(w in compact for w in rules.chrome_words))
+
+
+CHROME = load_rules()
+CHROME_PIECES = [*CHROME.chrome_phrases, *CHROME.chrome_words, "首页 > 新闻", "【打印】", "浏览次数：12", "大 中 小",
+                 "微信 | 微博", "ICP备", "作者：张三", "。", " ", "Header", "2024年", *SEED_PARAGRAPHS[:5]]
+
+
+@PROPERTY
+@given(pieces=st.lists(st.sampled_from(CHROME_PIECES), min_size=1, max_size=4), any_length=st.booleans())
+def test_a_chrome_line_is_what_the_plain_tests_called_chrome(pieces, any_length):
+    from crawler.extract.text import is_chrome_line
+
+    line = "".join(pieces)
+    assert is_chrome_line(line, CHROME, any_length=any_length) == plain_is_chrome_line(line, CHROME,
+                                                                                    any_length=any_length)

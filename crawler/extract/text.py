@@ -304,13 +304,40 @@ def table_row_line(line: str) -> str:
 
 def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool:
     """A short line carrying a chrome phrase, or a line matching a chrome pattern."""
-    if any(p.match(line) for p in rules.chrome_line_patterns):
+    patterns, phrases, words = _chrome_tests(rules)
+    if patterns(line):
         return True
     compact = line.replace(" ", "").lower()
-    if (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases):
+    if (any_length or len(compact) <= rules.chrome_line_max) and phrases(compact):
         return True
-    return (len(compact) <= rules.chrome_word_line_max and not compact.endswith("。")
-            and any(w in compact for w in rules.chrome_words))
+    return len(compact) <= rules.chrome_word_line_max and not compact.endswith("。") and words(compact)
+
+
+_CHROME_TESTS: dict[int, tuple] = {}
+
+
+def _chrome_tests(rules: Rules) -> tuple:
+    """is_chrome_line's three tests, each one regex (compiled once per rules object): a chrome pattern
+    matching at the start (the patterns as one alternation, unless a flag or group forbids), and a chrome
+    phrase or word inside."""
+    cached = _CHROME_TESTS.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        patterns = rules.chrome_line_patterns
+        if all(p.flags == re.UNICODE and not p.groups for p in patterns):
+            joined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or "(?!)")
+            starts = lambda line: joined.match(line) is not None  # noqa: E731
+        else:
+            starts = lambda line: any(p.match(line) for p in patterns)  # noqa: E731
+        cached = _CHROME_TESTS[id(rules)] = (rules, starts, _inside(rules.chrome_phrases), _inside(rules.chrome_words))
+    return cached[1:]
+
+
+def _inside(strings: tuple[str, ...]):
+    """A test for "one of `strings` is in the text", as one regex search."""
+    if not strings:
+        return lambda text: False
+    found = re.compile("|".join(map(re.escape, strings))).search
+    return lambda text: found(text) is not None
 
 
 def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:
@@ -416,7 +443,7 @@ def serialized_lines(element) -> str:
 def _prose(text: str | None, rules: Rules) -> int:
     """How much of `text` reads as running body text: its length if it has sentence punctuation or is
     long, and carries no chrome phrase or metadata label."""
-    if not text:
+    if not text or len(text) < 8 or text.isspace():  # (normalising never lengthens a text)
         return 0
     stripped = normalise_line(text)
     if len(stripped) < 30 and not (len(stripped) >= 8 and any(m in stripped for m in SENTENCE_MARKS)):
@@ -433,8 +460,9 @@ def prose_totals(root, rules: Rules) -> dict:
     for element in reversed(list(root.iter())):
         if not isinstance(element.tag, str) or element.tag in SKIP_TAGS:
             continue
-        own = _prose(element.text, rules) + sum(_prose(child.tail, rules) for child in element)
-        own += sum(totals.get(child, 0) for child in element)
+        own = _prose(element.text, rules)
+        for child in element:
+            own += _prose(child.tail, rules) + totals.get(child, 0)
         totals[element] = own
     return totals
 
