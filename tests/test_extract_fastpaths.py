@@ -224,6 +224,8 @@ CHROME_PIECES = [*CHROME.chrome_phrases, *CHROME.chrome_words, "首页 > 新闻"
 
 @PROPERTY
 @given(pieces=st.lists(st.sampled_from(CHROME_PIECES), min_size=1, max_size=4), any_length=st.booleans())
+@example(pieces=["字号", "。"], any_length=False)  # a chrome word in a sentence
+@example(pieces=["分享到", SEED_PARAGRAPHS[0]], any_length=True)  # a chrome phrase in a long line
 def test_a_chrome_line_is_what_the_plain_tests_called_chrome(pieces, any_length):
     from crawler.extract.text import is_chrome_line
 
