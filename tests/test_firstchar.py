@@ -3,6 +3,8 @@ of config/volatile.yaml find: the guards and the prefilter only skip work, never
 from __future__ import annotations
 
 import re
+from re import _compiler
+from re import _parser as P
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from crawler.extract.firstchar import (
     Alternation,
+    Prefilter,
     char_class,
     core_regex,
     first_chars,
@@ -115,12 +118,18 @@ RULE_ALTERNATIVES = [a for key in ("anywhere", "outside_prose") for a in getattr
 @given(text=_texts())
 def test_every_match_holds_a_required_word_and_a_match_of_the_core(pattern, text):
     plain = re.compile(pattern)
-    words, core = required_words(pattern), core_regex(pattern)
+    words, core, prefilter = required_words(pattern), core_regex(pattern), Prefilter.of([pattern])
     for match in plain.finditer(text):
         if words is not None:
             assert any(w in match.group(0) for w in words), (words, match.group(0))
         if core is not None:
             assert core.search(text), match.group(0)
+        if prefilter is not None:
+            assert prefilter.search(text), match.group(0)
+    if prefilter is not None:  # its cores, a leading repeat unrolled, find what the cores find
+        for items, fast in zip(prefilter._core_items, prefilter.cores, strict=True):
+            assert bool(fast.search(text)) == bool(_compiler.compile(P.SubPattern(P.parse(pattern).state, items))
+                                                   .search(text))
 
 
 def test_what_the_prefilters_read():
@@ -132,6 +141,9 @@ def test_what_the_prefilters_read():
     assert core.search("深圳 晴 18℃") and not core.search("二〇二四年度报告")
     assert core_regex(r"(?<!\d)x?") is None  # nothing but optional and zero-width items
     assert FAST.hint.search("今天是2026年11月21日") and not FAST.hint.search("全年办理行政复议案件126件。")
+    # a temperature needs only "度" of its words, in every "年度": its core is sought instead
+    assert not FAST.hint.search("2024年度法治政府建设年度报告") and FAST.hint.search("晴 18度~25度")
+    assert Prefilter.of([r"x?y?"]) is None
 
 
 @PROPERTY

@@ -86,6 +86,60 @@ def _optional(op, av) -> bool:
     return op in _ZERO_WIDTH or (op in _REPEATS and av[0] == 0)
 
 
+class Prefilter:
+    """What every match of some alternatives needs, as one quick search: a text `search` finds nothing in
+    has no match. An alternative needs one of its `required_words`; when those are single characters ("度"
+    of a temperature, in every "年度"), what it needs is its core instead (`core_regex`: "晴 18℃").
+
+    `words` and `cores` are the two parts (`cores` compiled one by one); `of` gives None when some
+    alternative needs nothing that can be read."""
+
+    def __init__(self, words: frozenset[str], cores: tuple[list, ...]) -> None:
+        self.words, self._core_items = words, cores
+        self.regex = words_regex(words) if words else None
+        self.cores = tuple(_compiled(items) for items in cores)
+        self._searches = tuple(r.search for r in (self.regex, *self.cores) if r is not None)
+
+    @classmethod
+    def of(cls, alternatives: list[str]) -> Prefilter | None:
+        words: set[str] = set()
+        cores = []
+        for alternative in alternatives:
+            needed = required_words(alternative)
+            core = _core(_parse(alternative) or [])
+            first = _sequence(core) if core else None
+            if (needed and min(map(len, needed)) == 1 and first and not first[1] and _size(first[0]) <= BROAD
+                    and "SUBPATTERN, (1" not in str(core)):  # (no capturing group: a core stands alone)
+                cores.append(core)
+            elif needed:
+                words |= needed
+            else:
+                return None
+        return cls(_shortest(words), tuple(cores))
+
+    def __or__(self, other: Prefilter) -> Prefilter:
+        return Prefilter(_shortest(self.words | other.words), self._core_items + other._core_items)
+
+    def search(self, text: str) -> bool:
+        for search in self._searches:
+            if search(text):
+                return True
+        return False
+
+
+def _compiled(items: list) -> re.Pattern:
+    """Parsed items (no capturing groups) as a regex that finds the same texts, its first character
+    standing alone where it was repeated (`\\d{1,2}` as `\\d\\d?`): `re` then scans for that character fast."""
+    items = list(items)
+    if items and items[0][0] in _REPEATS and items[0][1][0] >= 1 and len(items[0][1][2]) == 1:
+        low, high, sub = items[0][1]
+        rest = (items[0][0], (low - 1, high if high is C.MAXREPEAT else high - 1, sub))
+        items[:1] = [sub[0], rest]
+    state = P.State()
+    state.flags = C.SRE_FLAG_UNICODE
+    return _compiler.compile(P.SubPattern(state, items))
+
+
 def char_class(chars: Chars) -> str:
     """Class items as the inside of a regex character class."""
     out = []
@@ -128,8 +182,7 @@ class Alternation:
         self.alternatives = list(alternatives)
         self.pattern = "|".join(f"(?:{a})" for a in self.alternatives) or "(?!)"
         self.regex = re.compile(self.pattern)
-        self.words = required_words(self.pattern)  # every match holds one of these strings
-        self.hint = words_regex(self.words) if self.words else None
+        self.hint = Prefilter.of(self.alternatives)  # a text it finds nothing in has no match
         self.gates: list[tuple[int, re.Pattern]] = []
         for i, alternative in enumerate(self.alternatives):
             first = first_chars(alternative)

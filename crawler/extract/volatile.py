@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from .firstchar import Alternation, words_regex
+from .firstchar import Alternation, Prefilter
 from .rules import RulesError
 from .text import BLOCK_TAGS
 
@@ -43,8 +43,8 @@ class VolatileRules:
     keep_after: re.Pattern  # ... unless the text before them ends with a date label
     counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
     number_line: re.Pattern  # a line holding only a number ("1235 次")
-    # a text holding none of these characters has no fragment of either kind (None: not known, search all)
-    hint: re.Pattern | None = None
+    # a text this finds nothing in has no fragment of either kind (None: not known, search all)
+    hint: Prefilter | None = None
 
 
 def _expand(pattern: str, parts: dict[str, str]) -> str:
@@ -85,14 +85,14 @@ def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRule
     except re.error as exc:
         raise RulesError(f"{file.name}: bad keep_after pattern: {exc}") from None
     label = rf"(?:{parts['counter_prefix']})?(?:{parts['counter_label']})"
-    needed = [getattr(compiled[key], "words", None) for key in ("anywhere", "outside_prose")]
+    hints = [getattr(compiled[key], "hint", None) for key in ("anywhere", "outside_prose")]
     return VolatileRules(
         anywhere=compiled["anywhere"],
         outside_prose=compiled["outside_prose"],
         keep_after=keep_after,
         counter_label_line=re.compile(rf"^\W*{label}\s*[:：]?\W*$"),
         number_line=re.compile(rf"^\W*\d[\d,，]*\s*(?:{parts['counter_unit']})?\W*$"),
-        hint=words_regex(needed[0] | needed[1]) if all(needed) else None,
+        hint=hints[0] | hints[1] if all(hints) else None,
     )
 
 
@@ -135,20 +135,21 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
 
 
 def _hinted(sentences: list[str], text: str, rules) -> Iterator[tuple[str, bool]]:
-    """Each sentence of `text` (in order, together spelling it) and whether it holds one of the strings every
-    match of `rules` needs (found in one search of the text: no such string holds a sentence end, so none
-    spans two sentences); all True when those strings are not known."""
-    words = getattr(rules, "words", None)
-    if not words or any(PROSE_MARKS.search(w) for w in words):
+    """Each sentence of `text` (in order, together spelling it) and whether it may hold a match of `rules`
+    (its prefilter passes it): the prefilter's strings are found in one search of the text (none holds a
+    sentence end, so none spans two sentences), its cores sought sentence by sentence; all True when the
+    prefilter is not known."""
+    hint = getattr(rules, "hint", None)
+    if hint is None or any(PROSE_MARKS.search(w) for w in hint.words):
         yield from ((part, True) for part in sentences)
         return
-    spots = [m.start() for m in rules.hint.finditer(text)]
+    spots = [m.start() for m in hint.regex.finditer(text)] if hint.regex is not None else []
     start, k = 0, 0
     for part in sentences:
         end = start + len(part)
         while k < len(spots) and spots[k] < start:
             k += 1
-        yield part, k < len(spots) and spots[k] < end
+        yield part, (k < len(spots) and spots[k] < end) or any(core.search(part) for core in hint.cores)
         start = end
 
 
