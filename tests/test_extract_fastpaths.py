@@ -232,3 +232,21 @@ def test_a_chrome_line_is_what_the_plain_tests_called_chrome(pieces, any_length)
     line = "".join(pieces)
     assert is_chrome_line(line, CHROME, any_length=any_length) == plain_is_chrome_line(line, CHROME,
                                                                                     any_length=any_length)
+
+
+# --- the disclosure record: only the places a label starts are tried ----------------------------------------
+
+RECORD_PIECES = [*CHROME.record_labels, "分　　类", "文  号", "：", ":", "\t", "\n", " ", "|", "　", "2024-01-05",
+                 "深圳市南山区司法局", "1144030000754P/2025-00001", "法治政府建设"]
+
+
+@PROPERTY
+@given(pieces=st.lists(st.sampled_from(RECORD_PIECES), max_size=24))
+@example(pieces=["索引号", "：", "\t", "分类", "：", "年度报告", "\n", "发布机构", "\t", "文号", "：", "x"])
+def test_the_record_labels_are_found_where_a_plain_scan_found_them(pieces):
+    from crawler.extract.meta import _label_matches, _record_patterns, find_record
+
+    lines = "".join(pieces)
+    _names, label, pattern, _cut = _record_patterns(CHROME)
+    assert [m.span() for m in _label_matches(lines, label, pattern)] == [m.span() for m in pattern.finditer(lines)]
+    assert find_record(lines, CHROME) is not None
