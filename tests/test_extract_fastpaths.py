@@ -250,3 +250,29 @@ def test_the_record_labels_are_found_where_a_plain_scan_found_them(pieces):
     _names, label, pattern, _cut = _record_patterns(CHROME)
     assert [m.span() for m in _label_matches(lines, label, pattern)] == [m.span() for m in pattern.finditer(lines)]
     assert find_record(lines, CHROME) is not None
+
+
+# --- title candidates: one pass over the elements instead of the XPath -------------------------------------
+
+HEADING_TAGS = ["h1", "h2", "h3", "h4", "div", "span", "p", "title"]
+heading_attributes = st.dictionaries(
+    st.sampled_from(["class", "id", "name"]),
+    st.lists(st.sampled_from(["title", "Title", "TITLE", "tItLe", "subtitle", "tit", "le", "main", "TİTLE"]),
+             max_size=2).map("".join), max_size=2)
+
+
+def _heading_tree():
+    leaf = st.tuples(st.sampled_from(HEADING_TAGS), heading_attributes, st.just(()))
+    return st.recursive(leaf, lambda children: st.tuples(st.sampled_from(HEADING_TAGS), heading_attributes,
+                                                          st.lists(children, max_size=3).map(tuple)),
+                        max_leaves=12)
+
+
+@PROPERTY
+@given(body=st.lists(_heading_tree(), min_size=1, max_size=4))
+def test_the_headings_are_what_the_heading_xpath_selects(body):
+    from crawler.extract.meta import HEADING_XPATH, headings
+
+    tree = parse_html("<html><head><title>t</title></head><body>" + "".join(_tagged_html(n) for n in body)
+                      + "<!-- c --></body></html>")
+    assert headings(tree) == tree.xpath(HEADING_XPATH)

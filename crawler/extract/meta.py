@@ -16,6 +16,21 @@ from .text import WIDE, collapse_breaks, normalise_line
 
 HEADING_XPATH = ("//h1 | //h2 | //h3 | //*[contains(translate(@class, 'TITLE', 'title'), 'title') or "
                  "contains(translate(@id, 'TITLE', 'title'), 'title')]")
+TITLE_CASE = str.maketrans("TITLE", "title")  # what the XPath's translate() does
+
+
+def headings(tree) -> list:
+    """The elements HEADING_XPATH selects (h1-h3, a class or id holding "title" in any case of those
+    letters), in document order: read in one pass over the elements, which libxml2's four scans and
+    per-element translate() took several times as long to do."""
+    found = []
+    for element in tree.iter():
+        tag = element.tag
+        if isinstance(tag, str) and (tag in ("h1", "h2", "h3")
+                                     or "title" in (element.get("class") or "").translate(TITLE_CASE)
+                                     or "title" in (element.get("id") or "").translate(TITLE_CASE)):
+            found.append(element)
+    return found
 
 
 def meta_content(tree, names: tuple[str, ...]) -> str | None:
@@ -129,7 +144,7 @@ def guess_title(tree, rules: Rules, site_name: str | None, record_title: str | N
     names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
                      and (len(parts) > 1 or not _site_like(main_part, rules)))
     candidates = []
-    for element in tree.xpath(HEADING_XPATH):
+    for element in headings(tree):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
         if names_article and _is_link(element):
