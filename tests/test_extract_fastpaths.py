@@ -276,3 +276,15 @@ def test_the_headings_are_what_the_heading_xpath_selects(body):
     tree = parse_html("<html><head><title>t</title></head><body>" + "".join(_tagged_html(n) for n in body)
                       + "<!-- c --></body></html>")
     assert headings(tree) == tree.xpath(HEADING_XPATH)
+
+
+@PROPERTY
+@given(body=st.lists(_element(), min_size=1, max_size=4))
+def test_an_elements_text_joined_by_libxml2_is_its_itertext(body):
+    from crawler.extract.text import element_text
+
+    tree = parse_html("<html><head><title>t</title><style>p{}</style></head><body>"
+                      + "".join(_render(n) for n in body) + "<?pi x?>after</body></html>")
+    for element in tree.iter():
+        if isinstance(element.tag, str):
+            assert element_text(element) == "".join(element.itertext())

@@ -55,9 +55,15 @@ def normalise_line(line: str) -> str:
     return SPACES_RE.sub(" ", line).strip()
 
 
+def element_text(element) -> str:
+    """`"".join(element.itertext())`, joined by libxml2 (XPath's string value: the same text nodes, comments
+    and processing instructions left out), several times faster on a large element."""
+    return str(xpath("string()")(element))
+
+
 def _text_len(element) -> int:
     """Characters of the element's text, whitespace not counted (str.split's whitespace is re's \\s)."""
-    return len("".join("".join(element.itertext()).split()))
+    return sum(map(len, element_text(element).split()))
 
 
 def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = True) -> int:
@@ -78,7 +84,7 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
         if element.getparent() is None or not _attached(element, tree):
             continue
         if guarded:
-            text = "".join(element.itertext())
+            text = element_text(element)
             if (len(re.sub(r"\s+", "", text)) > rules.prune_guard_share * total
                     or text.count("。") >= rules.prune_guard_stops):
                 continue

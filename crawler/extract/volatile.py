@@ -18,10 +18,9 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
-from lxml import etree
 
 from .firstchar import Alternation, Prefilter
-from .rules import RulesError
+from .rules import RulesError, xpath
 from .text import BLOCK_TAGS
 
 VOLATILE_PATH = Path(__file__).resolve().parents[2] / "config" / "volatile.yaml"
@@ -29,7 +28,7 @@ WORD_LISTS = ("counter_label", "counter_prefix", "counter_unit", "quantity")
 PROSE_CHARS = "。！？"  # sentence ends
 PROSE_MARKS = re.compile(f"[{PROSE_CHARS}]")
 # the text nodes holding a sentence end (an element's text, or a tail: then it is in the parent's text)
-MARKED_TEXTS = etree.XPath(f"descendant-or-self::text()[{' or '.join(f'contains(., {c!r})' for c in PROSE_CHARS)}]")
+MARKED_TEXTS = f"descendant-or-self::text()[{' or '.join(f'contains(., {c!r})' for c in PROSE_CHARS)}]"
 SENTENCE_END = re.compile("(?<=[。！？])")
 # what is left of a line when only separators, brackets and punctuation remain
 WORDLESS = re.compile(r"[\W_]+")
@@ -276,7 +275,7 @@ def _marked(tree) -> set:
     """The elements of `tree`'s document whose text (descendants' included) holds a sentence end."""
     root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
     marked: set = set()
-    for text in MARKED_TEXTS(root):
+    for text in xpath(MARKED_TEXTS)(root):
         element = text.getparent()
         if text.is_tail:
             element = element.getparent()
