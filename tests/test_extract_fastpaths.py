@@ -17,7 +17,6 @@ from crawler.extract.volatile import (
     SKIP,
     _drop,
     _text_before,
-    _text_upto,
     load_volatile,
     scrub,
     scrub_tree,
@@ -25,6 +24,17 @@ from crawler.extract.volatile import (
 from tests.test_volatile import INFO_LINES, SEED_PARAGRAPHS, WHOLE_LINES
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _text_upto(element, limit: int) -> str | None:
+    """volatile._text_upto as it was: the pieces read in Python until past `limit`."""
+    parts, size = [], 0
+    for piece in element.itertext():
+        size += len(piece)
+        if size > limit:
+            return None
+        parts.append(piece)
+    return "".join(parts)
 
 
 def plain_scrub_tree(tree, rules=None):
@@ -282,9 +292,12 @@ def test_the_headings_are_what_the_heading_xpath_selects(body):
 @given(body=st.lists(_element(), min_size=1, max_size=4))
 def test_an_elements_text_joined_by_libxml2_is_its_itertext(body):
     from crawler.extract.text import element_text
+    from crawler.extract.volatile import _text_upto as volatile_text_upto
 
     tree = parse_html("<html><head><title>t</title><style>p{}</style></head><body>"
                       + "".join(_render(n) for n in body) + "<?pi x?>after</body></html>")
     for element in tree.iter():
         if isinstance(element.tag, str):
             assert element_text(element) == "".join(element.itertext())
+            for limit in (0, 7, 120):
+                assert volatile_text_upto(element, limit) == _text_upto(element, limit)

@@ -293,15 +293,10 @@ def _enclosing_block(element):
 
 
 def _text_upto(element, limit: int) -> str | None:
-    """The element's whole text if it is at most `limit` characters long, else None (without joining
-    the text of a large container)."""
-    parts, size = [], 0
-    for piece in element.itertext():
-        size += len(piece)
-        if size > limit:
-            return None
-        parts.append(piece)
-    return "".join(parts)
+    """The element's whole text if it is at most `limit` characters long, else None (libxml2 joins the text
+    and cuts it at `limit` + 1 characters, faster than Python reading the pieces)."""
+    text = str(xpath(f"substring(string(), 1, {limit + 1})")(element))
+    return None if len(text) > limit else text
 
 
 def _text_before(element) -> str:
