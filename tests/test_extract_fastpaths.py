@@ -301,3 +301,45 @@ def test_an_elements_text_joined_by_libxml2_is_its_itertext(body):
             assert element_text(element) == "".join(element.itertext())
             for limit in (0, 7, 120):
                 assert volatile_text_upto(element, limit) == _text_upto(element, limit)
+
+
+# --- raw XPath prune rules of attribute tests, tested in prune's pass (crawler/extract/attrpath.py) ----------
+
+ATTR_NAMES = ["class", "id", "style", "hidden"]
+STRINGS = ["nav", "navbar", "position", "position-", "-location", "location", "", "x", "display:none", "top"]
+
+
+def _boolean(depth: int = 2):
+    leaf = st.one_of(
+        st.builds(lambda a, s: f"contains(@{a}, '{s}')", st.sampled_from(ATTR_NAMES), st.sampled_from(STRINGS)),
+        st.builds(lambda a, s: f'@{a} = "{s}"', st.sampled_from(ATTR_NAMES), st.sampled_from(STRINGS)),
+        st.builds(lambda a: f"@{a}", st.sampled_from(ATTR_NAMES)))
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.builds(lambda x: f"not({x})", inner), st.builds(lambda x: f"({x})", inner),
+        st.builds(lambda x, y: f"{x} and {y}", inner, inner), st.builds(lambda x, y: f"{x} or {y}", inner, inner)),
+        max_leaves=6)
+
+
+@PROPERTY
+@given(body=st.lists(_tagged(), min_size=1, max_size=4), condition=_boolean())
+@example(body=[("div", {}, ()), ("p", {"class": ""}, ())], condition='@class = ""')  # missing is not empty
+@example(body=[("div", {}, ())], condition="contains(@id, '') and not(contains(@id, 'x'))")
+def test_an_attribute_xpath_selects_in_prunes_pass_what_libxml2_selects(body, condition):
+    from crawler.extract.attrpath import predicate
+
+    tree = parse_html("<html><body>" + "".join(_tagged_html(n) for n in body) + "</body></html>")
+    expression = f"//*[{condition}]"
+    assert predicate(expression) is not None
+    assert _matches(tree, (expression,)) == xpath(expression)(tree)
+    expressions = (*load_rules().prune, expression)
+    assert _matches(tree, expressions) == plain_matches(tree, expressions)
+
+
+def test_what_attrpath_leaves_to_xpath():
+    from crawler.extract.attrpath import predicate
+
+    for expression in ("//div[@class]", "//*[@class]/a", "//*[starts-with(@id, 'x')]", "//*[@a = 'x'", "//*[]",
+                       "descendant-or-self::*[@hidden]", "//*[@xml:lang = 'en']", "//*[contains(@a, x)]"):
+        assert predicate(expression) is None, expression
+    rule = next(e for e in load_rules().prune if e.startswith("//*["))
+    assert predicate(rule) is not None  # the position rule of config/chrome.yaml

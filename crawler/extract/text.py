@@ -15,6 +15,7 @@ from functools import lru_cache
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
+from .attrpath import predicate
 from .rules import Rules, SimpleSelector, simple_selectors, xpath
 
 BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "section",
@@ -160,10 +161,13 @@ def _rank(element, ranker) -> float:
 def _matches(tree, expressions: tuple[str, ...]) -> list:
     """The elements each expression selects, expression after expression (each in document order), as
     if every one were evaluated as XPath; the groups of simple CSS selectors (`simple_selectors`) are
-    tested in one pass over the tree, each element ranked under the first group that selects it."""
+    tested in one pass over the tree, each element ranked under the first group that selects it; an XPath of
+    attribute tests over the whole document (`attrpath`) is tested in the same pass, the others run as XPath."""
     groups = [simple_selectors(e) for e in expressions]
     simple = [i for i, g in enumerate(groups) if g]
-    if not simple:
+    whole = tree.getroottree().getroot() is tree  # (`//` starts at the document's root)
+    tests = [(i, predicate(e)) for i, e in enumerate(expressions) if not groups[i] and whole and predicate(e)]
+    if not simple and not tests:
         return [element for expression in expressions for element in xpath(expression)(tree)]
     ranker = _ranker(tuple((i, groups[i]) for i in simple))
     ranked = []
@@ -172,8 +176,12 @@ def _matches(tree, expressions: tuple[str, ...]) -> list:
             rank = _rank(element, ranker)
             if rank != INF:
                 ranked.append((rank, position, element))
+            for i, test in tests:
+                if test(element):
+                    ranked.append((i, position, element))
+    tested = {i for i, _ in tests}
     for i, expression in enumerate(expressions):
-        if not groups[i]:
+        if not groups[i] and i not in tested:
             ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
     ranked.sort(key=lambda r: (r[0], r[1]))
     return [element for _, _, element in ranked]
