@@ -7,12 +7,14 @@ was tried in full at every character of every line. Rewrites that keep every mat
 
 - `guarded(p)` puts a lookahead for the characters any match of `p` can start with in front of it, so
   the alternative is dropped at once where it cannot start;
-- `Alternation(alternatives).sub` first looks for one of the characters every match must contain (one
-  character class, which `re` scans fast) and leaves a text holding none of them untouched, and leaves out
-  an alternative that could start anywhere where the text lacks characters it needs.
+- `Alternation(alternatives).sub` first runs its `Prefilter` — one search for the strings every match of
+  an alternative must contain (`required_words`), or its core (`core_regex`) where those are single
+  characters — and leaves a text it finds nothing in untouched, and leaves out an alternative that could
+  start anywhere where the text lacks what it needs.
 
     guarded(r"(?<!\\d)(?:星期|周)?\\d+次")       # "(?=[\\d周星])(?:(?<!\\d)(?:星期|周)?\\d+次)"
-    required_chars(r"(?:19|20)\\d\\d年")         # {"1", "2"}: a match holds one of them
+    required_chars(r"(?:19|20)\\d\\d")           # {"1", "2"}: a match holds one of them
+    required_words(r"(?:星期|周)[一二]")          # {"星期一", "星期二", "周一", "周二"}
     guarded(r"\\w*")                             # unchanged: it can match the empty string anywhere
 
 A pattern whose characters cannot be read this way (backreferences, case-insensitive parts, negated
@@ -169,7 +171,7 @@ class Alternation:
     """`(?:a)|(?:b)|…` of `alternatives`, whose `sub` finds exactly the matches of that pattern (`pattern`,
     and `regex` compiled), with less work per character:
 
-    - a text holding none of the characters every match needs is not searched;
+    - a text its `hint` (a `Prefilter`) finds nothing in is not searched;
     - an alternative that may start at almost any character (its first characters a broad set, e.g. a
       place name before a weather word) is left out for a text that lacks a set of characters it needs —
       it cannot match anywhere in that text, so the first alternative to match at each place is the same;
