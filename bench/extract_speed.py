@@ -6,6 +6,7 @@ as bench/fidelity.py does), timed in the same run so that only the ratio counts 
     python -m bench.extract_speed --snapshot out.json   # also write every output (before an optimisation)
     python -m bench.extract_speed --check out.json      # fail on any output that differs from the snapshot
     python -m bench.extract_speed --profile 30          # cProfile of extract_page, top 30 functions
+    python -m bench.extract_speed --site 300            # the bench site's first 300 articles (both states)
 """
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ def all_cases() -> list[Case]:
         seen[case.name] = count + 1
         if count:
             case.name = f"{case.name}#{count}"
+    return cases
+
+
+def site_cases(n: int) -> list[Case]:
+    """The article pages of bench/site.py's N-article site, in both states (an edited article differs in
+    state 2), as the first crawl and a recrawl see them."""
+    from bench.site import BenchSite
+
+    site = BenchSite.generate(n)
+    cases = []
+    for state in (1, 2):
+        for article in site.articles:
+            if state == 2 and article.path not in site.edited:
+                continue
+            page = site.pages[state][article.path]
+            charset = page.content_type.split("charset=", 1)[1]
+            cases.append(Case(f"site{state}{article.path}", f"http://127.0.0.1:8000{article.path}",
+                              page.body.decode(charset), "深圳市基准测试区人民政府", (), {}))
     return cases
 
 
@@ -96,9 +115,11 @@ def differences(got: dict, want: dict) -> list[str]:
 @click.option("--check", "check", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Compare every output with this snapshot; exit 1 on any difference.")
 @click.option("--profile", "profile", type=int, default=0, help="Print cProfile's top N functions of extract_page.")
-def main(repeat: int, snapshot: Path | None, check: Path | None, profile: int) -> None:
+@click.option("--site", "site", type=int, default=0,
+              help="Use the article pages of an N-article bench site (bench/site.py) instead of the project's.")
+def main(repeat: int, snapshot: Path | None, check: Path | None, profile: int, site: int) -> None:
     """Time extract_page against bare trafilatura, e.g. `python -m bench.extract_speed --check snap.json`."""
-    cases = all_cases()
+    cases = site_cases(site) if site else all_cases()
     outputs = portless({case.name: output(case) for case in cases})  # also the warm-up
     bare(cases[0])
     ours_s, bare_s = timed(cases, repeat)

@@ -3,12 +3,23 @@ of config/volatile.yaml find: the guards and the prefilter only skip work, never
 from __future__ import annotations
 
 import re
+from re import _compiler
+from re import _parser as P
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.extract.firstchar import Alternation, char_class, first_chars, guarded, required_chars
+from crawler.extract.firstchar import (
+    Alternation,
+    Prefilter,
+    char_class,
+    core_regex,
+    first_chars,
+    guarded,
+    required_chars,
+    required_words,
+)
 from crawler.extract.volatile import load_volatile
 from tests.test_volatile import INFO_LINES, SEED_PARAGRAPHS, WHOLE_LINES
 
@@ -95,3 +106,59 @@ def test_the_search_segmenters_guarded_gap_pattern_finds_the_same_gaps(text):
 
     plain = re.compile(f"(?<=[{search._CJK}]){search._GAP}|{search._GAP}(?=[{search._CJK}])")
     assert search._CJK_GAP_RE.sub("|", text) == plain.sub("|", text)
+
+
+# --- prefilters: what every match must hold (a text without it is not searched) ---------------------------
+
+RULE_ALTERNATIVES = [a for key in ("anywhere", "outside_prose") for a in getattr(FAST, key).alternatives]
+
+
+@pytest.mark.parametrize("pattern", [*RULE_ALTERNATIVES, *SMALL_PATTERNS])
+@PROPERTY
+@given(text=_texts())
+def test_every_match_holds_a_required_word_and_a_match_of_the_core(pattern, text):
+    plain = re.compile(pattern)
+    words, core, prefilter = required_words(pattern), core_regex(pattern), Prefilter.of([pattern])
+    for match in plain.finditer(text):
+        if words is not None:
+            assert any(w in match.group(0) for w in words), (words, match.group(0))
+        if core is not None:
+            assert core.search(text), match.group(0)
+        if prefilter is not None:
+            assert prefilter.search(text), match.group(0)
+    if prefilter is not None:  # its cores, a leading repeat unrolled, find what the cores find
+        for items, fast in zip(prefilter._core_items, prefilter.cores, strict=True):
+            assert bool(fast.search(text)) == bool(_compiler.compile(P.SubPattern(P.parse(pattern).state, items))
+                                                   .search(text))
+
+
+def test_what_the_prefilters_read():
+    assert required_words(r"(?:今天是|今天|今日)\s*\d+") == {"今天", "今日"}  # "今天是" holds "今天"
+    assert required_words(r"(?:19|20)\d{2}年(?:星期|周)") == {"年星期", "年周"}  # what the run spells
+    assert required_words(r"\d+") is None and required_words(r"x?") is None and required_words(r"(?:a|)b?") is None
+    weather = r"(?:[\u4e00-\u9fa5]{2,4}\s+)?(?:晴|阴)\s*\d+℃(?!\d)"
+    core = core_regex(weather)
+    assert core.search("深圳 晴 18℃") and not core.search("二〇二四年度报告")
+    assert core_regex(r"(?<!\d)x?") is None  # nothing but optional and zero-width items
+    assert FAST.hint.search("今天是2026年11月21日") and not FAST.hint.search("全年办理行政复议案件126件。")
+    # a temperature needs only "度" of its words, in every "年度": its core is sought instead
+    assert not FAST.hint.search("2024年度法治政府建设年度报告") and FAST.hint.search("晴 18度~25度")
+    assert Prefilter.of([r"x?y?"]) is None
+
+
+@PROPERTY
+@given(text=_texts())
+def test_a_text_the_rules_hint_finds_nothing_in_holds_no_fragment(text):
+    if not FAST.hint.search(text):
+        assert not PLAIN.anywhere.search(text) and not PLAIN.outside_prose.search(text)
+
+
+@pytest.mark.parametrize("prose", [None, False, True])
+@PROPERTY
+@given(text=st.lists(_texts(), max_size=4).map("。".join), before=st.sampled_from(["", "发布日期：", "来源："]))
+def test_scrub_with_the_prefilters_cuts_what_the_plain_rules_cut(prose, text, before):
+    """The hint (no string a fragment needs: unchanged) and the per-sentence prefilter of a prose line
+    change nothing: the plain rules have neither."""
+    from crawler.extract.volatile import scrub
+
+    assert scrub(text, FAST, prose=prose, before=before) == scrub(text, PLAIN, prose=prose, before=before)

@@ -125,7 +125,11 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     detail = gkmlpt_detail(html)
     if detail:
         given = {**detail_hints(detail), **given}
-    tree = scrub_tree(parse_html(html))  # per-visit text (counters, clocks) is never title, date or body
+    tree = parse_html(html)
+    # every element's Python proxy kept alive for the whole extraction: lxml.html makes a dropped one anew
+    # through a Python class lookup each time a later pass reaches its element again
+    proxies = list(tree.iter())
+    tree = scrub_tree(tree)  # per-visit text (counters, clocks) is never title, date or body
     scrubbed: dict[str, str] = {}  # line -> line without volatile text, for this page only
     lines = strip_volatile(block_text(tree), memo=scrubbed)
 
@@ -165,6 +169,7 @@ def extract_page(html: str, url: str, *, site_name: str | None = None, prune: Se
     text = "\n".join(body_lines)
     if not published:
         published = fallback_date(scrub_tree(parse_html(html)))
+    del proxies
     return Page(title=title, published=published, publisher=publisher,
                 report_year=report_year(title, opening_sentence(text)), text=text,
                 attachments=attachments, record=record)

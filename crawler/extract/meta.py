@@ -16,6 +16,21 @@ from .text import WIDE, collapse_breaks, normalise_line
 
 HEADING_XPATH = ("//h1 | //h2 | //h3 | //*[contains(translate(@class, 'TITLE', 'title'), 'title') or "
                  "contains(translate(@id, 'TITLE', 'title'), 'title')]")
+TITLE_CASE = str.maketrans("TITLE", "title")  # what the XPath's translate() does
+
+
+def headings(tree) -> list:
+    """The elements HEADING_XPATH selects (h1-h3, a class or id holding "title" in any case of those
+    letters), in document order: read in one pass over the elements, which libxml2's four scans and
+    per-element translate() took several times as long to do."""
+    found = []
+    for element in tree.iter():
+        tag = element.tag
+        if isinstance(tag, str) and (tag in ("h1", "h2", "h3")
+                                     or "title" in (element.get("class") or "").translate(TITLE_CASE)
+                                     or "title" in (element.get("id") or "").translate(TITLE_CASE)):
+            found.append(element)
+    return found
 
 
 def meta_content(tree, names: tuple[str, ...]) -> str | None:
@@ -129,7 +144,7 @@ def guess_title(tree, rules: Rules, site_name: str | None, record_title: str | N
     names_article = (bool(main_part) and _compact(main_part) not in site_like | {site}
                      and (len(parts) > 1 or not _site_like(main_part, rules)))
     candidates = []
-    for element in tree.xpath(HEADING_XPATH):
+    for element in headings(tree):
         if element.tag in ("title", "meta", "html", "body", "head"):
             continue
         if names_article and _is_link(element):
@@ -261,20 +276,12 @@ WS = "[ \t\u3000\u00a0\u2002\u2003\u2009]*"
 
 def find_record(lines: str, rules: Rules) -> dict[str, str]:
     """The disclosure record (索引号 / 分类 / 发布机构 / 成文日期 / 文号 …) when the page has one."""
-    # labels are often padded to one width with (full-width) spaces: "分　　类：", "文  号："
-    names = {re.sub(r"\s+", "", label): field for label, field in rules.record_labels.items()}
-    labels = sorted(names, key=len, reverse=True)
-    alternatives = "|".join(PAD.join(map(re.escape, label)) for label in labels)
-    # after the label, at most one cell break: an empty value cell must not swallow the next label
-    # or, when the label ends its line ("发布机构：" in a <label>, the value in the next <div>), on the next
-    # line; a value is never another label
-    pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]|\t)(?:{WS}\n)?{WS}"
-                         rf"(?!(?:{alternatives}){PAD}[:：])([^\t\n]*)", re.M)
+    names, label, pattern, cut_re = _record_patterns(rules)
     record: dict[str, str] = {}
-    for match in pattern.finditer(lines):
+    for match in _label_matches(lines, label, pattern) if label else pattern.finditer(lines):
         field = names[re.sub(r"\s+", "", match.group(1))]
         value = match.group(2)
-        cut = re.search(rf"\s(?:{alternatives})\s*[:：]", value)
+        cut = cut_re.search(value)
         if cut:
             value = value[:cut.start()]
         value = normalise_line(value).strip(" :：|")
@@ -283,6 +290,42 @@ def find_record(lines: str, rules: Rules) -> dict[str, str]:
     if len(record) < rules.record_min_fields:
         return {}
     return record
+
+
+def _label_matches(lines: str, label: re.Pattern, pattern: re.Pattern):
+    """`pattern.finditer(lines)` for a pattern whose every match starts where `label` matches: only the
+    places `label` finds (a fast scan: it starts with a literal) are tried."""
+    pos = 0
+    while (found := label.search(lines, pos)) is not None:
+        match = pattern.match(lines, found.start())
+        if match is None:
+            pos = found.start() + 1
+            continue
+        yield match
+        pos = match.end()
+
+
+_RECORD_PATTERNS: dict[int, tuple] = {}
+
+
+def _record_patterns(rules: Rules) -> tuple:
+    """find_record's regexes, built once per rules object: label → field names, a label alone, a label with
+    its value, and a label inside a value."""
+    cached = _RECORD_PATTERNS.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        # labels are often padded to one width with (full-width) spaces: "分　　类：", "文  号："
+        names = {re.sub(r"\s+", "", label): field for label, field in rules.record_labels.items()}
+        labels = sorted(names, key=len, reverse=True)
+        alternatives = "|".join(PAD.join(map(re.escape, label)) for label in labels)
+        # after the label, at most one cell break: an empty value cell must not swallow the next label
+        # or, when the label ends its line ("发布机构：" in a <label>, the value in the next <div>), on the next
+        # line; a value is never another label
+        pattern = re.compile(rf"(?:^|(?<=[\t \u3000|]))({alternatives}){PAD}(?:[:：]|\t)(?:{WS}\n)?{WS}"
+                             rf"(?!(?:{alternatives}){PAD}[:：])([^\t\n]*)", re.M)
+        label = re.compile(alternatives) if labels and all(labels) else None  # (never an empty match)
+        cached = _RECORD_PATTERNS[id(rules)] = (rules, names, label, pattern,
+                                                re.compile(rf"\s(?:{alternatives})\s*[:：]"))
+    return cached[1:]
 
 
 YEAR_RANGE = "(?:19|20)\\d{2}"

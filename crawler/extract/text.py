@@ -15,6 +15,7 @@ from functools import lru_cache
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
+from .attrpath import predicate
 from .rules import Rules, SimpleSelector, simple_selectors, xpath
 
 BLOCK_TAGS = frozenset({"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "table", "section",
@@ -55,9 +56,15 @@ def normalise_line(line: str) -> str:
     return SPACES_RE.sub(" ", line).strip()
 
 
+def element_text(element) -> str:
+    """`"".join(element.itertext())`, joined by libxml2 (XPath's string value: the same text nodes, comments
+    and processing instructions left out), several times faster on a large element."""
+    return str(xpath("string()")(element))
+
+
 def _text_len(element) -> int:
     """Characters of the element's text, whitespace not counted (str.split's whitespace is re's \\s)."""
-    return len("".join("".join(element.itertext()).split()))
+    return sum(map(len, element_text(element).split()))
 
 
 def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = True) -> int:
@@ -78,7 +85,7 @@ def prune(tree, expressions: Iterable[str], rules: Rules, *, guarded: bool = Tru
         if element.getparent() is None or not _attached(element, tree):
             continue
         if guarded:
-            text = "".join(element.itertext())
+            text = element_text(element)
             if (len(re.sub(r"\s+", "", text)) > rules.prune_guard_share * total
                     or text.count("。") >= rules.prune_guard_stops):
                 continue
@@ -100,47 +107,81 @@ def _selects(selector: SimpleSelector, element) -> bool:
     return True
 
 
+INF = float("inf")
+
+
 @lru_cache(maxsize=64)
-def _screen(groups: tuple[tuple[SimpleSelector, ...], ...]):
-    """A quick screen for simple selector groups: the tags, the attributes whose presence decides, and per
-    attribute one regex of every substring any selector looks for. An element no selector can select
-    fails it; one that passes is then tested selector by selector."""
-    tags, present, parts = set(), set(), {}
-    for group in groups:
-        for tag, tests in group:
+def _ranker(ranked_groups: tuple[tuple[int, tuple[SimpleSelector, ...]], ...]):
+    """For (rank, simple selector group) pairs, what decides the lowest rank that selects an element, read
+    once: the rank of any element, per tag, per attribute present, and per attribute one regex finding at
+    every position the lowest-ranked substring any selector looks for there (alternatives in rank order);
+    selectors of any other shape are tested one by one."""
+    anything, tags, present, parts, others = INF, {}, {}, {}, []
+    for rank, group in ranked_groups:
+        for selector in group:
+            tag, tests = selector
+            anywhere = tag in (None, "*")
             if not tests:
-                tags.add(tag)
-            for name, value in tests[:1]:
-                if value is None:
-                    present.add(name)
+                if anywhere:
+                    anything = min(anything, rank)
                 else:
-                    parts.setdefault(name, []).append(re.escape(value))
-    return (frozenset(tags), frozenset(present),
-            tuple((name, re.compile("|".join(values))) for name, values in parts.items()))
+                    tags[tag] = min(tags.get(tag, INF), rank)
+            elif anywhere and len(tests) == 1 and tests[0][1] is None:
+                present[tests[0][0]] = min(present.get(tests[0][0], INF), rank)
+            elif anywhere and len(tests) == 1:
+                name, value = tests[0]
+                ranks = parts.setdefault(name, {})
+                ranks[value] = min(ranks.get(value, INF), rank)
+            else:
+                others.append((rank, selector))
+    patterns = {}
+    for name, ranks in parts.items():
+        values = sorted(ranks, key=lambda v: ranks[v])
+        patterns[name] = (re.compile(f"(?=({'|'.join(map(re.escape, values))}))"), ranks)
+    return anything, tags, present, patterns, tuple(others)
+
+
+def _rank(element, ranker) -> float:
+    """The lowest rank of a selector (`_ranker`) that selects the element; INF if none does."""
+    anything, tags, present, patterns, others = ranker
+    rank = min(anything, tags.get(element.tag, INF))
+    for name in element.keys():
+        if name in present and present[name] < rank:
+            rank = present[name]
+        if name in patterns:
+            pattern, ranks = patterns[name]
+            for found in pattern.finditer(element.get(name)):
+                rank = min(rank, ranks[found.group(1)])
+    for other, selector in others:
+        if other < rank and _selects(selector, element):
+            rank = other
+    return rank
 
 
 def _matches(tree, expressions: tuple[str, ...]) -> list:
     """The elements each expression selects, expression after expression (each in document order), as
     if every one were evaluated as XPath; the groups of simple CSS selectors (`simple_selectors`) are
-    tested in one pass over the tree, each element ranked under the first group that selects it."""
+    tested in one pass over the tree, each element ranked under the first group that selects it; an XPath of
+    attribute tests over the whole document (`attrpath`) is tested in the same pass, the others run as XPath."""
     groups = [simple_selectors(e) for e in expressions]
     simple = [i for i, g in enumerate(groups) if g]
-    if not simple:
+    whole = tree.getroottree().getroot() is tree  # (`//` starts at the document's root)
+    tests = [(i, predicate(e)) for i, e in enumerate(expressions) if not groups[i] and whole and predicate(e)]
+    if not simple and not tests:
         return [element for expression in expressions for element in xpath(expression)(tree)]
-    tags, present, patterns = _screen(tuple(groups[i] for i in simple))
+    ranker = _ranker(tuple((i, groups[i]) for i in simple))
     ranked = []
     for position, element in enumerate(tree.iter()):
-        if not isinstance(element.tag, str):
-            continue
-        if not (element.tag in tags or "*" in tags or None in tags
-                or any(name in element.attrib for name in present)
-                or any(pattern.search(element.get(name) or "") for name, pattern in patterns)):
-            continue
-        rank = next((i for i in simple if any(_selects(s, element) for s in groups[i])), None)
-        if rank is not None:
-            ranked.append((rank, position, element))
+        if isinstance(element.tag, str):
+            rank = _rank(element, ranker)
+            if rank != INF:
+                ranked.append((rank, position, element))
+            for i, test in tests:
+                if test(element):
+                    ranked.append((i, position, element))
+    tested = {i for i, _ in tests}
     for i, expression in enumerate(expressions):
-        if not groups[i]:
+        if not groups[i] and i not in tested:
             ranked.extend((i, position, element) for position, element in enumerate(xpath(expression)(tree)))
     ranked.sort(key=lambda r: (r[0], r[1]))
     return [element for _, _, element in ranked]
@@ -277,13 +318,40 @@ def table_row_line(line: str) -> str:
 
 def is_chrome_line(line: str, rules: Rules, *, any_length: bool = False) -> bool:
     """A short line carrying a chrome phrase, or a line matching a chrome pattern."""
-    if any(p.match(line) for p in rules.chrome_line_patterns):
+    patterns, phrases, words = _chrome_tests(rules)
+    if patterns(line):
         return True
     compact = line.replace(" ", "").lower()
-    if (any_length or len(compact) <= rules.chrome_line_max) and any(p in compact for p in rules.chrome_phrases):
+    if (any_length or len(compact) <= rules.chrome_line_max) and phrases(compact):
         return True
-    return (len(compact) <= rules.chrome_word_line_max and not compact.endswith("。")
-            and any(w in compact for w in rules.chrome_words))
+    return len(compact) <= rules.chrome_word_line_max and not compact.endswith("。") and words(compact)
+
+
+_CHROME_TESTS: dict[int, tuple] = {}
+
+
+def _chrome_tests(rules: Rules) -> tuple:
+    """is_chrome_line's three tests, each one regex (compiled once per rules object): a chrome pattern
+    matching at the start (the patterns as one alternation, unless a flag or group forbids), and a chrome
+    phrase or word inside."""
+    cached = _CHROME_TESTS.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        patterns = rules.chrome_line_patterns
+        if all(p.flags == re.UNICODE and not p.groups for p in patterns):
+            joined = re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or "(?!)")
+            starts = lambda line: joined.match(line) is not None  # noqa: E731
+        else:
+            starts = lambda line: any(p.match(line) for p in patterns)  # noqa: E731
+        cached = _CHROME_TESTS[id(rules)] = (rules, starts, _inside(rules.chrome_phrases), _inside(rules.chrome_words))
+    return cached[1:]
+
+
+def _inside(strings: tuple[str, ...]):
+    """A test for "one of `strings` is in the text", as one regex search."""
+    if not strings:
+        return lambda text: False
+    found = re.compile("|".join(map(re.escape, strings))).search
+    return lambda text: found(text) is not None
 
 
 def _attachment_line(line: str, unwanted: set[str], rules: Rules) -> bool:
@@ -389,7 +457,7 @@ def serialized_lines(element) -> str:
 def _prose(text: str | None, rules: Rules) -> int:
     """How much of `text` reads as running body text: its length if it has sentence punctuation or is
     long, and carries no chrome phrase or metadata label."""
-    if not text:
+    if not text or len(text) < 8 or text.isspace():  # (normalising never lengthens a text)
         return 0
     stripped = normalise_line(text)
     if len(stripped) < 30 and not (len(stripped) >= 8 and any(m in stripped for m in SENTENCE_MARKS)):
@@ -406,8 +474,9 @@ def prose_totals(root, rules: Rules) -> dict:
     for element in reversed(list(root.iter())):
         if not isinstance(element.tag, str) or element.tag in SKIP_TAGS:
             continue
-        own = _prose(element.text, rules) + sum(_prose(child.tail, rules) for child in element)
-        own += sum(totals.get(child, 0) for child in element)
+        own = _prose(element.text, rules)
+        for child in element:
+            own += _prose(child.tail, rules) + totals.get(child, 0)
         totals[element] = own
     return totals
 

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
 
-from .firstchar import Alternation
-from .rules import RulesError
+from .firstchar import Alternation, Prefilter
+from .rules import RulesError, xpath
 from .text import BLOCK_TAGS
 
 VOLATILE_PATH = Path(__file__).resolve().parents[2] / "config" / "volatile.yaml"
 WORD_LISTS = ("counter_label", "counter_prefix", "counter_unit", "quantity")
-PROSE_MARKS = re.compile("[。！？]")
+PROSE_CHARS = "。！？"  # sentence ends
+PROSE_MARKS = re.compile(f"[{PROSE_CHARS}]")
+# the text nodes holding a sentence end (an element's text, or a tail: then it is in the parent's text)
+MARKED_TEXTS = f"descendant-or-self::text()[{' or '.join(f'contains(., {c!r})' for c in PROSE_CHARS)}]"
 SENTENCE_END = re.compile("(?<=[。！？])")
 # what is left of a line when only separators, brackets and punctuation remain
 WORDLESS = re.compile(r"[\W_]+")
@@ -39,6 +42,8 @@ class VolatileRules:
     keep_after: re.Pattern  # ... unless the text before them ends with a date label
     counter_label_line: re.Pattern  # a line holding only a counter word ("浏览次数：")
     number_line: re.Pattern  # a line holding only a number ("1235 次")
+    # a text this finds nothing in has no fragment of either kind (None: not known, search all)
+    hint: Prefilter | None = None
 
 
 def _expand(pattern: str, parts: dict[str, str]) -> str:
@@ -79,12 +84,14 @@ def load_volatile(path: str | None = None, *, fast: bool = True) -> VolatileRule
     except re.error as exc:
         raise RulesError(f"{file.name}: bad keep_after pattern: {exc}") from None
     label = rf"(?:{parts['counter_prefix']})?(?:{parts['counter_label']})"
+    hints = [getattr(compiled[key], "hint", None) for key in ("anywhere", "outside_prose")]
     return VolatileRules(
         anywhere=compiled["anywhere"],
         outside_prose=compiled["outside_prose"],
         keep_after=keep_after,
         counter_label_line=re.compile(rf"^\W*{label}\s*[:：]?\W*$"),
         number_line=re.compile(rf"^\W*\d[\d,，]*\s*(?:{parts['counter_unit']})?\W*$"),
+        hint=hints[0] | hints[1] if all(hints) else None,
     )
 
 
@@ -102,8 +109,8 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
     a date label ("发布日期：2024-03-05 星期二") is kept; `before` may be a function, called only when a
     fragment is found (reading it costs more than most scrubs)."""
     rules = rules or load_volatile()
-    if not text or not text.strip():
-        return text
+    if not text or text.isspace() or (rules.hint is not None and not rules.hint.search(text)):
+        return text  # (with no character a fragment needs, nothing below can change it)
     read: list[str] = []
 
     def cut(match: re.Match) -> str:
@@ -116,13 +123,33 @@ def scrub(text: str, rules: VolatileRules | None = None, *, prose: bool | None =
         return cleaned
     if prose is None and is_prose(cleaned):  # a prose line: only whole sentences that are volatile go
         sentences = SENTENCE_END.split(cleaned)
-        kept = [part for part in sentences if not _all_volatile(part, rules, cut)]
+        kept = [part for part, hinted in _hinted(sentences, cleaned, rules.outside_prose)
+                if not (hinted and _all_volatile(part, rules, cut))]
         cleaned = "".join(kept)
     else:
         cleaned = rules.outside_prose.sub(cut, cleaned)
     if cleaned == text:
         return text
     return _tidy(cleaned) if WORDLESS.sub("", cleaned) else ""
+
+
+def _hinted(sentences: list[str], text: str, rules) -> Iterator[tuple[str, bool]]:
+    """Each sentence of `text` (in order, together spelling it) and whether it may hold a match of `rules`
+    (its prefilter passes it): the prefilter's strings are found in one search of the text (none holds a
+    sentence end, so none spans two sentences), its cores sought sentence by sentence; all True when the
+    prefilter is not known."""
+    hint = getattr(rules, "hint", None)
+    if hint is None or any(PROSE_MARKS.search(w) for w in hint.words):
+        yield from ((part, True) for part in sentences)
+        return
+    spots = [m.start() for m in hint.regex.finditer(text)] if hint.regex is not None else []
+    start, k = 0, 0
+    for part in sentences:
+        end = start + len(part)
+        while k < len(spots) and spots[k] < start:
+            k += 1
+        yield part, (k < len(spots) and spots[k] < end) or any(core.search(part) for core in hint.cores)
+        start = end
 
 
 def _all_volatile(text: str, rules: VolatileRules, cut) -> bool:
@@ -171,51 +198,105 @@ BLOCKS = BLOCK_TAGS | {"td", "th", "tr", "body", "html", "header", "footer", "na
 def scrub_tree(tree, rules: VolatileRules | None = None):
     """Remove volatile fragments from the text of an lxml tree, in place: an element whose whole text is
     volatile ("<span>浏览量：<em>1235</em></span>") goes, and every text node loses its volatile fragments
-    (judged as prose or not by its enclosing block). Returns the tree."""
+    (judged as prose or not by its enclosing block). Returns the tree.
+
+    One pass in document order. A block's prose-ness is what its text held when first asked: the elements
+    holding a sentence end are found once, up front (one XPath), and a block whose text changed since is read
+    again. Each element's enclosing block is looked up from its parent's (parents come first), and the
+    elements inside a dropped one are passed over by position (an element's subtree follows it)."""
     rules = rules or load_volatile()
-    prose: dict = {}
+    prose: dict = {}  # block -> whether its text had a sentence end when first asked
+    blocks: dict = {}  # element -> its enclosing block (itself if a block), None outside any
+    marked = _marked(tree)  # elements whose text held a sentence end at the start
+    changed: set = set()  # elements whose text changed since (and their ancestors)
 
     def in_prose(element) -> bool:
-        block = next((e for e in element.iterancestors() if e.tag in BLOCKS), None) \
-            if element.tag not in BLOCKS else element
+        block = blocks[element] if element in blocks else _enclosing_block(element)
         if block is None:
             return False
-        if block not in prose:  # a sentence end in any of its text pieces (a mark is one character)
-            prose[block] = any(PROSE_MARKS.search(piece) for piece in block.itertext())
-        return prose[block]
+        found = prose.get(block)
+        if found is None:  # a sentence end anywhere in its text (a mark is one character)
+            found = prose[block] = (PROSE_MARKS.search("".join(block.itertext())) is not None
+                                    if block in changed else block in marked)
+        return found
 
-    dropped: set = set()
-    for element in list(tree.iter()):
-        if not isinstance(element.tag, str) or element.tag in SKIP or element.getparent() is None:
+    def change(element) -> None:
+        while element is not None and element not in changed:
+            changed.add(element)
+            element = element.getparent()
+
+    hint = rules.hint
+    nodes = list(tree.iter())
+    resume = 0  # index of the first node after the last dropped element's subtree
+    for index, element in enumerate(nodes):
+        tag = element.tag
+        if index < resume or not isinstance(tag, str):
             continue
-        if dropped and any(a in dropped for a in element.iterancestors()):
+        parent = element.getparent()
+        blocks[element] = element if tag in BLOCKS else (
+            blocks[parent] if parent in blocks else _enclosing_block(parent))
+        if tag in SKIP or parent is None:
             continue
-        whole = _text_upto(element, 120)  # None when longer: never dropped whole
-        before = partial(_text_before, element)  # read only when a fragment is found (scrub changes nothing)
-        if whole is not None and whole.strip() and not scrub(whole, rules, prose=False, before=before).strip() and (
-                element.tag in BLOCKS or not in_prose(element)):
-            dropped.add(element)
-            _drop(element, scrub(element.tail or "", rules, prose=in_prose(element.getparent())))
+        text = element.text
+        # the whole text, None when longer than 120 characters (never dropped whole)
+        whole = (text or "") if not len(element) else _text_upto(element, 120)
+        if whole is not None and len(whole) > 120:
+            whole = None
+        # (a text the hint finds nothing in comes back from scrub as it is: scrub is not called for it)
+        if whole is not None and whole.strip() and (hint is None or hint.search(whole)) and not scrub(
+                whole, rules, prose=False, before=partial(_text_before, element)).strip() and (
+                tag in BLOCKS or not in_prose(element)):
+            resume = index + sum(1 for _ in element.iter())
+            _drop(element, scrub(element.tail or "", rules, prose=in_prose(parent)))
+            change(parent)
             continue
-        if whole is None and element.tail and element.tail.strip():  # the tail's `before`, read unscrubbed
+        tail = element.tail
+        tail_hinted = tail and (hint is None or hint.search(tail))
+        if whole is None and tail_hinted and tail.strip():  # the tail's `before`, read unscrubbed
             whole = "".join(element.itertext())
-        if element.text:
-            element.text = scrub(element.text, rules, prose=in_prose(element), before=before)
-        if element.tail:
-            element.tail = scrub(element.tail, rules, prose=in_prose(element.getparent()), before=whole or "")
+        if text:
+            prose_text = in_prose(element)  # (asked even when not needed: a block's answer is its first one)
+            if hint is None or hint.search(text):
+                cleaned = scrub(text, rules, prose=prose_text, before=partial(_text_before, element))
+                if cleaned is not text:
+                    element.text = cleaned
+                    change(element)
+        if tail:
+            prose_tail = in_prose(parent)
+            if tail_hinted:
+                cleaned = scrub(tail, rules, prose=prose_tail, before=whole or "")
+                if cleaned is not tail:
+                    element.tail = cleaned
+                    change(parent)
     return tree
 
 
+def _marked(tree) -> set:
+    """The elements of `tree`'s document whose text (descendants' included) holds a sentence end."""
+    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
+    marked: set = set()
+    for text in xpath(MARKED_TEXTS)(root):
+        element = text.getparent()
+        if text.is_tail:
+            element = element.getparent()
+        while element is not None and element not in marked:
+            marked.add(element)
+            element = element.getparent()
+    return marked
+
+
+def _enclosing_block(element):
+    """The element itself if it is a block, else its nearest block ancestor; None if there is none."""
+    while element is not None and element.tag not in BLOCKS:
+        element = element.getparent()
+    return element
+
+
 def _text_upto(element, limit: int) -> str | None:
-    """The element's whole text if it is at most `limit` characters long, else None (without joining
-    the text of a large container)."""
-    parts, size = [], 0
-    for piece in element.itertext():
-        size += len(piece)
-        if size > limit:
-            return None
-        parts.append(piece)
-    return "".join(parts)
+    """The element's whole text if it is at most `limit` characters long, else None (libxml2 joins the text
+    and cuts it at `limit` + 1 characters, faster than Python reading the pieces)."""
+    text = str(xpath(f"substring(string(), 1, {limit + 1})")(element))
+    return None if len(text) > limit else text
 
 
 def _text_before(element) -> str:
