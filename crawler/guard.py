@@ -25,8 +25,11 @@ GB_ALIASES = {"gb2312", "gbk", "gb18030", "x-gbk", "cp936", "gb_2312-80", "gb_23
               "chinese", "iso-ir-58", "x-euc-cn", "windows-936", "ms936", "936"}
 META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([\w.:-]+)""", re.I)
-INVISIBLE_RE = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|&[#\w]+;|\s+",
+# markup a reader does not see (whitespace goes after it, by str.split: the same characters as re's \s)
+INVISIBLE_RE = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|&[#\w]+;",
                           re.S | re.I)
+# bytes that do not occur in text: control characters other than tab, line feeds, vertical tab, form feed, CR
+CONTROL_BYTES = bytes(b for b in range(32) if b < 9 or 13 < b < 32)
 TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
@@ -219,7 +222,7 @@ def _header_charset(response: Response) -> str | None:
 
 def visible_text(html: str) -> str:
     """The text a reader would see, without scripts, styles, comments, tags and whitespace."""
-    return INVISIBLE_RE.sub("", html)
+    return "".join(INVISIBLE_RE.sub("", html).split())  # a whitespace run is never where markup starts
 
 
 def binary_kind(body: bytes, rules: GuardRules | None = None) -> str | None:
@@ -230,7 +233,7 @@ def binary_kind(body: bytes, rules: GuardRules | None = None) -> str | None:
         if head.startswith(magic):
             return kind
     sample = body[:1024]
-    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    control = len(sample) - len(sample.translate(None, CONTROL_BYTES))
     return "binary data" if sample and control > len(sample) * rules.binary_control_share else None
 
 

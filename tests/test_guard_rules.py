@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import re
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from scrapy.http import HtmlResponse, Response, TextResponse
 
 from crawler import guard
@@ -524,3 +527,20 @@ def test_challenge_scans_visible_text_of_pages_under_400000_characters_only():
         page = head + "<b></b>" * ((size - len(head)) // 7) + " " * ((size - len(head)) % 7)
         assert len(page) == size
         assert guard.challenge(200, page, rules=RULES) == expected, size
+
+
+# visible_text removes markup first and whitespace after it; the one-pass definition it must equal (markup
+# and whitespace runs removed in a single left-to-right scan) is spelt out here as the reference
+_ONE_PASS = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|&[#\w]+;|\s+",
+                       re.S | re.I)
+_MARKUP = st.sampled_from(["<p>", "</p>", "<script>", "</script >", "<style a=1>", "</STYLE>", "<!--", "-->",
+                           "<br/>", "&nbsp;", "&#12288;", "<", ">", "&", ";", " ", "\n", "\t", "\u3000",
+                           "\xa0", "\x1c", "\u2028", "<a href='x y'>", "<template>", "</template>"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_MARKUP, st.text(max_size=5)), max_size=25).map("".join))
+@example("<p> a </p><script> x\n</script ><!-- c -->\u3000文&nbsp;字")
+def test_visible_text_is_the_text_left_by_one_scan_for_markup_and_whitespace(html):
+    assert guard.visible_text(html) == _ONE_PASS.sub("", html)
+
