@@ -28,7 +28,6 @@ version's extracted text). All are ordinary FTS5 tables holding the segmented te
 """
 from __future__ import annotations
 
-import operator
 import re
 import sqlite3
 import unicodedata
@@ -64,47 +63,60 @@ _GAP_RE = re.compile(_GAP)
 # the lookahead in front skips a character no gap starts with in one test (most are letters)
 _CJK_GAP_RE = _lazy(f"(?=[^\\w\ue000-\uf8ff]|_)(?:(?<=[{_CJK}]){_GAP}|{_GAP}(?=[{_CJK}]))")
 _QUERY_SPLIT_RE = re.compile(r'\s+|(".*?")')
-# a run of two or more CJK characters, as _unigrams() leaves them (one character a token, one space between)
-_CJK_RUN_RE = _lazy(f"[{_CJK}](?: [{_CJK}])+")
 
 
-class _Spacer(dict):
-    """str.translate table: a CJK character → itself with a space either side; anything else unchanged.
-    Filled lazily, one entry per distinct character seen."""
+class _Table(dict):
+    """str.translate table: a CJK character → `cjk` formatted with it; anything else unchanged. Filled
+    lazily, one entry per distinct character seen."""
+
+    def __init__(self, cjk: str) -> None:
+        super().__init__()
+        self.cjk = cjk
 
     def __missing__(self, codepoint: int) -> str:
         char = chr(codepoint)
-        self[codepoint] = value = f" {char} " if _CJK_RE.match(char) else char
+        self[codepoint] = value = self.cjk.format(char) if _CJK_RE.match(char) else char
         return value
 
 
-_SPACER = _Spacer()
+_SPACER = _Table(" {0} ")  # one token per CJK character (segmenter 1)
+# Bigrams by C-level passes only: each CJK character c becomes "\x01c c\x02" (a gap never holds \x01 or
+# \x02 by then: both are gap characters, already spaces). Where a CJK character follows another, "\x02\x01"
+# between them goes, leaving the first's second copy joined to the second's first copy — the bigram; a
+# "\x01c " left at the start of a run is that character's copy no bigram needs.
+_PAIRER = _Table("\x01{0} {0}\x02")
+_RUN_START_RE = re.compile("\x01. ", re.S)
 
 
 def segment(text: str | None) -> str:
     """Text as indexed: NFKC-normalised, each CJK character the start of a token (it and the next CJK
     character), CJK-side punctuation a separator.
 
-    Done with C-level passes only (regex substitutions with constant replacements, one translate,
-    one split/join, then one call per run of CJK characters, not per character), as it runs for every
-    revision the archive stores."""
-    return _CJK_RUN_RE.sub(_bigrams, _unigrams(text))
+    Done with C-level passes only (regex substitutions with constant replacements, one translate, two
+    replaces, one split/join), as it runs for every revision the archive stores."""
+    text = _gapped(text)
+    if not text or not _CJK_RE.search(text):
+        return text
+    paired = text.translate(_PAIRER).replace("\x02\x01", "")
+    return " ".join(_RUN_START_RE.sub(" ", paired).replace("\x02", " ").split())
 
 
-def _bigrams(run: re.Match) -> str:
-    """"甲 乙 丙" → "甲乙 乙丙 丙": each character of a CJK run joined with the next; the last one alone."""
-    chars = run.group(0)[::2]  # the run's characters sit at even positions, a space between each two
-    return " ".join(map(operator.add, chars, chars[1:])) + " " + chars[-1]
-
-
-def _unigrams(text: str | None) -> str:
-    """segment() before the bigram step: each CJK character a token (the segmenter of version 1)."""
+def _gapped(text: str | None) -> str:
+    """NFKC text with CJK-side gaps made separators and other gaps spaces ("" for None; a text without CJK
+    characters is only normalised)."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
     if not _CJK_RE.search(text):
         return text
-    text = _GAP_RE.sub(" ", _CJK_GAP_RE.sub(f" {SEPARATOR} ", text))
+    return _GAP_RE.sub(" ", _CJK_GAP_RE.sub(f" {SEPARATOR} ", text))
+
+
+def _unigrams(text: str | None) -> str:
+    """segment() before the bigram step: each CJK character a token (the segmenter of version 1)."""
+    text = _gapped(text)
+    if not text or not _CJK_RE.search(text):
+        return text
     return " ".join(text.translate(_SPACER).split())
 
 
