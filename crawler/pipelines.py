@@ -294,6 +294,9 @@ class ArchivePipeline:
             status, message = "partial", stop_message
         try:
             self.writer.call(self._finish, status, message, pages, extracted)
+            if self.write_error and not getattr(spider, "archive_error", None):  # the last commit failed
+                spider.archive_error = self.write_error  # crawler.run: exit 3 and `error: archive …`
+                logger.error("cannot write the archive %s (%s): crawl stopped", spider.db_path, self.write_error)
         finally:
             self.writer.close()
             self.writer = None
