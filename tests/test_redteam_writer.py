@@ -41,3 +41,37 @@ def test_a_last_group_that_cannot_be_committed_is_an_archive_error(tmp_path):
     assert rows(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")[0]["status"] in ("failed", "running")
     assert rows(db, "SELECT id, content_hash FROM revisions ORDER BY id") == before
     assert_archive_sound(db)
+
+
+def test_two_sources_crawled_at_once_into_one_archive_lose_nothing(tmp_path):
+    """Two crawl processes, each with its writer thread and its group commits (1 page a group, so they
+    take the archive's write lock many times each), write one archive at the same time: both runs end `ok`
+    and every page of both is archived whole."""
+    keys = ("one", "two")
+    with FaultFarm(keys) as farm:
+        for key in keys:
+            for n in range(ARTICLES):
+                farm.sites[key].add_article(f"{key}{n}")
+        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"ZWGK_COMMIT_PAGES": 1})
+        db = tmp_path / "archive.db"
+        children = [_start(config, db, farm.source_id(key)) for key in keys]
+        errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0, 0], [e[-2000:] for e in errors]
+    assert [r["status"] for r in rows(db, "SELECT status FROM runs ORDER BY id")] == ["ok", "ok"]
+    counts = rows(db, "SELECT source_id, count(*) n FROM documents GROUP BY source_id ORDER BY source_id")
+    assert counts == [{"source_id": farm.source_id(k), "n": ARTICLES} for k in sorted(keys)]
+    assert rows(db, "SELECT count(*) n FROM revisions")[0]["n"] == 2 * ARTICLES
+    assert_archive_sound(db)
+
+
+# segment() as it was before its bigram step became one call per CJK run (commit 7a91295): the oracle
+_OLD_BIGRAM_RE = re.compile(f"([{search._CJK}]) (?=([{search._CJK}]))")
+_ODD = list("甲乙丙𠀀𠀁𪚥\u0301\u3000，。、_ a1\ufb01\u2460\uff21\u3300\u32ff\ud800\udfff\ue000\uf8ff\u200b")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from(_ODD)), max_size=24))
+def test_segment_is_the_one_template_per_character_segmenter_on_odd_text(text):
+    """Astral CJK, lone surrogates, combining marks, NFKC-expanding characters (㌀ → アパート), only
+    punctuation: the run-at-a-time bigram step gives exactly what the per-character template gave."""
+    assert search.segment(text) == _OLD_BIGRAM_RE.sub(r"\1\2 ", search._unigrams(text))
