@@ -179,6 +179,8 @@ class ArchivePipeline:
             self.writer.submit(self._update_progress, snapshot)  # not waited for
 
     def _update_progress(self, db, snapshot: dict) -> None:
+        if self.write_error:  # queued before a write failed: it would only wait out the busy timeout again
+            return
         columns = ["pages_fetched", *PROGRESS_COLUMNS]
         try:
             db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} "

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import resource
+import sqlite3
+import subprocess
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive import search
+from crawler.jobs import abandon_stale_runs
 from tests.crawling import crawl, rows
 from tests.sites.faults import FaultFarm
-from tests.test_crashes import _start, assert_archive_sound
+from tests.test_crashes import _start, _wait_for_writes, assert_archive_sound
 
 ARTICLES = 40
 
@@ -41,6 +44,41 @@ def test_a_last_group_that_cannot_be_committed_is_an_archive_error(tmp_path):
     assert rows(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")[0]["status"] in ("failed", "running")
     assert rows(db, "SELECT id, content_hash FROM revisions ORDER BY id") == before
     assert_archive_sound(db)
+
+
+def test_an_archive_locked_past_the_busy_timeout_stops_the_crawl_without_a_wait_per_queued_update(tmp_path):
+    """Another process holds the archive's write lock from mid-crawl until the crawl has ended (a long
+    `archive upgrade`, say). The writer thread waits the busy timeout (30 s) on its next group, fails, and
+    the crawl stops with `database is locked`. Meanwhile Scrapy's thread went on queueing a progress UPDATE
+    every second (ZWGK_PROGRESS_INTERVAL 1); queued behind the failed write, each would wait the busy
+    timeout again, one after the other (~30 of them: a quarter of an hour), before the run could end."""
+    with FaultFarm(("busy",)) as farm:
+        for n in range(24):
+            farm.sites["busy"].add_article(f"a{n}")
+        config = farm.sources_yaml(tmp_path / "sources.yaml", settings={
+            "DOWNLOAD_DELAY": 0.2, "CONCURRENT_REQUESTS_PER_DOMAIN": 1, "ZWGK_PROGRESS_INTERVAL": 1})
+        db = tmp_path / "archive.db"
+        child = _start(config, db, farm.source_id("busy"))
+        _wait_for_writes(child, db, 2)
+        blocker = sqlite3.connect(db, timeout=10, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")  # held until the crawl has ended
+            try:
+                _, stderr = child.communicate(timeout=200)  # the write's 30 s and the run row's 30 s, not 15 min
+            except subprocess.TimeoutExpired:
+                child.kill()
+                _, stderr = child.communicate()
+                raise AssertionError("the crawl did not end 200 s after the lock: " + stderr[-2000:]) from None
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    last = stderr.strip().splitlines()[-1]
+    assert child.returncode == 3 and last.startswith(f"error: archive {db}"), stderr[-2000:]
+    assert "database is locked" in last and "crawl stopped" in last
+    assert stderr.count("could not update the progress") <= 1, stderr[-3000:]  # only one queued before the error
+    assert_archive_sound(db)
+    running = [r["id"] for r in rows(db, "SELECT id FROM runs WHERE status = 'running'")]
+    assert sorted(abandon_stale_runs(db)) == running  # the run row could not be closed: the scheduler does it
 
 
 def test_two_sources_crawled_at_once_into_one_archive_lose_nothing(tmp_path):
