@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archive import search
+from archive.db import connect
 from crawler.jobs import abandon_stale_runs
 from tests.crawling import crawl, rows
 from tests.sites.faults import FaultFarm
@@ -92,6 +93,7 @@ def test_two_sources_crawled_at_once_into_one_archive_lose_nothing(tmp_path):
                 farm.sites[key].add_article(f"{key}{n}")
         config = farm.sources_yaml(tmp_path / "sources.yaml", settings={"ZWGK_COMMIT_PAGES": 1})
         db = tmp_path / "archive.db"
+        connect(db).close()  # the schema first: two processes creating a new archive at once race (see report)
         children = [_start(config, db, farm.source_id(key)) for key in keys]
         errors = [child.communicate(timeout=120)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0], [e[-2000:] for e in errors]
