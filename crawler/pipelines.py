@@ -179,6 +179,8 @@ class ArchivePipeline:
             self.writer.submit(self._update_progress, snapshot)  # not waited for
 
     def _update_progress(self, db, snapshot: dict) -> None:
+        if self.write_error:  # queued before a write failed: it would only wait out the busy timeout again
+            return
         columns = ["pages_fetched", *PROGRESS_COLUMNS]
         try:
             db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in columns)} "
@@ -294,6 +296,9 @@ class ArchivePipeline:
             status, message = "partial", stop_message
         try:
             self.writer.call(self._finish, status, message, pages, extracted)
+            if self.write_error and not getattr(spider, "archive_error", None):  # the last commit failed
+                spider.archive_error = self.write_error  # crawler.run: exit 3 and `error: archive …`
+                logger.error("cannot write the archive %s (%s): crawl stopped", spider.db_path, self.write_error)
         finally:
             self.writer.close()
             self.writer = None
