@@ -195,6 +195,8 @@ class AttachmentsPipeline(FilesPipeline):
         except WorkerCrashed as exc:
             extracted, segmented = filetext.Extracted(filetext.sniff(body), None, f"extraction crashed: {exc}",
                                                       filetext.FILETEXT_VERSION), None
+        if getattr(self.crawler.spider, "archive_error", None):  # the crawl is stopping: nothing more written
+            raise AttachmentFailed("not-fetched", "the archive cannot be written")
         path = self.file_path(request, response, info)
         self.store.persist_file(path, _Buffer(body), info, meta={"mime": extracted.mime})
         return {"url": request.url, "status": "downloaded", "path": path, "checksum": path,
@@ -242,6 +244,8 @@ class AttachmentsPipeline(FilesPipeline):
 
     # --- into the archive ---------------------------------------------------------------------------
     def item_completed(self, results, item, info):
+        if getattr(self.crawler.spider, "archive_error", None):  # the crawl is stopping: nothing more written
+            return item
         for (ok, value), att in zip(results, self.pending.get(id(item), []), strict=False):
             url = att["url"]
             if ok and value and value.get("status") == "uptodate":

@@ -96,6 +96,7 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.writer: ArchiveWriter | None = None
+        self._switch_interval = sys.getswitchinterval()
         self.run_id: int | None = None
         self.write_error: str | None = None
         self.lock: SourceLock | None = None
@@ -128,6 +129,7 @@ class ArchivePipeline:
             self.lock = lock
         self.writer = ArchiveWriter(spider.db_path)
         interval = self.crawler.settings.getfloat("ZWGK_SWITCH_INTERVAL")
+        self._switch_interval = sys.getswitchinterval()  # restored when the run ends
         if interval > 0:  # Scrapy's thread gets the GIL back from the writer's soon (crawler/settings.py)
             sys.setswitchinterval(interval)
         # shared with the attachments pipeline, so it sees (and joins) the open group of pages
@@ -193,7 +195,8 @@ class ArchivePipeline:
             return item
         try:
             written = await self.writer.run(self._write, item)
-        except sqlite3.Error:  # disk full, read-only file, I/O error: stop, never half-write
+        except sqlite3.Error as e:  # disk full, read-only file, I/O error: stop, never half-write
+            self.write_error = self.write_error or f"{type(e).__name__}: {e}"  # (a read for -o may fail too)
             self._stop_for_write_error()
             return item
         if written is None:  # a write failed before this page's turn came: not recorded
@@ -302,6 +305,7 @@ class ArchivePipeline:
         finally:
             self.writer.close()
             self.writer = None
+            sys.setswitchinterval(self._switch_interval)
             self._release()
 
     def _finish(self, db, status: str | None, message: str | None, pages: int | None,
