@@ -385,21 +385,23 @@ def _words_item(op, av) -> frozenset[str] | None:
         if chars is None or any(isinstance(i, str) or i[1] - i[0] >= BROAD for i in chars):
             return None
         return frozenset(chr(c) for low, high in chars for c in range(low, high + 1))
+    return _inside(op, av, _words, lambda found: _shortest(frozenset().union(*found)))
+
+
+def _inside(op, av, sequence, union):
+    """What a group, an atomic group, an alternation or a repeat requires, by `sequence` on what it holds: an
+    alternation requires only what every branch requires something of (the `union` of them), a repeat only
+    if it repeats at least once; a case-insensitive group and anything else require nothing (None)."""
     if op is C.SUBPATTERN:
-        return None if av[1] & C.SRE_FLAG_IGNORECASE else _words(av[3])
+        return None if av[1] & C.SRE_FLAG_IGNORECASE else sequence(av[3])
     if op is C.ATOMIC_GROUP:
-        return _words(av)
+        return sequence(av)
     if op is C.BRANCH:
-        words: set[str] = set()
-        for alternative in av[1]:
-            found = _words(alternative)
-            if found is None:
-                return None
-            words |= found
-        return _shortest(words)
+        found = [sequence(alternative) for alternative in av[1]]
+        return None if any(f is None for f in found) else union(found)
     if op in _REPEATS:
         low, _high, sub = av
-        return _words(sub) if low >= 1 else None
+        return sequence(sub) if low >= 1 else None
     return None  # zero-width items require nothing; the rest is not read
 
 
@@ -421,19 +423,4 @@ def _required(items) -> Chars | None:
 def _required_item(op, av) -> Chars | None:
     if op is C.LITERAL or op is C.IN:
         return _class(op, av)
-    if op is C.SUBPATTERN:
-        return None if av[1] & C.SRE_FLAG_IGNORECASE else _required(av[3])
-    if op is C.ATOMIC_GROUP:
-        return _required(av)
-    if op is C.BRANCH:
-        chars: set = set()
-        for alternative in av[1]:
-            found = _required(alternative)
-            if found is None:
-                return None
-            chars |= found
-        return frozenset(chars)
-    if op in _REPEATS:
-        low, _high, sub = av
-        return _required(sub) if low >= 1 else None
-    return None  # zero-width items require nothing; the rest is not read
+    return _inside(op, av, _required, lambda found: frozenset().union(*found))
