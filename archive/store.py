@@ -366,15 +366,14 @@ def _record_not_modified_distinct(db: sqlite_utils.Database, run_id: int | None,
     """record_not_modified_many for answers with distinct URLs (each sees the archive as it was before)."""
     outcomes: list[str] = []
     with transaction(db) as conn:
-        docs: dict[str, tuple[int, str, str]] = {}
-        confirmed: dict[str, tuple[str | None, str | None, str]] = {}
-        for url, *_ in answers:  # by URL, each an index search (an IN list makes SQLite scan documents)
-            doc = conn.execute("SELECT id, status, source_id FROM documents WHERE url = ?", (url,)).fetchone()
-            if doc is not None:
-                docs[url] = doc
-                hit = conn.execute(_CONFIRMED_FETCH + " AND d.url = ?", (url,)).fetchone()
-                if hit is not None:
-                    confirmed[url] = hit[1:]
+        # two statements for the whole batch: the URLs as a JSON list, which SQLite reads as a list subquery
+        # and looks up one by one in the url index (a plain IN list of parameters made it scan documents)
+        urls = json.dumps([url for url, *_ in answers])
+        docs: dict[str, tuple[int, str, str]] = {row[0]: row[1:] for row in conn.execute(
+            "SELECT url, id, status, source_id FROM documents WHERE url IN (SELECT value FROM json_each(?))",
+            (urls,))}
+        confirmed: dict[str, tuple[str | None, str | None, str]] = {row[0]: row[1:] for row in conn.execute(
+            _CONFIRMED_FETCH + " AND d.url IN (SELECT value FROM json_each(?))", (urls,))}
         source = conn.execute("SELECT source_id FROM runs WHERE id = ?", (run_id,)).fetchone() if run_id else None
         seen, links, fetches = [], [], []
         for url, etag, modified, fetched_at in answers:
