@@ -161,6 +161,10 @@ class Lifeline:
         if self.parent_pid is not None:
             import ctypes
 
+            # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
+            # scheduler dies, armed just below) ends the run here, recorded, instead of killing the process
+            # with its run row left `running`.
+            signal.signal(signal.SIGTERM, self._stop_early)
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
                 self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
@@ -169,6 +173,12 @@ class Lifeline:
                 self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died before the crawl started")
         if self.parent_pid is not None or self.time_limit:
             threading.Thread(target=self._watch, name="crawl-lifeline", daemon=True).start()
+
+    def _stop_early(self, signum: int, frame) -> None:
+        """SIGTERM before the crawl's own handlers: abandoned if the scheduler died, else interrupted."""
+        if self.orphaned():
+            self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died before the crawl took over")
+        self._hard_exit("interrupted", "stopped (SIGTERM) before the crawl took over")
 
     def _watch(self) -> None:
         while True:
