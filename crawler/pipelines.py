@@ -96,7 +96,6 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.writer: ArchiveWriter | None = None
-        self._switch_interval = sys.getswitchinterval()
         self.run_id: int | None = None
         self.write_error: str | None = None
         self.lock: SourceLock | None = None
