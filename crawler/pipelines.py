@@ -25,7 +25,7 @@ from archive.groupcommit import MAX_PAGES, MAX_SECONDS, Checkpointer, GroupCommi
 from archive.writer import ArchiveWriter
 from crawler.items import ArchivedPage, FailureItem, NotModifiedItem, PageItem
 from crawler.locks import SourceLock
-from crawler.workers import ExtractorPool, WorkerCrashed, default_workers, extract_and_prepare
+from crawler.workers import ExtractorPool, WorkerCrashed, extract_and_prepare, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,14 @@ class ExtractPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        workers = crawler.settings.get("ZWGK_EXTRACT_WORKERS")
-        self.workers = default_workers() if workers in (None, "") else int(workers)
-        self.pool = ExtractorPool(self.workers) if self.workers > 0 else None
+        self.workers = worker_count(crawler.settings.get("ZWGK_EXTRACT_WORKERS"))
+        started = getattr(crawler, "zwgk_started_workers", None)  # forked before Scrapy started (crawler/run.py)
+        if started is not None and started.workers != self.workers:  # the setting changed since
+            started.close()
+            started = None
+        if started is None and self.workers > 0:
+            started = ExtractorPool(self.workers)
+        self.pool = started
         crawler.zwgk_extractor_pool = self.pool  # shared with the attachments pipeline (crawler/attachments.py)
 
     @classmethod

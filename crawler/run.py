@@ -77,10 +77,29 @@ def crawl(source_id: str, config: str = DEFAULT_CONFIG, db: str | None = None, r
             run_id = revalidated.run_id
         if lifeline is not None and lifeline.time_limit:  # the time limit is the whole run's, stage included
             overrides["CLOSESPIDER_TIMEOUT"] = max(lifeline.time_limit - (time.monotonic() - lifeline.started), 0.01)
-        return _scrapy_crawl(source_id, config, db, run_id, overrides, revalidated)
+        workers = _start_workers(values)
+        try:
+            return _scrapy_crawl(source_id, config, db, run_id, overrides, revalidated, workers)
+        finally:
+            if workers is not None:  # ExtractPipeline closed it, unless Scrapy failed before that
+                workers.close()
     finally:
         if lock is not None:
             lock.release()
+
+
+def _start_workers(values: politehttp.CrawlSettings):
+    """The extraction workers (crawler.workers), started before Scrapy is imported: each loads the extractor
+    on the other core while this process starts Scrapy (half a second), instead of on its first page; and
+    none holds a copy of Scrapy. ExtractPipeline takes them over. None when extraction is in-process."""
+    from crawler.workers import ExtractorPool, worker_count
+
+    count = worker_count(values.get("ZWGK_EXTRACT_WORKERS"))
+    if count < 1:
+        return None
+    pool = ExtractorPool(count)
+    pool.start()
+    return pool
 
 
 def _revalidate(source: Source, values: politehttp.CrawlSettings, db: str | None, run_id: int | None,
@@ -120,7 +139,7 @@ def _revalidate(source: Source, values: politehttp.CrawlSettings, db: str | None
 
 
 def _scrapy_crawl(source_id: str, config: str, db: str | None, run_id: int | None, overrides: dict[str, Any],
-                  revalidated: revalidate.Revalidated | None) -> str:
+                  revalidated: revalidate.Revalidated | None, workers=None) -> str:
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
@@ -128,6 +147,7 @@ def _scrapy_crawl(source_id: str, config: str, db: str | None, run_id: int | Non
     project.setdict(overrides, priority="cmdline")
     process = CrawlerProcess(project)
     crawler = process.create_crawler("disclosure")
+    crawler.zwgk_started_workers = workers  # for ExtractPipeline
     process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id,
                   revalidated=revalidated)
     process.start()

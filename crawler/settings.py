@@ -57,6 +57,10 @@ CONCURRENT_ITEMS = 2
 # Scrapy 2.19's RemoteControl extension runs an HTTP server on localhost that executes Python code sent
 # to it (token in a job file): off, like telnet. Nothing here is meant to be steered from outside.
 REMOTE_CONTROL_ENABLED = False
+# Scrapy checks every response's callback for a generator that returns a value (a warning for spider
+# authors): it re-reads and re-parses the callback's source each time, since its cache is keyed weakly on
+# the bound method, a new object per response. The spider's callbacks return nothing (ruff, tests).
+WARN_ON_GENERATOR_RETURN_VALUE = False
 COOKIES_ENABLED = True
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -66,6 +70,8 @@ FEED_EXPORT_FIELDS = ["url", "title", "published", "publisher", "district", "rep
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # no source is behind HTTP authentication (no http_user/http_pass): a no-op call per request
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.ChallengeMiddleware": 540,  # sees responses after retries and redirects
     "crawler.middlewares.OffsiteRedirectMiddleware": 650,  # sees a 3xx before RedirectMiddleware
@@ -74,7 +80,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 # Request depth is neither limited nor used here; its middleware cost the crawl thread work per request.
-SPIDER_MIDDLEWARES = {"scrapy.spidermiddlewares.depth.DepthMiddleware": None}
+# MetaCopyDetection (Scrapy 2.19) warns spider authors who copy response.meta into new requests, which
+# this spider never does (it builds every request's meta itself): one more layer over every response's output.
+SPIDER_MIDDLEWARES = {"scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+                      "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None}
 
 ITEM_PIPELINES = {
     "crawler.pipelines.ExtractPipeline": 300,
