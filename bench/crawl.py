@@ -29,6 +29,7 @@ class CrawlResult:
     run: dict = field(default_factory=dict)
     log_tail: str = ""
     cpu_s: float | None = None  # CPU seconds (user + system) of the crawl's whole process tree
+    cpu_by_role: dict[str, float] = field(default_factory=dict)  # the same sampled by role (TreeMemory)
 
 
 def table_counts(db: Path) -> dict[str, int]:
@@ -71,13 +72,37 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# the crawl's threads and processes, as the CPU table groups them
+ROLES = ("crawl process, main thread", "crawl process, other threads", "extraction workers")
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each thread of `pid`, by thread id."""
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / TICK
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 class TreeMemory(threading.Thread):
-    """Samples RSS and PSS of a process and all its descendants every `interval` seconds."""
+    """Samples RSS and PSS of a process and all its descendants every `interval` seconds, and the CPU time
+    of each of their threads (its last sample: what a thread used up to then), by role (ROLES)."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_rss = self.peak_pss = 0
+        self.threads: dict[tuple[int, int], float] = {}  # (pid, tid) -> CPU seconds at the last sample
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -86,8 +111,18 @@ class TreeMemory(threading.Thread):
             for p in _tree(self.pid):
                 r, s = _memory_kb(p)
                 rss, pss = rss + r, pss + s
+                self.threads.update({(p, tid): cpu for tid, cpu in _thread_cpu(p).items()})
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self.done.wait(self.interval)
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds by role: the crawl process's main thread, its other threads (the archive writer, the
+        checkpoint thread, Scrapy's), and every other process of the tree (the extraction workers)."""
+        out = dict.fromkeys(ROLES, 0.0)
+        for (pid, tid), cpu in self.threads.items():
+            role = ROLES[2] if pid != self.pid else ROLES[0] if tid == pid else ROLES[1]
+            out[role] += cpu
+        return out
 
 
 def scrapy_stats(log: str) -> dict[str, float]:
@@ -135,4 +170,5 @@ def run_crawl(config: Path, db: Path, source: str, log_path: Path, timeout: floa
         run = dict(row) if row else {}
         conn.close()
     return CrawlResult(wall, proc.returncode, sampler.peak_rss / 1024, sampler.peak_pss / 1024, scrapy_stats(text),
-                       {t: after[t] - before[t] for t in TABLES}, run, text[-3000:], cpu_s=cpu)
+                       {t: after[t] - before[t] for t in TABLES}, run, text[-3000:], cpu_s=cpu,
+                       cpu_by_role=sampler.cpu_by_role())

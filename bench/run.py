@@ -97,7 +97,8 @@ def crawl_figures(result: CrawlResult, served: dict[str, int], articles: int) ->
             "served_200": served.get("200", 0), "rows_added": result.rows_added,
             "peak_rss_mb": round(result.peak_rss_mb), "peak_pss_mb": round(result.peak_pss_mb),
             "requests": result.stats.get("downloader/request_count"),
-            "cpu_ms_per_page": round(result.cpu_s * 1000 / articles, 2) if result.cpu_s is not None else None}
+            "cpu_ms_per_page": round(result.cpu_s * 1000 / articles, 2) if result.cpu_s is not None else None,
+            "cpu_ms_per_page_by_role": {k: round(v * 1000 / articles, 2) for k, v in result.cpu_by_role.items()}}
 
 
 def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -255,6 +256,9 @@ def crawl_rows(fig: dict) -> list[tuple[str, str, str, str]]:
             f"{first['cpu_ms_per_page']:.1f} ms / {bare['cpu_ms_per_page']:.1f} ms "
             f"(= {first['cpu_ms_per_page'] / bare['cpu_ms_per_page']:.2f}× bare's CPU, on two cores)", "")]
           if first.get("cpu_ms_per_page") and bare.get("cpu_ms_per_page") else []),
+        *([("", "the same by thread (sampled from /proc every 50 ms)",
+            "; ".join(f"{role} {ms:.1f} ms" for role, ms in first["cpu_ms_per_page_by_role"].items()), "")]
+          if first.get("cpu_ms_per_page_by_role") else []),
         ("2. recrawl, nothing changed", "wall time" + _best_of(same), f"{fmt(same['wall_s'], ' s', 2)} = "
                                                      f"{same['wall_s'] / first['wall_s']:.0%} of the first crawl",
          ""),
