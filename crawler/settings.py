@@ -52,8 +52,9 @@ EXTENSIONS_BASE = {
 }
 # Items processed at once per response. Scrapy starts this many asyncio tasks for every response's
 # output (scrapy.utils.asyncio._parallel_asyncio); at its default of 100 that was a tenth of the crawl
-# thread's time. A report page yields one item and a listing page a few dozen requests, handled at once.
-CONCURRENT_ITEMS = 2
+# thread's time. A report page yields one item, and a listing page's requests are each scheduled at once
+# (no await), so one task does it all: a second only ever waited for the end of the output.
+CONCURRENT_ITEMS = 1
 # Scrapy 2.19's RemoteControl extension runs an HTTP server on localhost that executes Python code sent
 # to it (token in a job file): off, like telnet. Nothing here is meant to be steered from outside.
 REMOTE_CONTROL_ENABLED = False
