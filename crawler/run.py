@@ -263,7 +263,10 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
         default = project.get(name)
         if default is None and name not in project:
             default = scrapy_default(name)
-        if isinstance(default, bool):
+        if name == "ZWGK_EXTRACT_WORKERS":  # read by this process itself, to fork its workers (_start_workers)
+            ok = value in (None, "") or (not isinstance(value, bool | float)
+                                         and re.fullmatch(r"\s*[0-9]+\s*", str(value)) is not None)
+        elif isinstance(default, bool):
             ok = isinstance(value, bool) or str(value).lower() in ("0", "1", "true", "false")
         elif isinstance(default, (int, float)):
             try:
@@ -274,6 +277,8 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
             ok = True
         if not ok:
             wanted = "true or false" if isinstance(default, bool) else "a non-negative number"
+            if name == "ZWGK_EXTRACT_WORKERS":
+                wanted = "a whole number of worker processes (0: extract in the crawl process)"
             raise ConfigError(f"{config}: source '{source.id}': field 'settings': {name} must be {wanted} "
                               f"(got {value!r})")
     path = db_path(db)
