@@ -259,6 +259,7 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
         guard.load_rules()
     except guard.GuardConfigError as e:
         raise ConfigError(str(e)) from None
+    check_extractor_rules()
     for name, value in source.settings.items():
         default = project.get(name)
         if default is None and name not in project:
@@ -289,6 +290,22 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--db {path}: cannot create it under {parent} (not a writable directory)")
+
+
+def check_extractor_rules() -> None:
+    """An operator's own extractor rules file ($ZWGK_CHROME_RULES, $ZWGK_VOLATILE_RULES) must load: the
+    workers load the rules only in their warm-up, which leaves a failure to every page (each then fetched
+    and recorded as an error). The shipped files are checked by the tests, and not loaded here (0.1 s)."""
+    if not (os.environ.get("ZWGK_CHROME_RULES") or os.environ.get("ZWGK_VOLATILE_RULES")):
+        return
+    from crawler.extract.rules import RulesError, load_rules
+    from crawler.extract.volatile import load_volatile
+
+    try:
+        load_rules()
+        load_volatile()
+    except RulesError as e:
+        raise ConfigError(" ".join(str(e).split())) from None  # YAML's errors take several lines
 
 
 def scrapy_default(name: str) -> Any:
