@@ -178,13 +178,13 @@ class Lifeline:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
 
     def start(self) -> None:
+        # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
+        # scheduler dies, armed just below; or anyone's, to a crawl started by hand, while Scrapy starts)
+        # ends the run here, recorded, instead of killing the process with its run row left `running`.
+        signal.signal(signal.SIGTERM, self._stop_early)
         if self.parent_pid is not None:
             import ctypes
 
-            # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
-            # scheduler dies, armed just below) ends the run here, recorded, instead of killing the process
-            # with its run row left `running`.
-            signal.signal(signal.SIGTERM, self._stop_early)
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
                 self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
