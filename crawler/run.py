@@ -148,13 +148,35 @@ def _scrapy_crawl(source_id: str, config: str, db: str | None, run_id: int | Non
     process = CrawlerProcess(project)
     crawler = process.create_crawler("disclosure")
     crawler.zwgk_started_workers = workers  # for ExtractPipeline
+    refused: list = []  # Scrapy could not start the crawl (a setting naming a class that does not exist, ...)
     process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id,
-                  revalidated=revalidated)
+                  revalidated=revalidated).addErrback(refused.append)
     process.start()
     spider = crawler.spider
     if getattr(spider, "archive_error", None):  # set by ArchivePipeline: disk full, read-only, I/O error
         raise ArchiveError(f"archive {db_path(db)}: {spider.archive_error}; crawl stopped")
+    if refused:
+        _fail_run(db, run_id, f"Scrapy could not start: {refused[0].getErrorMessage()}")
     return getattr(spider, "run_status", None) or "failed"
+
+
+def _fail_run(db: str | None, run_id: int | None, message: str) -> None:
+    """The crawl could not start: the run the revalidation stage opened (or the caller's) ends `failed`
+    with `message` instead of staying `running`; ConfigError(message), one line."""
+    message = " ".join(message.split())
+    if run_id is not None:
+        from archive import store
+
+        try:  # may fail (the disk is full): the scheduler marks the run abandoned later
+            handle = connect(db)
+            try:
+                if handle.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone() == ("running",):
+                    store.finish_run(handle, run_id, status="failed", message=message)
+            finally:
+                handle.conn.close()
+        except sqlite3.Error:
+            pass
+    raise ConfigError(message)
 
 
 class Lifeline:
