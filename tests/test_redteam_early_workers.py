@@ -118,8 +118,13 @@ def test_a_worker_count_that_is_not_a_whole_number_is_one_config_error_and_write
     assert _snapshot(db) == before
 
 
-@pytest.mark.parametrize("variable, text", [("ZWGK_CHROME_RULES", "prune: [not closed\n"),
-                                            ("ZWGK_VOLATILE_RULES", "anywhere: ['(unbalanced']\n")])
+VOLATILE = (ROOT / "config" / "volatile.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("variable, text", [
+    ("ZWGK_CHROME_RULES", "prune: [not closed\n"),  # YAML that does not parse
+    ("ZWGK_VOLATILE_RULES", VOLATILE.replace("anywhere:\n", "anywhere:\n  - '(unbalanced'\n", 1)),  # a bad regex
+], ids=["chrome-yaml", "volatile-regex"])
 def test_a_bad_rules_file_is_one_config_error_before_any_page_is_fetched(tmp_path, variable, text):
     """The workers' warm-up swallows a rules file that does not load ("the first page's to report"): then
     every page of the site is fetched and recorded as an error, each with the YAML parser's many lines.
