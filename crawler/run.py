@@ -202,8 +202,10 @@ class Lifeline:
     def start(self) -> None:
         # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
         # scheduler dies, armed just below; or anyone's, to a crawl started by hand, while Scrapy starts)
-        # ends the run here, recorded, instead of killing the process with its run row left `running`.
-        signal.signal(signal.SIGTERM, self._stop_early)
+        # or a SIGINT (Ctrl-C) ends the run here, recorded, instead of killing the process (or raising
+        # KeyboardInterrupt) with its run row left `running`.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop_early)
         if self.parent_pid is not None:
             import ctypes
 
@@ -217,10 +219,10 @@ class Lifeline:
             threading.Thread(target=self._watch, name="crawl-lifeline", daemon=True).start()
 
     def _stop_early(self, signum: int, frame) -> None:
-        """SIGTERM before the crawl's own handlers: abandoned if the scheduler died, else interrupted."""
+        """SIGTERM or SIGINT before the crawl's own handlers: abandoned if the scheduler died, else interrupted."""
         if self.orphaned():
             self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died before the crawl took over")
-        self._hard_exit("interrupted", "stopped (SIGTERM) before the crawl took over")
+        self._hard_exit("interrupted", f"stopped ({signal.Signals(signum).name}) before the crawl took over")
 
     def _watch(self) -> None:
         while True:
