@@ -216,10 +216,12 @@ def _held_fork(tmp_path):
     return {"PYTHONPATH": f"{hooks}{os.pathsep}{ROOT}"}, hooks
 
 
-@pytest.mark.parametrize("parent", [True, False], ids=["scheduled", "by-hand"])
-def test_sigterm_to_the_group_as_the_workers_start_leaves_no_process_and_no_running_run(tmp_path, parent):
-    """SIGTERM to the crawl's whole process group (systemd stopping the unit) the moment its first worker
-    is forked, before Scrapy has installed its handlers. The crawl ends, no worker is left behind, the
+@pytest.mark.parametrize("parent, sig", [(True, signal.SIGTERM), (False, signal.SIGTERM), (False, signal.SIGINT)],
+                         ids=["scheduled", "by-hand", "by-hand-ctrl-c"])
+def test_sigterm_to_the_group_as_the_workers_start_leaves_no_process_and_no_running_run(tmp_path, parent, sig):
+    """SIGTERM to the crawl's whole process group (systemd stopping the unit), or SIGINT (Ctrl-C in the
+    terminal of a crawl started by hand), the moment its first worker is forked, before Scrapy has
+    installed its handlers. The crawl ends, no worker is left behind, the
     archive is sound, and the run the revalidation stage opened is `interrupted`: not left `running`, nor
     marked `abandoned` by a worker that ran the crawl's own handler (the scheduler is alive)."""
     extra = ["--parent-pid", str(os.getpid())] if parent else []
@@ -227,8 +229,9 @@ def test_sigterm_to_the_group_as_the_workers_start_leaves_no_process_and_no_runn
         config, db = _recrawl_with_changes(farm, tmp_path)
         child = _start(config, db, "replica-cms", *extra)
         workers = _wait_for_children(child, 1)
-        os.killpg(child.pid, signal.SIGTERM)
+        os.killpg(child.pid, sig)
         _, err = child.communicate(timeout=120)
+    assert "Traceback" not in err, err[-2000:]  # KeyboardInterrupt
     assert _gone(workers) == [] and _group(child.pid) == []
     assert_archive_sound(db)
     [run] = rows(db, "SELECT status, message FROM runs WHERE id = 2")
