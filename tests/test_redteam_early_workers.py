@@ -344,3 +344,22 @@ def test_scrapy_that_cannot_start_ends_the_run_with_one_line_and_no_process_left
     assert run["status"] == "failed" and "zwgk_no_such_module" in run["message"] and run["finished_at"], run
     assert _gone(workers) == [] and _group(child.pid) == []
     assert_archive_sound(db)
+
+
+def test_a_crawl_starts_no_process_but_its_workers(tmp_path):
+    """The workers must be the crawl's only children (tests/test_workers_start.py counts them): Scrapy's
+    start-up log of versions ran `uname -p` for "Platform" (platform.platform()), a third child of the
+    crawl process, seen there by the watch in about one run in eight. A `uname` first on PATH tells."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    called = tmp_path / "uname-called"
+    (shims / "uname").write_text(f"#!/bin/sh\necho \"$@\" >> {called}\nexec /bin/uname \"$@\"\n", encoding="utf-8")
+    (shims / "uname").chmod(0o755)
+    with FaultFarm(("kill",)) as farm:
+        _, config, db = _kill_site(farm, tmp_path)
+        child = _start(config, db, farm.source_id("kill"),
+                       env={"PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"})
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err[-2000:]
+    assert rows(db, "SELECT count(*) n FROM revisions")[0]["n"] == ARTICLES
+    assert not called.exists(), called.read_text()
