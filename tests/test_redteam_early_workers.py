@@ -37,6 +37,18 @@ def _start(config, db, source: str, *extra: str, env: dict[str, str] | None = No
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def _finish(child: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
+    """The crawl's output once it has ended; a crawl still running after `timeout` seconds is killed (with
+    its group) and fails the test: it hung (as Ctrl-C during Scrapy's start made it, deadlocked on the
+    logging lock the KeyboardInterrupt left held)."""
+    try:
+        return child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise AssertionError(f"the crawl did not end within {timeout:g}s: it hung") from None
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for task in os.listdir(f"/proc/{pid}/task")
@@ -161,7 +173,7 @@ def test_a_crawl_refused_for_a_locked_source_ends_with_no_process_left(tmp_path)
         assert lock.acquire(note="red team")
         try:
             child = _start(config, db, farm.source_id("kill"))
-            _, err = child.communicate(timeout=120)
+            _, err = _finish(child)
         finally:
             lock.release()
     assert child.returncode == 3, err[-2000:]
@@ -230,7 +242,7 @@ def test_sigterm_to_the_group_as_the_workers_start_leaves_no_process_and_no_runn
         child = _start(config, db, "replica-cms", *extra)
         workers = _wait_for_children(child, 1)
         os.killpg(child.pid, sig)
-        _, err = child.communicate(timeout=120)
+        _, err = _finish(child)
     assert "Traceback" not in err, err[-2000:]  # KeyboardInterrupt
     assert _gone(workers) == [] and _group(child.pid) == []
     assert_archive_sound(db)
@@ -254,7 +266,7 @@ def test_a_worker_sent_sigterm_before_its_own_handlers_stops_and_the_crawl_finis
         worker = int(held.name.split("-")[1])
         os.kill(worker, signal.SIGTERM)
         (hooks / "released").touch()
-        _, err = child.communicate(timeout=120)
+        _, err = _finish(child)
         edited = farm.sites["cms"].url(farm.changes["cms"].edited)
     assert "crawler.run:" not in err, err[-2000:]  # "its scheduler died …", said by the worker
     assert child.returncode == 0, err[-2000:]
@@ -272,7 +284,7 @@ def test_kill_9_of_the_crawl_as_its_workers_start_leaves_no_worker(tmp_path):
         child = _start(config, db, farm.source_id("kill"))
         workers = _wait_for_children(child, 2)
         child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=60)
+        _finish(child, 60)
     assert _gone(workers) == []
 
 
@@ -291,7 +303,7 @@ def test_sigterm_to_the_whole_group_mid_crawl_ends_the_run_interrupted(tmp_path)
                 and rows(db, "SELECT count(*) n FROM revisions")[0]["n"] >= 2):
             time.sleep(0.02)
         os.killpg(child.pid, signal.SIGTERM)
-        _, err = child.communicate(timeout=120)
+        _, err = _finish(child)
     assert child.returncode == 3, err[-2000:]
     assert "crawler.run:" not in err, err[-2000:]  # no hard exit, from the crawl or from a worker
     [run] = rows(db, "SELECT * FROM runs")
@@ -317,7 +329,7 @@ def test_an_unchanged_recrawl_forks_no_worker(tmp_path):
         while child.poll() is None:
             seen.update(_children(child.pid))
             time.sleep(0.002)
-        _, err = child.communicate(timeout=60)
+        _, err = _finish(child, 60)
     assert child.returncode == 0, err[-2000:]
     [run] = rows(db, "SELECT * FROM runs WHERE id = 2")
     assert run["status"] == "ok" and run["pages_extracted"] == 0 and run["unchanged"] > 0
@@ -335,7 +347,7 @@ def test_scrapy_that_cannot_start_ends_the_run_with_one_line_and_no_process_left
             "DOWNLOADER_MIDDLEWARES": {"zwgk_no_such_module.Middleware": 543}}})
         child = _start(config, db, "replica-cms")
         workers = _wait_for_children(child, 1)
-        _, err = child.communicate(timeout=120)
+        _, err = _finish(child)
     assert child.returncode not in (0, 1), err[-2000:]
     assert "Traceback" not in err
     [line] = [x for x in err.splitlines() if x.startswith("error:")]
@@ -359,7 +371,7 @@ def test_a_crawl_starts_no_process_but_its_workers(tmp_path):
         _, config, db = _kill_site(farm, tmp_path)
         child = _start(config, db, farm.source_id("kill"),
                        env={"PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"})
-        _, err = child.communicate(timeout=120)
+        _, err = _finish(child)
     assert child.returncode == 0, err[-2000:]
     assert rows(db, "SELECT count(*) n FROM revisions")[0]["n"] == ARTICLES
     assert not called.exists(), called.read_text()
