@@ -148,13 +148,35 @@ def _scrapy_crawl(source_id: str, config: str, db: str | None, run_id: int | Non
     process = CrawlerProcess(project)
     crawler = process.create_crawler("disclosure")
     crawler.zwgk_started_workers = workers  # for ExtractPipeline
+    refused: list = []  # Scrapy could not start the crawl (a setting naming a class that does not exist, ...)
     process.crawl(crawler, source=source_id, config=str(config), db=str(db) if db else None, run_id=run_id,
-                  revalidated=revalidated)
+                  revalidated=revalidated).addErrback(refused.append)
     process.start()
     spider = crawler.spider
     if getattr(spider, "archive_error", None):  # set by ArchivePipeline: disk full, read-only, I/O error
         raise ArchiveError(f"archive {db_path(db)}: {spider.archive_error}; crawl stopped")
+    if refused:
+        _fail_run(db, run_id, f"Scrapy could not start: {refused[0].getErrorMessage()}")
     return getattr(spider, "run_status", None) or "failed"
+
+
+def _fail_run(db: str | None, run_id: int | None, message: str) -> None:
+    """The crawl could not start: the run the revalidation stage opened (or the caller's) ends `failed`
+    with `message` instead of staying `running`; ConfigError(message), one line."""
+    message = " ".join(message.split())
+    if run_id is not None:
+        from archive import store
+
+        try:  # may fail (the disk is full): the scheduler marks the run abandoned later
+            handle = connect(db)
+            try:
+                if handle.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone() == ("running",):
+                    store.finish_run(handle, run_id, status="failed", message=message)
+            finally:
+                handle.conn.close()
+        except sqlite3.Error:
+            pass
+    raise ConfigError(message)
 
 
 class Lifeline:
@@ -178,13 +200,15 @@ class Lifeline:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
 
     def start(self) -> None:
+        # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
+        # scheduler dies, armed just below; or anyone's, to a crawl started by hand, while Scrapy starts)
+        # or a SIGINT (Ctrl-C) ends the run here, recorded, instead of killing the process (or raising
+        # KeyboardInterrupt) with its run row left `running`.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop_early)
         if self.parent_pid is not None:
             import ctypes
 
-            # Until the stage and then Scrapy install their own handlers, a SIGTERM (the kernel's when the
-            # scheduler dies, armed just below) ends the run here, recorded, instead of killing the process
-            # with its run row left `running`.
-            signal.signal(signal.SIGTERM, self._stop_early)
             try:  # Linux: the kernel sends SIGTERM when the parent dies, kill -9 included
                 self.pdeathsig = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM) == 0
             except (OSError, AttributeError):
@@ -195,10 +219,10 @@ class Lifeline:
             threading.Thread(target=self._watch, name="crawl-lifeline", daemon=True).start()
 
     def _stop_early(self, signum: int, frame) -> None:
-        """SIGTERM before the crawl's own handlers: abandoned if the scheduler died, else interrupted."""
+        """SIGTERM or SIGINT before the crawl's own handlers: abandoned if the scheduler died, else interrupted."""
         if self.orphaned():
             self._hard_exit("abandoned", f"its scheduler (pid {self.parent_pid}) died before the crawl took over")
-        self._hard_exit("interrupted", "stopped (SIGTERM) before the crawl took over")
+        self._hard_exit("interrupted", f"stopped ({signal.Signals(signum).name}) before the crawl took over")
 
     def _watch(self) -> None:
         while True:
@@ -259,11 +283,15 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
         guard.load_rules()
     except guard.GuardConfigError as e:
         raise ConfigError(str(e)) from None
+    check_extractor_rules()
     for name, value in source.settings.items():
         default = project.get(name)
         if default is None and name not in project:
             default = scrapy_default(name)
-        if isinstance(default, bool):
+        if name == "ZWGK_EXTRACT_WORKERS":  # read by this process itself, to fork its workers (_start_workers)
+            ok = value in (None, "") or (not isinstance(value, bool | float)
+                                         and re.fullmatch(r"\s*[0-9]+\s*", str(value)) is not None)
+        elif isinstance(default, bool):
             ok = isinstance(value, bool) or str(value).lower() in ("0", "1", "true", "false")
         elif isinstance(default, (int, float)):
             try:
@@ -274,6 +302,8 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
             ok = True
         if not ok:
             wanted = "true or false" if isinstance(default, bool) else "a non-negative number"
+            if name == "ZWGK_EXTRACT_WORKERS":
+                wanted = "a whole number of worker processes (0: extract in the crawl process)"
             raise ConfigError(f"{config}: source '{source.id}': field 'settings': {name} must be {wanted} "
                               f"(got {value!r})")
     path = db_path(db)
@@ -284,6 +314,22 @@ def preflight(source: Source, project: Mapping[str, Any], db: str | None, config
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--db {path}: cannot create it under {parent} (not a writable directory)")
+
+
+def check_extractor_rules() -> None:
+    """An operator's own extractor rules file ($ZWGK_CHROME_RULES, $ZWGK_VOLATILE_RULES) must load: the
+    workers load the rules only in their warm-up, which leaves a failure to every page (each then fetched
+    and recorded as an error). The shipped files are checked by the tests, and not loaded here (0.1 s)."""
+    if not (os.environ.get("ZWGK_CHROME_RULES") or os.environ.get("ZWGK_VOLATILE_RULES")):
+        return
+    from crawler.extract.rules import RulesError, load_rules
+    from crawler.extract.volatile import load_volatile
+
+    try:
+        load_rules()
+        load_volatile()
+    except RulesError as e:
+        raise ConfigError(" ".join(str(e).split())) from None  # YAML's errors take several lines
 
 
 def scrapy_default(name: str) -> Any:

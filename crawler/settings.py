@@ -62,6 +62,9 @@ REMOTE_CONTROL_ENABLED = False
 # authors): it re-reads and re-parses the callback's source each time, since its cache is keyed weakly on
 # the bound method, a new object per response. The spider's callbacks return nothing (ruff, tests).
 WARN_ON_GENERATOR_RETURN_VALUE = False
+# The versions Scrapy logs at start-up, less "Platform": platform.platform() runs `uname -p`, a child
+# process of the crawl besides its extraction workers (tests/test_workers_start.py counts them).
+LOG_VERSIONS = ["lxml", "libxml2", "cssselect", "parsel", "w3lib", "Twisted", "Python", "pyOpenSSL", "cryptography"]
 COOKIES_ENABLED = True
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

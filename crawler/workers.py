@@ -108,6 +108,16 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _block_stop_signals():
+    """Block SIGTERM and SIGINT in this thread; the mask before (None where signal masks do not exist)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
 class _Worker:
     """One extraction process and its two pipes: tasks in, results out (pickled, one message each)."""
 
@@ -116,7 +126,15 @@ class _Worker:
         self.results, result_write = context.Pipe(duplex=False)
         self.process = context.Process(target=_serve, args=(task_read, result_write, parent), daemon=True,
                                        name="zwgk-extract")
-        self.process.start()
+        # Forked with SIGTERM and SIGINT blocked, until the worker has its own handlers (_serve): else a
+        # signal to the whole group landing just after the fork runs the crawl's handler in the worker
+        # (before Scrapy's: crawler/run.py Lifeline._stop_early, which ends the run as `abandoned`).
+        blocked = _block_stop_signals()
+        try:
+            self.process.start()
+        finally:
+            if blocked is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         task_read.close()  # only the worker holds these ends: its death is an EOF on `results`
         result_write.close()
         for conn in (self.tasks, self.results):  # room for a few pages, so neither side waits on a write
@@ -165,6 +183,8 @@ def _serve(tasks, results, parent: int) -> None:
     # forked from the crawl process, the worker would run its SIGTERM handler (which ends the crawl's run):
     # a worker told to stop just stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # blocked across the fork (_Worker): a pending SIGTERM ends us now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     # Tasks are read as they come, by a thread of their own: the crawl's thread writes a task into the pipe
     # without waiting for an answer, so a task larger than the pipe while this worker's answer, larger than
