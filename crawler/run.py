@@ -111,7 +111,7 @@ def _revalidate(source: Source, values: politehttp.CrawlSettings, db: str | None
     for sig in (signal.SIGTERM, signal.SIGINT):
         handlers[sig] = signal.signal(sig, lambda *_: stop.set())
     log = logging.StreamHandler()  # Scrapy's log format and level until Scrapy installs its own
-    log.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: %(message)s"))
+    log.setFormatter(logging.Formatter(str(values.get("LOG_FORMAT") or scrapy_default("LOG_FORMAT"))))
     root, level = logging.getLogger(), logging.getLogger().level
     root.addHandler(log)
     root.setLevel(str(values.get("LOG_LEVEL") or "DEBUG").upper())

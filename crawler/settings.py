@@ -67,6 +67,9 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 LOG_VERSIONS = ["lxml", "libxml2", "cssselect", "parsel", "w3lib", "Twisted", "Python", "pyOpenSSL", "cryptography"]
 COOKIES_ENABLED = True
 LOG_LEVEL = "INFO"
+# Scrapy's own default, named here for the loggers set up before Scrapy starts: the revalidation stage's
+# and the extraction workers' (crawler/run.py, crawler/workers.py)
+LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 FEED_EXPORT_ENCODING = "utf-8"
 # `scrapy crawl disclosure -a source=ID -o pages.jsonl|json|csv`: one record per archived page
 # (crawler.items.ArchivedPage, what ArchivePipeline hands on), in this column order, never raw bytes.

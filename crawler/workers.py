@@ -168,8 +168,9 @@ WARM_UP_PAGE = (
 
 
 def _warm_up() -> None:
-    """Load the extractor now rather than on the first page (~0.3 s: trafilatura, the rules); a failure
-    here is the first page's to report, not the worker's."""
+    """Load the extractor now rather than on the first page (~0.2 s: its modules, its rules compiled); a
+    failure here is the first page's to report, not the worker's. (trafilatura, a fallback, is still
+    imported when a page first needs it.)"""
     try:
         extract_and_prepare(WARM_UP_PAGE, "http://localhost/zwgk/warm-up.html", None, (), None, None)
     except Exception:  # noqa: BLE001
@@ -185,6 +186,14 @@ def _serve(tasks, results, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):  # blocked across the fork (_Worker): a pending SIGTERM ends us now
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    root = logging.getLogger()
+    if not root.handlers:  # forked before Scrapy set logging up (crawler/run.py): warnings in the crawl's format
+        from crawler.settings import LOG_FORMAT
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
     inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     # Tasks are read as they come, by a thread of their own: the crawl's thread writes a task into the pipe
     # without waiting for an answer, so a task larger than the pipe while this worker's answer, larger than

@@ -40,6 +40,28 @@ def test_a_worker_has_the_extractor_loaded_before_its_first_task():
     assert out.stdout.split() == ["[]", "True"]
 
 
+def test_a_warning_in_a_worker_is_logged_in_the_crawls_format():
+    """Forked before Scrapy sets logging up, a worker logs its own warnings (Scrapy's format, to stderr),
+    not through Python's bare last-resort handler."""
+    script = (
+        "import asyncio, logging\n"
+        "from crawler.workers import ExtractorPool\n"
+        "def warn():\n"
+        "    logging.getLogger('crawler.extract').warning('odd page %s', 7)\n"
+        "    logging.getLogger('crawler.extract').info('not shown')\n"
+        "pool = ExtractorPool(1)\n"
+        "pool.start()\n"
+        "try:\n"
+        "    asyncio.run(pool.run(warn))\n"
+        "finally:\n"
+        "    pool.close()\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(" [crawler.extract] WARNING: odd page 7"), out.stderr
+
+
 def _site(farm: FaultFarm, tmp_path, delay: float):
     site = farm.sites["kill"]
     for n in range(ARTICLES):
