@@ -38,7 +38,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 UNCHANGED_PAIRS = 3
 # Likewise bare trafilatura and the first crawl (each pair: bare, then a crawl into a fresh archive), on the
 # default site; the --large site's first crawl is run once.
-FIRST_PAIRS = 2
+FIRST_PAIRS = 3
 CRAWL_SETTINGS = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS": 16,
                   "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "LOGSTATS_INTERVAL": 600}
 
