@@ -7,8 +7,11 @@ import json
 import sqlite3
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
+
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import sqlite_utils
-
 from archive.search import SEGMENTER_VERSION, ensure_search, segmenter_version
+
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
 
 DEFAULT_DB = "data/archive.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -127,6 +131,76 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("ARCHIVE_DB") or DEFAULT_DB)
 
 
+# Bump when ensure_schema learns a data migration that the declarations below do not show.
+SCHEMA_REVISION = 1
+
+
+def schema_stamp() -> int:
+    """The current schema as a number, kept in the archive's `PRAGMA user_version` by connect(): the tables,
+    columns, indexes and search index this version declares (a positive 31-bit CRC)."""
+    from archive import search
+
+    text = repr(_canonical((SCHEMA_REVISION, SCHEMA, FOREIGN_KEYS, INDEXES, search.FTS_TABLES,
+                            search.SEARCH_INDEXES, SEGMENTER_VERSION)))
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF or 1
+
+
+def _canonical(value):
+    """`value` with its sets sorted (a set's order, hence its repr, changes with every process's hash seed)."""
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical(v) for v in value)
+    if isinstance(value, dict):
+        return [(_canonical(k), _canonical(v)) for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+class Handle:
+    """An archive open on plain sqlite3, its schema current: the part of sqlite_utils.Database that the
+    crawl's revalidation stage and its run row use (conn, execute, query, table_names, close)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Iterable | dict | None = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, params: Iterable | dict | None = None) -> Iterator[dict]:
+        cursor = self.execute(sql, params or ())
+        keys = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
+
+    def table_names(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_utils.Database:
+    """connect(), without sqlite-utils when the archive needs no schema work: one stamped current by
+    connect() (schema_stamp) and in WAL mode gets the same connection settings on plain sqlite3 (a Handle);
+    any other (new, older, stamped by another version, unreadable) goes through connect(). For the crawl
+    process: importing sqlite-utils (with the click, pluggy and dateutil it imports) was a tenth of an
+    unchanged recrawl, whose revalidation stage only runs SQL."""
+    path = db_path(path)
+    if path.is_file():
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if (conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
+                    and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"):
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                return Handle(conn)
+        except sqlite3.Error:  # connect() says what is wrong
+            pass
+        conn.close()
+    return connect(path)
+
+
 def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sqlite_utils.Database:
     """Open (and if needed create) the archive with WAL and a busy timeout, schema ensured. Installed
     sqlite-utils plugins are not run on the archive's connections (execute_plugins=False): they would
@@ -137,12 +211,20 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sq
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    import sqlite_utils
+
     db = sqlite_utils.Database(conn, execute_plugins=False)
     if db.journal_mode != "wal":
         db.enable_wal()
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     ensure_schema(db)
+    stamp = schema_stamp()
+    if conn.execute("PRAGMA user_version").fetchone()[0] != stamp:
+        try:
+            conn.execute(f"PRAGMA user_version = {stamp}")
+        except sqlite3.OperationalError:  # a read-only archive: connect_current goes on using connect()
+            pass
     return db
 
 
@@ -184,6 +266,8 @@ def connect_readonly(path: str | os.PathLike | None = None, *, current: bool = T
         raise NotAnArchive(f"{path}: not a zwgk archive (no {'/'.join(missing)} table"
                            f"{'s' if len(missing) > 1 else ''})")
     conn.execute("PRAGMA query_only = ON")  # belt and braces: this connection never writes
+    import sqlite_utils
+
     db = sqlite_utils.Database(conn, execute_plugins=False)
     lacking = outdated(db) if current else []
     if lacking:

@@ -15,8 +15,11 @@ count as already notified, so turning notifications on never mails a whole archi
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
+
 
 KINDS = ("new", "changed", "gone", "returned", "attachment")
 COLUMNS = "id, document_id, kind, at, revision_id, run_id, source_id, notified_at, attachment_revision_id"

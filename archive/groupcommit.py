@@ -23,11 +23,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from archive import search
 from archive.store import savepoint
+
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
 
 MAX_PAGES = 50
 MAX_SECONDS = 0.2

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
-
-import sqlite_utils
 
 from archive.db import now
 from archive.events import ATTACHMENT_JOIN, KINDS
+
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 50  # documents named in one message; the rest are counted

@@ -31,8 +31,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import unicodedata
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
+
 
 SEPARATOR = "\ue000"
 SEGMENTER_VERSION = "2"  # 1: one token per CJK character; 2: bigrams

@@ -14,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archive import captures
 from archive.db import now
+
+if TYPE_CHECKING:  # sqlite-utils is imported where it is used: an unchanged recrawl never needs it
+    import sqlite_utils
 
 # A page whose body shrank below this share of the last revision's is held back as `suspect`
 # until the next run confirms it.
@@ -429,6 +430,8 @@ def add_revision(conn: sqlite3.Connection, document_id: int, page: PageLike, fet
         (prepared.title, page.published, prepared.publisher or None, page.report_year,
          fetched_at, fetched_at, rev_id, document_id),
     )
+    import sqlite_utils
+
     from archive import search
 
     search.index_latest(sqlite_utils.Database(conn, execute_plugins=False), rev_id, document_id, prepared.search_title,

@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive import store
-from archive.db import connect, now
+from archive.db import connect_current, now
 from archive.groupcommit import GroupCommit
 from crawler import guard, listings
 from crawler.politehttp import Answer, CrawlSettings, Fetcher, Halted, JudgedAnswer, TooLarge
@@ -223,7 +223,7 @@ class Stage:
     def run(self) -> Revalidated | None:
         """Revalidate; None when there is nothing to revalidate (no document with validators: Scrapy does
         the whole crawl, as on a first run). Raises sqlite3.Error when the archive cannot be written."""
-        db = connect(self.db_path)
+        db = connect_current(self.db_path)
         try:
             checks = store.validators(db, self.source.id)
             if not checks:

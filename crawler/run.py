@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from archive.db import connect, db_path, now
+from archive.db import connect, connect_current, db_path, now
 from crawler import guard, politehttp, revalidate
 from crawler.locks import SourceLock
 from crawler.sources import DEFAULT_CONFIG, ConfigError, Source, load_config
@@ -265,7 +265,7 @@ def check_archive_writable(db: str | None) -> None:
     """Open the archive (creating it if new) and make one no-op write, so a read-only file or a full
     disk stops the crawl before it starts, with one clear line."""
     try:
-        handle = connect(db)
+        handle = connect_current(db)
         try:
             version = int(handle.execute("PRAGMA user_version").fetchone()[0])
             handle.execute(f"PRAGMA user_version = {version}")
