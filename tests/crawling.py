@@ -30,3 +30,12 @@ def rows(db: Path, sql: str, params: list | tuple = ()) -> list[dict]:
         return list(database.query(sql, params))
     finally:
         database.close()
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` now (Linux /proc); none once it is gone."""
+    try:
+        return [int(c) for task in os.listdir(f"/proc/{pid}/task")
+                for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+    except OSError:
+        return []

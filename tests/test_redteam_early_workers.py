@@ -13,7 +13,7 @@ import time
 import pytest
 
 from crawler.locks import SourceLock
-from tests.crawling import ROOT, crawl, rows
+from tests.crawling import ROOT, children, crawl, rows
 from tests.sites import ReplicaFarm
 from tests.sites.faults import FaultFarm
 from tests.test_conditional import serve_with_validators
@@ -49,14 +49,6 @@ def _finish(child: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
         raise AssertionError(f"the crawl did not end within {timeout:g}s: it hung") from None
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for task in os.listdir(f"/proc/{pid}/task")
-                for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
-    except OSError:
-        return []
-
-
 def _running(pid: int) -> bool:
     """Alive and not a zombie (a pid that is gone: not running)."""
     try:
@@ -86,7 +78,7 @@ def _wait_for_children(child: subprocess.Popen, count: int, limit: float = 60) -
     deadline = time.monotonic() + limit
     seen: list[int] = []
     while child.poll() is None and time.monotonic() < deadline:
-        seen += [c for c in _children(child.pid) if c not in seen]
+        seen += [c for c in children(child.pid) if c not in seen]
         if len(seen) >= count:
             return seen
         time.sleep(0.001)
@@ -327,7 +319,7 @@ def test_an_unchanged_recrawl_forks_no_worker(tmp_path):
         child = _start(config, db, "replica-cms")
         seen: set[int] = set()
         while child.poll() is None:
-            seen.update(_children(child.pid))
+            seen.update(children(child.pid))
             time.sleep(0.002)
         _, err = _finish(child, 60)
     assert child.returncode == 0, err[-2000:]

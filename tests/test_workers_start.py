@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from tests.crawling import ROOT, rows
+from tests.crawling import ROOT, children, rows
 from tests.sites.faults import FaultFarm
 
 ARTICLES = 30
@@ -18,46 +18,36 @@ ARTICLES = 30
 SCRAPY_ONLY_LIBRARY = "cryptography/hazmat/bindings/_rust"
 
 
-def test_a_worker_has_the_extractor_loaded_before_its_first_task():
-    """The worker loads the extractor and compiles its rules when it starts; the process that starts it
-    has loaded neither."""
-    script = (
-        "import asyncio, sys\n"
-        "from crawler.workers import ExtractorPool\n"
-        "def loaded():\n"
-        "    from crawler.extract import rules, volatile\n"
-        "    return rules.load_rules.cache_info().currsize == volatile.load_volatile.cache_info().currsize == 1\n"
-        "parent = [m for m in ('lxml.html', 'crawler.extract', 'scrapy') if m in sys.modules]\n"
-        "pool = ExtractorPool(1)\n"
-        "pool.start()\n"
-        "try:\n"
-        "    print(parent, asyncio.run(pool.run(loaded)))\n"
-        "finally:\n"
-        "    pool.close()\n")
+def _in_a_pool(task: str, parent: str = "None") -> subprocess.CompletedProcess:
+    """A fresh Python process that imports crawler.workers only, starts a one-worker pool and runs in it
+    the function `task` (Python source defining `task()`); it prints `parent` (an expression evaluated in
+    it before the pool starts) and the task's result."""
+    script = (f"import asyncio, logging, sys\nfrom crawler.workers import ExtractorPool\n{task}\n"
+              f"parent = {parent}\npool = ExtractorPool(1)\npool.start()\n"
+              "try:\n    print(parent, asyncio.run(pool.run(task)))\nfinally:\n    pool.close()\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def test_a_worker_has_the_extractor_loaded_before_its_first_task():
+    """The worker loads the extractor and compiles its rules when it starts; the process that starts it
+    has loaded neither."""
+    out = _in_a_pool("def task():\n"
+                     "    from crawler.extract import rules, volatile\n"
+                     "    return rules.load_rules.cache_info().currsize == volatile.load_volatile.cache_info().currsize"
+                     " == 1\n",
+                     parent="[m for m in ('lxml.html', 'crawler.extract', 'scrapy') if m in sys.modules]")
     assert out.stdout.split() == ["[]", "True"]
 
 
 def test_a_warning_in_a_worker_is_logged_in_the_crawls_format():
     """Forked before Scrapy sets logging up, a worker logs its own warnings (Scrapy's format, to stderr),
     not through Python's bare last-resort handler."""
-    script = (
-        "import asyncio, logging\n"
-        "from crawler.workers import ExtractorPool\n"
-        "def warn():\n"
-        "    logging.getLogger('crawler.extract').warning('odd page %s', 7)\n"
-        "    logging.getLogger('crawler.extract').info('not shown')\n"
-        "pool = ExtractorPool(1)\n"
-        "pool.start()\n"
-        "try:\n"
-        "    asyncio.run(pool.run(warn))\n"
-        "finally:\n"
-        "    pool.close()\n")
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _in_a_pool("def task():\n"
+                     "    logging.getLogger('crawler.extract').warning('odd page %s', 7)\n"
+                     "    logging.getLogger('crawler.extract').info('not shown')\n")
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith(" [crawler.extract] WARNING: odd page 7"), out.stderr
 
@@ -76,14 +66,6 @@ def _start(config, db, *extra: str) -> subprocess.Popen:
                              "--config", str(config), "--db", str(db), "--log-level", "WARNING", *extra],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for task in os.listdir(f"/proc/{pid}/task")
-                for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
-    except OSError:
-        return []
 
 
 def _maps(pid: int) -> str:
@@ -107,7 +89,7 @@ class _Watch(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            alive = _children(self.pid)
+            alive = children(self.pid)
             self.most = max(self.most, len(alive))
             for child in alive:
                 maps = _maps(child)
@@ -147,10 +129,10 @@ def test_a_worker_sent_sigterm_stops_and_the_crawl_finishes_its_run(tmp_path):
         farm.sites["kill"].bump()  # every article edited: the recrawl extracts them all again
         child = _start(config, db, "--parent-pid", str(os.getpid()))
         deadline = time.monotonic() + 60
-        while len(_children(child.pid)) < 2 and time.monotonic() < deadline:
+        while len(children(child.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.5)  # the crawl is under way
-        [worker, *_] = _children(child.pid)
+        [worker, *_] = children(child.pid)
         os.kill(worker, signal.SIGTERM)
         _, err = child.communicate(timeout=120)
     assert child.returncode == 0, err[-2000:]
