@@ -187,9 +187,8 @@ def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_ut
     unchanged recrawl, whose revalidation stage only runs SQL."""
     path = db_path(path)
     if path.is_file():
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)  # busy timeout
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if (conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
                     and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"):
                 conn.execute("PRAGMA synchronous = NORMAL")

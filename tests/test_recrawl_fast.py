@@ -303,3 +303,40 @@ def test_an_unchanged_recrawl_runs_on_plain_sqlite3_and_a_stale_stamp_goes_throu
                        "WHERE run_id IN (2, 3) ORDER BY url, run_id")
     pairs = [fetched[i:i + 2] for i in range(0, len(fetched), 2)]
     assert pairs and all({**a, "run_id": 0} == {**b, "run_id": 0} for a, b in pairs)
+
+
+def test_a_plain_sqlite3_handle_has_the_settings_of_connect_and_only_for_a_current_archive(tmp_path):
+    """connect_current gives a stamped WAL archive the connection settings connect() gives it (busy timeout,
+    synchronous, foreign keys) and reads it the same way; a new file, an archive not in WAL mode, a stale
+    stamp or a file that is not SQLite all go through connect() (which creates, mends or refuses them)."""
+    from archive.db import BUSY_TIMEOUT_MS, Handle, connect_current, schema_stamp
+
+    def settings(db) -> tuple:
+        conn = db.conn
+        return tuple(conn.execute(f"PRAGMA {p}").fetchone()[0]
+                     for p in ("busy_timeout", "synchronous", "foreign_keys", "journal_mode", "user_version"))
+
+    path = tmp_path / "archive.db"
+    first = connect_current(path)  # a new file: created by connect()
+    assert not isinstance(first, Handle)
+    expected = settings(first)
+    assert expected == (BUSY_TIMEOUT_MS, 1, 1, "wal", schema_stamp())
+    first.execute("INSERT INTO sources (id, name) VALUES ('s', '南山')")
+    first.conn.close()
+    handle = connect_current(path)
+    assert isinstance(handle, Handle) and settings(handle) == expected
+    assert list(handle.query("SELECT id, name FROM sources")) == [{"id": "s", "name": "南山"}]
+    assert "documents" in handle.table_names() and "revisions_fts" in handle.table_names()
+    handle.close()
+    for spoil in ("PRAGMA user_version = 3", "PRAGMA journal_mode = DELETE"):
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute(spoil)
+        conn.close()
+        again = connect_current(path)
+        assert not isinstance(again, Handle), spoil
+        assert settings(again) == expected  # connect() put it right
+        again.conn.close()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not sqlite at all " * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        connect_current(junk)
