@@ -1,0 +1,105 @@
+"""Red team of the schema stamp (PRAGMA user_version) and connect_current(): real archives, real crawls of a
+local replica site in child processes (`python -m crawler.run`), real reading commands (`python -m archive`)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archive.db import schema_stamp
+from tests.crawling import ROOT, crawl, rows
+from tests.sites import ReplicaFarm
+from tests.test_conditional import serve_with_validators
+
+SOURCE = "replica-cms"
+
+# what is done to an archive stamped current, outside the archive's code (a sqlite3 shell, a Datasette
+# plugin, a script), and what must be back after the next crawl
+SPOILS = {
+    "a table dropped": ("DROP TABLE document_sources",
+                        "SELECT count(*) FROM document_sources"),
+    "a column renamed": ("ALTER TABLE runs RENAME COLUMN full_listing TO listing_read",
+                         "SELECT count(full_listing) FROM runs"),
+    "a search table dropped": ("DROP TABLE revisions_fts",
+                               "SELECT count(*) FROM revisions_fts WHERE revisions_fts MATCH 'a OR e OR 的'"),
+    "a unique index dropped": ("DROP INDEX idx_documents_url",
+                               "SELECT count(*) FROM sqlite_master WHERE name = 'idx_documents_url'"),
+}
+
+
+@pytest.fixture(scope="module")
+def stamped(tmp_path_factory):
+    """An archive of the cms replica crawled once (stamped by connect()), its farm still serving 304s."""
+    tmp = tmp_path_factory.mktemp("stamped")
+    with ReplicaFarm(sites=("cms",)) as farm:
+        serve_with_validators(farm, "cms")
+        config = farm.sources_yaml(tmp / "sources.yaml", defaults={"settings": {
+            "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_ATTACHMENTS": False}})
+        db = tmp / "archive.db"
+        done = crawl(config, db, SOURCE)
+        assert done.returncode == 0, done.stderr[-2000:]
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
+        conn.close()
+        yield config, db
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILS))
+def test_a_stamped_archive_that_lost_part_of_its_schema_is_mended_by_the_next_crawl(tmp_path, stamped, spoil):
+    """A DROP or ALTER leaves user_version alone: the stamp still says "current". Before the stamp, every
+    crawl's connect() re-created what was missing; an unchanged recrawl (which now opens a stamped archive
+    on plain sqlite3 and ends without Scrapy) must still do so, not fail on every run ("no such table") nor
+    leave the search index missing for good."""
+    config, template = stamped
+    db = tmp_path / "archive.db"
+    shutil.copy(template, db)
+    sql, check = SPOILS[spoil]
+    documents = rows(db, "SELECT count(*) n FROM documents")[0]["n"]
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(sql)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()  # the stamp did not notice
+    conn.close()
+    done = crawl(config, db, SOURCE, extra=["--log-level", "INFO"])
+    assert done.returncode == 0, f"{spoil}: {done.stderr[-1500:]}"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute(check).fetchone()[0], spoil  # back (document_sources refilled, FTS rebuilt)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
+        [last] = conn.execute("SELECT status, unchanged FROM runs ORDER BY id DESC LIMIT 1").fetchall()
+        assert last == ("ok", documents)
+    finally:
+        conn.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reading_commands_never_stamp_or_mend_an_archive(tmp_path, stamped):
+    """The stamp is written by connect() only: reading commands (status, search, history, list) on an
+    archive whose stamp is stale or missing leave the file byte for byte as it was, user_version included."""
+    _, template = stamped
+    db = tmp_path / "archive.db"
+    shutil.copy(template, db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA user_version = 0")  # as a version before the stamp left it
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = _digest(db)
+    [doc] = rows(db, "SELECT id FROM documents ORDER BY id LIMIT 1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (["status"], ["status", "--json"], ["search", "公开"], ["history", str(doc["id"])]):
+        out = subprocess.run([sys.executable, "-m", "archive", "--db", str(db), *args], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, (args, out.stderr[-1500:])
+        assert _digest(db) == before, args
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    conn.close()
