@@ -181,8 +181,9 @@ class Handle:
 
 def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_utils.Database:
     """connect(), without sqlite-utils when the archive needs no schema work: one stamped current by
-    connect() (schema_stamp), in WAL mode and with nothing declared dropped or renamed since (_intact) gets the same connection settings on plain sqlite3 (a Handle);
-    any other (new, older, stamped by another version, unreadable) goes through connect(). For the crawl
+    connect() (schema_stamp), in WAL mode and with nothing declared dropped or renamed since (_intact)
+    gets the same connection settings on plain sqlite3 (a Handle); any other (new, older, stamped by
+    another version, unreadable) goes through connect(). For the crawl
     process: importing sqlite-utils (with the click, pluggy and dateutil it imports) was a tenth of an
     unchanged recrawl, whose revalidation stage only runs SQL."""
     path = db_path(path)
