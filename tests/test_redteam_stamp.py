@@ -103,3 +103,40 @@ def test_reading_commands_never_stamp_or_mend_an_archive(tmp_path, stamped):
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     conn.close()
+
+
+def test_a_document_back_from_gone_in_an_unchanged_recrawl_is_notified_through_the_plain_handle(tmp_path):
+    """The revalidation stage ends an unchanged recrawl on plain sqlite3 (a Handle, not a sqlite_utils
+    Database): a withdrawn document answering 304 again is a `returned` event, and the run's notification
+    (notify.after_run, with the planner statistics refresh after it) must go out and be marked sent there."""
+    from tests.test_notify import Webhook
+
+    hook = Webhook()
+    try:
+        with ReplicaFarm(sites=("cms",)) as farm:
+            serve_with_validators(farm, "cms")
+            config = farm.sources_yaml(tmp_path / "sources.yaml", defaults={"notify": [hook.url], "settings": {
+                "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_ATTACHMENTS": False}})
+            db = tmp_path / "archive.db"
+            done = crawl(config, db, SOURCE)
+            assert done.returncode == 0, done.stderr[-2000:]
+            first = len(hook.received)
+            [doc] = rows(db, "SELECT id, url FROM documents ORDER BY id LIMIT 1")
+            conn = sqlite3.connect(db, isolation_level=None)
+            conn.execute("UPDATE documents SET status = 'gone' WHERE id = ?", (doc["id"],))  # as a withdrawal leaves it
+            conn.execute("UPDATE events SET notified_at = coalesce(notified_at, '2026-01-01T00:00:00+00:00')")
+            conn.close()
+            done = crawl(config, db, SOURCE, extra=["--log-level", "INFO"])
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "finished without Scrapy" in done.stderr
+    finally:
+        hook.close()
+    [event] = rows(db, "SELECT kind, notified_at, run_id FROM events WHERE document_id = ? AND kind = 'returned'",
+                   [doc["id"]])
+    assert event["notified_at"] and event["run_id"] == 2, event
+    [run] = rows(db, "SELECT status, notify_error FROM runs WHERE id = 2")
+    assert run == {"status": "ok", "notify_error": None}
+    assert len(hook.received) == first + 1
+    sent = hook.received[-1]
+    assert sent["title"].endswith(": 1 returned") and f"/-/document/{doc['id']}" in sent["message"], sent
+    assert rows(db, "SELECT status FROM documents WHERE id = ?", [doc["id"]]) == [{"status": "live"}]
