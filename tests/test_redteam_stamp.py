@@ -140,3 +140,46 @@ def test_a_document_back_from_gone_in_an_unchanged_recrawl_is_notified_through_t
     sent = hook.received[-1]
     assert sent["title"].endswith(": 1 returned") and f"/-/document/{doc['id']}" in sent["message"], sent
     assert rows(db, "SELECT status FROM documents WHERE id = ?", [doc["id"]]) == [{"status": "live"}]
+
+
+def test_an_older_archive_is_refused_by_reads_stamped_by_upgrade_and_then_recrawled_on_plain_sqlite3(
+        tmp_path, stamped):
+    """An archive as a version before the stamp left it (user_version 0, no events table, no
+    revisions.suspect column): a reading command refuses it with one line naming `upgrade` and writes
+    nothing; `python -m archive upgrade` brings it up to date and stamps it; the next unchanged recrawl
+    then opens it on plain sqlite3 (sqlite_utils never imported) and records every 304."""
+    config, template = stamped
+    db = tmp_path / "archive.db"
+    shutil.copy(template, db)
+    documents = rows(db, "SELECT count(*) n FROM documents")[0]["n"]
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE revisions DROP COLUMN suspect")
+    conn.execute("PRAGMA user_version = 0")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = _digest(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def archive(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "archive", "--db", str(db), *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    refused = archive("status")
+    assert refused.returncode == 2 and "upgrade" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and _digest(db) == before
+    upgraded = archive("upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
+    assert conn.execute("SELECT count(*) FROM events WHERE kind = 'new'").fetchone()[0] == documents  # backfilled
+    conn.close()
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "crawler.run", "--source", SOURCE, "--config",
+                          str(config), "--db", str(db), "--log-level", "INFO"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "finished without Scrapy" in out.stderr and "sqlite_utils" not in imported
+    [run] = rows(db, "SELECT status, unchanged, errors FROM runs ORDER BY id DESC LIMIT 1")
+    assert run == {"status": "ok", "unchanged": documents, "errors": 0}
+    assert archive("status").returncode in (0, 1)  # readable again (1: a health verdict, not a refusal)
