@@ -181,8 +181,9 @@ class Handle:
 
 def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_utils.Database:
     """connect(), without sqlite-utils when the archive needs no schema work: one stamped current by
-    connect() (schema_stamp) and in WAL mode gets the same connection settings on plain sqlite3 (a Handle);
-    any other (new, older, stamped by another version, unreadable) goes through connect(). For the crawl
+    connect() (schema_stamp), in WAL mode and with nothing declared dropped or renamed since (_intact)
+    gets the same connection settings on plain sqlite3 (a Handle); any other (new, older, stamped by
+    another version, unreadable) goes through connect(). For the crawl
     process: importing sqlite-utils (with the click, pluggy and dateutil it imports) was a tenth of an
     unchanged recrawl, whose revalidation stage only runs SQL."""
     path = db_path(path)
@@ -190,7 +191,7 @@ def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_ut
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)  # busy timeout
         try:
             if (conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
-                    and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"):
+                    and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal" and _intact(conn)):
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 return Handle(conn)
@@ -198,6 +199,24 @@ def connect_current(path: str | os.PathLike | None = None) -> Handle | sqlite_ut
             pass
         conn.close()
     return connect(path)
+
+
+def _intact(conn: sqlite3.Connection) -> bool:
+    """Whether the archive still has every declared table, column, index and search table. The stamp says
+    which version last ensured the schema, not that nothing was dropped or renamed since (a DROP or ALTER
+    leaves user_version alone): such an archive goes through connect(), which puts it back, as every crawl
+    did before the stamp."""
+    from archive import search
+
+    have: dict[str, set[str]] = {}
+    for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"):
+        have.setdefault(kind, set()).add(name)
+    tables, indexes = have.get("table", set()), have.get("index", set())
+    wanted = {f"idx_{table}_{'_'.join(cols)}" for table, cols, _ in INDEXES} | set(search.SEARCH_INDEXES)
+    if not (set(SCHEMA) | set(search.FTS_TABLES) | {"search_meta"}) <= tables or not wanted <= indexes:
+        return False
+    return all(set(columns) <= {row[1] for row in conn.execute(f"PRAGMA table_info([{name}])")}
+               for name, (columns, _) in SCHEMA.items())
 
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sqlite_utils.Database:
