@@ -252,8 +252,8 @@ def test_sigterm_keeps_the_304s_written_before_it(tmp_path):
 def test_an_unchanged_recrawl_runs_on_plain_sqlite3_and_a_stale_stamp_goes_through_connect(tmp_path):
     """An archive stamped current by connect() is recrawled without importing sqlite-utils (a tenth of an
     unchanged recrawl's time: click, pluggy, dateutil), with the same rows written; one whose stamp is not
-    this version's (an older version wrote it, or it lost an index) goes through connect(), which mends it
-    and stamps it again."""
+    this version's (an older version wrote it) goes through connect(), which mends what it lacks (here an
+    index) and stamps it again. (A stamped archive that lost part of its schema: test_redteam_stamp.py.)"""
     import os
     import subprocess
     import sys
