@@ -249,38 +249,49 @@ def test_sigterm_keeps_the_304s_written_before_it(tmp_path):
         assert last["url"] not in {f["url"] for f in fetched}
 
 
+def crawl_stamped(farm: ReplicaFarm, tmp: Path) -> tuple[Path, Path]:
+    """The cms replica (304s served) crawled once into a new archive, which connect() stamps; its sources.yaml
+    and archive path."""
+    from archive.db import schema_stamp
+
+    serve_with_validators(farm, "cms")
+    config = farm.sources_yaml(tmp / "sources.yaml", defaults={"settings": {
+        "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_ATTACHMENTS": False}})
+    db = tmp / "archive.db"
+    done = crawl(config, db, SOURCE)
+    assert done.returncode == 0, done.stderr[-2000:]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
+    conn.close()
+    return config, db
+
+
+def recrawl_importing(config: Path, db: Path) -> tuple[str, set[str]]:
+    """A crawl of SOURCE under `python -X importtime`: its log and the modules it imported."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.crawling import ROOT
+
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "crawler.run", "--source", SOURCE,
+                          "--config", str(config), "--db", str(db), "--log-level", "INFO"], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    return out.stderr, imported
+
+
 def test_an_unchanged_recrawl_runs_on_plain_sqlite3_and_a_stale_stamp_goes_through_connect(tmp_path):
     """An archive stamped current by connect() is recrawled without importing sqlite-utils (a tenth of an
     unchanged recrawl's time: click, pluggy, dateutil), with the same rows written; one whose stamp is not
     this version's (an older version wrote it) goes through connect(), which mends what it lacks (here an
     index) and stamps it again. (A stamped archive that lost part of its schema: test_redteam_stamp.py.)"""
-    import os
-    import subprocess
-    import sys
-
     from archive.db import schema_stamp
-    from tests.crawling import ROOT
-
-    def recrawl(config, db):
-        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "crawler.run", "--source", SOURCE,
-                              "--config", str(config), "--db", str(db), "--log-level", "INFO"], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                             timeout=120)
-        assert out.returncode == 0, out.stderr[-2000:]
-        imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
-        return out.stderr, imported
 
     with ReplicaFarm(sites=("cms",)) as farm:
-        serve_with_validators(farm, "cms")
-        config = farm.sources_yaml(tmp_path / "sources.yaml", defaults={"settings": {
-            "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_ATTACHMENTS": False}})
-        db = tmp_path / "archive.db"
-        done = crawl(config, db, SOURCE)
-        assert done.returncode == 0, done.stderr[-2000:]
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
-        conn.close()
-        log, imported = recrawl(config, db)
+        config, db = crawl_stamped(farm, tmp_path)
+        log, imported = recrawl_importing(config, db)
         assert "finished without Scrapy" in log
         assert "sqlite_utils" not in imported and "scrapy" not in imported, sorted(imported)[:50]
         # a stamp from elsewhere, and an index gone: connect() mends both during the next recrawl
@@ -288,7 +299,7 @@ def test_an_unchanged_recrawl_runs_on_plain_sqlite3_and_a_stale_stamp_goes_throu
         conn.execute("DROP INDEX idx_fetches_run_id")
         conn.execute("PRAGMA user_version = 7")
         conn.close()
-        log, imported = recrawl(config, db)
+        log, imported = recrawl_importing(config, db)
         assert "finished without Scrapy" in log and "sqlite_utils" in imported
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()

@@ -16,6 +16,7 @@ from archive.db import schema_stamp
 from tests.crawling import ROOT, crawl, rows
 from tests.sites import ReplicaFarm
 from tests.test_conditional import serve_with_validators
+from tests.test_recrawl_fast import crawl_stamped, recrawl_importing
 
 SOURCE = "replica-cms"
 
@@ -36,17 +37,8 @@ SPOILS = {
 @pytest.fixture(scope="module")
 def stamped(tmp_path_factory):
     """An archive of the cms replica crawled once (stamped by connect()), its farm still serving 304s."""
-    tmp = tmp_path_factory.mktemp("stamped")
     with ReplicaFarm(sites=("cms",)) as farm:
-        serve_with_validators(farm, "cms")
-        config = farm.sources_yaml(tmp / "sources.yaml", defaults={"settings": {
-            "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "ZWGK_ATTACHMENTS": False}})
-        db = tmp / "archive.db"
-        done = crawl(config, db, SOURCE)
-        assert done.returncode == 0, done.stderr[-2000:]
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
-        conn.close()
+        config, db = crawl_stamped(farm, tmp_path_factory.mktemp("stamped"))
         yield config, db
 
 
@@ -174,12 +166,8 @@ def test_an_older_archive_is_refused_by_reads_stamped_by_upgrade_and_then_recraw
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_stamp()
     assert conn.execute("SELECT count(*) FROM events WHERE kind = 'new'").fetchone()[0] == documents  # backfilled
     conn.close()
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "crawler.run", "--source", SOURCE, "--config",
-                          str(config), "--db", str(db), "--log-level", "INFO"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
-    assert "finished without Scrapy" in out.stderr and "sqlite_utils" not in imported
+    log, imported = recrawl_importing(config, db)
+    assert "finished without Scrapy" in log and "sqlite_utils" not in imported
     [run] = rows(db, "SELECT status, unchanged, errors FROM runs ORDER BY id DESC LIMIT 1")
     assert run == {"status": "ok", "unchanged": documents, "errors": 0}
     assert archive("status").returncode in (0, 1)  # readable again (1: a health verdict, not a refusal)
